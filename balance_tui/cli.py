@@ -1,0 +1,108 @@
+"""The `balance-tui` command line: one parser, one module per subcommand under `commands/`.
+
+Every command module exposes `add_arguments(parser)` and `run(args, settings) -> int`.
+Errors the user can fix (bad flag, bad setting, unreachable broker) are one line on
+stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from balance_tui import __version__
+from balance_tui.config import STRATEGIES, Settings, load_settings
+from balance_tui.errors import ConfigError, UserError
+
+#: Subcommand name -> (module under balance_tui.commands, one-line help).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "dashboard": ("dashboard", "open the live dashboard (the default when no command is given)"),
+    "broker": ("broker", "run the embedded Kafka-compatible broker (Tansu) in the foreground"),
+    "produce": ("produce", "produce lab-shaped bank transactions (traffic generator)"),
+    "demo": ("demo", "start broker and traffic if needed (detached), then open the dashboard"),
+    "down": ("down", "stop the broker and traffic generator started by `demo`"),
+}
+
+#: Settings that have a command-line flag: field name -> (flag, help).
+SETTING_FLAGS: dict[str, tuple[str, str]] = {
+    "bootstrap_servers": ("--bootstrap-servers", "Kafka bootstrap servers (default localhost:9092)"),
+    "topic": ("--topic", "transactions topic (default banking.transactions)"),
+    "group": ("--group", "consumer group id (default balance-service)"),
+    "partitions": ("--partitions", "partition count when creating the topic (default 6)"),
+    "strategy": ("--strategy", f"assignment strategy: {', '.join(STRATEGIES)} (default cooperative-sticky)"),
+    "session_timeout_ms": ("--session-timeout-ms", "consumer session timeout (default 10000)"),
+    "heartbeat_interval_ms": ("--heartbeat-interval-ms", "consumer heartbeat interval (default 3000)"),
+    "work_ms": ("--work-ms", "simulated processing time per transaction in ms (default 2)"),
+    "session_log": ("--session-log", "JSON Lines session log path (default: under the state directory)"),
+    "security_protocol": ("--security-protocol", "plaintext, ssl, sasl_plaintext or sasl_ssl"),
+    "sasl_mechanism": ("--sasl-mechanism", "SASL mechanism (PLAIN, SCRAM-SHA-256, ...)"),
+    "sasl_username": ("--sasl-username", "SASL username"),
+    "sasl_password": ("--sasl-password", "SASL password (prefer BALANCE_TUI_SASL_PASSWORD)"),
+    "ssl_ca_location": ("--ssl-ca-location", "CA bundle to verify the brokers"),
+    "ssl_certificate_location": ("--ssl-certificate-location", "client certificate (mutual TLS)"),
+    "ssl_key_location": ("--ssl-key-location", "client private key (mutual TLS)"),
+}
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line instead of usage plus error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _settings_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("settings (also BALANCE_TUI_<NAME> env vars or a TOML file)")
+    group.add_argument("--config", type=Path, default=None, metavar="PATH",
+                       help="TOML configuration file (default: the user's config dir)")
+    for field, (flag, help_text) in SETTING_FLAGS.items():
+        # SUPPRESS keeps unset flags out of the namespace, so env and file can apply.
+        group.add_argument(flag, dest=field, default=argparse.SUPPRESS, help=help_text)
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parent = _settings_parent()
+    parser = OneLineErrorParser(
+        prog="balance-tui",
+        description="Watch a Kafka consumer group scale and rebalance on a live bank balance service.",
+        parents=[parent],
+    )
+    parser.add_argument("--version", action="version", version=f"balance-tui {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineErrorParser)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(f"balance_tui.commands.{module_name}")
+        sub = subparsers.add_parser(name, help=help_text, description=module.__doc__, parents=[parent])
+        module.add_arguments(sub)
+        sub.set_defaults(command_module=module)
+    # With no subcommand the dashboard runs, so its own flags (e.g. --headless) are accepted here too.
+    dashboard = importlib.import_module("balance_tui.commands.dashboard")
+    dashboard.add_arguments(parser)
+    parser.set_defaults(command_module=dashboard)
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {field: getattr(args, field) for field in SETTING_FLAGS if hasattr(args, field)}
+    return load_settings(overrides, config_file=getattr(args, "config", None))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+    except ConfigError as error:
+        print(f"balance-tui: error: {error}", file=sys.stderr)
+        return 2
+    try:
+        return int(args.command_module.run(args, settings) or 0)
+    except UserError as error:
+        print(f"balance-tui: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,245 @@
+"""One configuration for every command, on pydantic-settings.
+
+Sources, highest first: command-line flags (passed in as overrides), environment
+variables `BALANCE_TUI_<NAME>`, the lab's .NET-style variables
+(`Kafka__BootstrapServers`, `Kafka__GroupId`, `Kafka__Topic`), an optional TOML
+file, then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from balance_tui import locations
+from balance_tui.errors import ConfigError
+
+Strategy = Literal["range", "roundrobin", "cooperative-sticky"]
+STRATEGIES: tuple[Strategy, ...] = ("range", "roundrobin", "cooperative-sticky")
+
+SecurityProtocol = Literal["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"]
+
+#: librdkafka property names whose values must never be shown, logged or exported.
+SECRET_PROPERTY_MARKERS = ("password", "secret", "key.pem", "keystore", "token", "credentials")
+
+_config_file: ContextVar[Path | None] = ContextVar("balance_tui_config_file", default=None)
+
+#: The lab's ASP.NET configuration names, mapped onto our fields.
+LAB_ENV_NAMES = {
+    "Kafka__BootstrapServers": "bootstrap_servers",
+    "Kafka__GroupId": "group",
+    "Kafka__Topic": "topic",
+}
+
+
+class Settings(BaseSettings):
+    """Everything a balance-tui command needs to talk to Kafka and behave."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BALANCE_TUI_",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    bootstrap_servers: str = "localhost:9092"
+    """Kafka bootstrap servers, `host:port[,host:port...]`."""
+
+    topic: str = Field(default="banking.transactions", min_length=1)
+    """The transactions topic the balance service consumes."""
+
+    group: str = Field(default="balance-service", min_length=1)
+    """The consumer group every balance-tui terminal joins."""
+
+    partitions: int = Field(default=6, ge=1, le=1000)
+    """Partition count used when the topic has to be created."""
+
+    strategy: Strategy = "cooperative-sticky"
+    """Partition assignment strategy: range, roundrobin or cooperative-sticky."""
+
+    session_timeout_ms: int = Field(default=10_000, ge=1_000, le=3_600_000)
+    """Consumer session timeout; a silent member is evicted after this long (the lab uses 10 s)."""
+
+    heartbeat_interval_ms: int = Field(default=3_000, ge=100, le=3_600_000)
+    """How often the consumer heartbeats the coordinator; must be below the session timeout."""
+
+    work_ms: float = Field(default=2.0, ge=0, le=10_000)
+    """Simulated processing time per transaction (2 ms: about 500 tx/s per worker, the lab's max)."""
+
+    session_log: Path | None = None
+    """JSON Lines session log path; default: a new file under the user's state directory."""
+
+    refresh_hz: float = Field(default=8.0, gt=0, le=60)
+    """Dashboard refresh rate (renders per second at most)."""
+
+    security_protocol: SecurityProtocol = "plaintext"
+    """librdkafka `security.protocol` for real clusters."""
+
+    sasl_mechanism: str | None = None
+    """librdkafka `sasl.mechanism` (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, ...)."""
+
+    sasl_username: str | None = None
+    """librdkafka `sasl.username`."""
+
+    sasl_password: SecretStr | None = None
+    """librdkafka `sasl.password`; never logged, exported or shown."""
+
+    ssl_ca_location: str | None = None
+    """librdkafka `ssl.ca.location`: CA bundle used to verify the brokers."""
+
+    ssl_certificate_location: str | None = None
+    """librdkafka `ssl.certificate.location`: client certificate for mutual TLS."""
+
+    ssl_key_location: str | None = None
+    """librdkafka `ssl.key.location`: client private key for mutual TLS."""
+
+    ssl_key_password: SecretStr | None = None
+    """librdkafka `ssl.key.password`; never logged, exported or shown."""
+
+    librdkafka: dict[str, str] = Field(default_factory=dict)
+    """Extra librdkafka properties (TOML table `[librdkafka]`), applied to every client."""
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _normalise_strategy(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            lowered = value.strip().lower().replace("_", "-")
+            return {"cooperative": "cooperative-sticky", "sticky": "cooperative-sticky",
+                    "round-robin": "roundrobin"}.get(lowered, lowered)
+        return value
+
+    @field_validator("security_protocol", mode="before")
+    @classmethod
+    def _lower_protocol(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _check_bootstrap(cls, value: str) -> str:
+        servers = [part.strip() for part in value.split(",") if part.strip()]
+        if not servers:
+            raise ValueError("must name at least one host:port")
+        for server in servers:
+            host, sep, port = server.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{server!r} is not host:port")
+        return ",".join(servers)
+
+    @model_validator(mode="after")
+    def _check_heartbeat(self) -> Settings:
+        if self.heartbeat_interval_ms >= self.session_timeout_ms:
+            raise ValueError(
+                f"heartbeat_interval_ms ({self.heartbeat_interval_ms}) must be lower than "
+                f"session_timeout_ms ({self.session_timeout_ms})"
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, LabEnvSource(settings_cls), TomlFileSource(settings_cls))
+
+    # -- what the Kafka edge and the session log need -------------------------------------
+
+    def client_config(self) -> dict[str, str]:
+        """librdkafka properties shared by every client: bootstrap, security and extras."""
+        config: dict[str, str] = {"bootstrap.servers": self.bootstrap_servers}
+        config["security.protocol"] = self.security_protocol
+        optional = {
+            "sasl.mechanism": self.sasl_mechanism,
+            "sasl.username": self.sasl_username,
+            "sasl.password": self.sasl_password.get_secret_value() if self.sasl_password else None,
+            "ssl.ca.location": self.ssl_ca_location,
+            "ssl.certificate.location": self.ssl_certificate_location,
+            "ssl.key.location": self.ssl_key_location,
+            "ssl.key.password": self.ssl_key_password.get_secret_value() if self.ssl_key_password else None,
+        }
+        config.update({key: value for key, value in optional.items() if value is not None})
+        config.update(self.librdkafka)
+        return config
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective configuration with every secret replaced, safe for logs and exports."""
+        data = self.model_dump(mode="json")
+        for name in ("sasl_password", "ssl_key_password"):
+            if data.get(name) is not None:
+                data[name] = "***"
+        data["librdkafka"] = redact_properties(self.librdkafka)
+        return data
+
+
+def redact_properties(properties: dict[str, str]) -> dict[str, str]:
+    """Copy of librdkafka properties with the values of secret-looking keys replaced."""
+    return {
+        key: "***" if any(marker in key.lower() for marker in SECRET_PROPERTY_MARKERS) else value
+        for key, value in properties.items()
+    }
+
+
+class LabEnvSource(PydanticBaseSettingsSource):
+    """Reads the lab's `Kafka__BootstrapServers`, `Kafka__GroupId` and `Kafka__Topic`."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {field: os.environ[name] for name, field in LAB_ENV_NAMES.items() if os.environ.get(name)}
+
+
+class TomlFileSource(PydanticBaseSettingsSource):
+    """Reads the TOML file chosen by `--config`, `BALANCE_TUI_CONFIG`, or the XDG default."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        explicit = _config_file.get() or (Path(os.environ["BALANCE_TUI_CONFIG"])
+                                          if os.environ.get("BALANCE_TUI_CONFIG") else None)
+        path = explicit or locations.config_file()
+        if not path.exists():
+            if explicit:
+                raise ConfigError(f"config file {path} does not exist")
+            return {}
+        try:
+            with path.open("rb") as handle:
+                data = tomllib.load(handle)
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise ConfigError(f"config file {path}: {error}") from None
+        # Accept `bootstrap-servers` as well as `bootstrap_servers`, like the flags.
+        return {key.replace("-", "_"): value for key, value in data.items()}
+
+
+def load_settings(overrides: dict[str, Any] | None = None, config_file: Path | None = None) -> Settings:
+    """Build the settings from every source; raise ConfigError with one readable line."""
+    token = _config_file.set(config_file)
+    try:
+        clean = {key: value for key, value in (overrides or {}).items() if value is not None}
+        return Settings(**clean)
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error)) from None
+    finally:
+        _config_file.reset(token)
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line naming the first bad setting and what is allowed."""
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"]) or "settings"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        return f"unknown setting {location!r}"
+    value = first.get("input")
+    shown = "" if isinstance(value, dict) or "password" in location else f" (got {value!r})"
+    return f"invalid setting {location}: {message}{shown}"

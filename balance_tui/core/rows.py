@@ -1,0 +1,94 @@
+"""Immutable snapshots the worker hands to the UI, the session log and the exports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+
+
+class ConsumerStatus(str, Enum):
+    """What this terminal's consumer is doing, in the words shown on screen."""
+
+    CONNECTING = "Connecting"
+    JOINING = "Joining"
+    CONSUMING = "Consuming"
+    REBALANCING = "Rebalancing"
+    IDLE = "Idle"
+    PAUSED = "Paused"
+    PARTITIONS_LOST = "Partitions lost"
+    BROKER_UNREACHABLE = "Broker unreachable"
+    FATAL_ERROR = "Fatal error"
+    STOPPED = "Stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceRow:
+    """One customer's balance in one currency."""
+
+    customer_id: str
+    currency: str
+    balance: Decimal
+    transaction_count: int
+    last_updated: datetime
+    last_transaction_id: str
+    partition: int | None
+
+
+class PartitionState(str, Enum):
+    CONSUMING = "consuming"
+    PAUSED = "paused"
+    REVOKED = "revoked"
+    NOT_MINE = "not mine"
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionRow:
+    """One partition of the topic as this consumer sees it."""
+
+    partition: int
+    mine: bool
+    state: PartitionState
+    position: int | None
+    high_watermark: int | None
+    lag: int | None
+    rate: float
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One line of the rebalance timeline.
+
+    `kind` is one of: assigned, revoked, lost, strategy_changed, restarted, paused,
+    resumed, error. Durations are in milliseconds and None when not measured.
+    """
+
+    at: datetime
+    kind: str
+    partitions: tuple[int, ...] = ()
+    assignment: tuple[int, ...] = ()
+    detail: str = ""
+    join_ms: float | None = None
+    kept: tuple[int, ...] = ()
+    moved_in: tuple[int, ...] = ()
+    downtime_ms: dict[int, float] = field(default_factory=dict)
+    generation: int | None = None
+    member_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """Totals and rates of this consumer since it started."""
+
+    consumed: int = 0
+    applied: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    last_rejection: str | None = None
+    errors: int = 0
+    rate: float = 0.0
+    rate_history: tuple[float, ...] = ()
+    lag: int | None = None
+    latency_p50_ms: float | None = None
+    latency_p99_ms: float | None = None

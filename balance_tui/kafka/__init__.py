@@ -1,0 +1,1 @@
+"""The thin Kafka edge: embedded broker, admin, producer and the consumer worker."""

@@ -1,0 +1,1 @@
+"""The Textual layer: app, screens and widgets. Fed only by messages from the worker."""
