@@ -1,15 +1,42 @@
-"""TODO: dashboard."""
+"""Open the live dashboard (or run the same consumer headless with --headless).
+
+Each process joins the consumer group as one member; open several terminals to
+watch partitions move between them.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from balance_tui.config import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("--headless", action="store_true", default=argparse.SUPPRESS,
+                        help="no UI: print one line per event and a periodic status (containers, CI, scripts)")
+    parser.add_argument("--consumer-id", default=argparse.SUPPRESS, metavar="ID",
+                        help="consumer id (default balance-worker-<host>-<8 hex>)")
+    parser.add_argument("--connect-timeout", type=float, default=argparse.SUPPRESS, metavar="SECONDS",
+                        help="how long to wait for the broker before giving up (default 10)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    raise NotImplementedError("dashboard")
+    from balance_tui.kafka.admin import wait_for_broker
+    from balance_tui.kafka.worker import ConsumerWorker
+
+    wait_for_broker(settings.client_config(), timeout=getattr(args, "connect_timeout", 10.0))
+    worker = ConsumerWorker(settings, consumer_id=getattr(args, "consumer_id", None))
+    if getattr(args, "headless", False):
+        from balance_tui.headless import run_headless
+
+        return run_headless(worker)
+
+    from balance_tui.ui.app import BalanceApp
+
+    app = BalanceApp(settings, worker)
+    app.run()
+    print(f"session log: {worker.log_path}", file=sys.stderr)
+    for path in worker.final_export:
+        print(f"export: {path}", file=sys.stderr)
+    return app.return_code or 0

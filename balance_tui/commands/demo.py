@@ -1,15 +1,109 @@
-"""TODO: demo."""
+"""Start the embedded broker and a traffic generator if nothing answers, then open the dashboard.
+
+Broker and generator run detached from this terminal (their own session, output in
+the state directory), so closing or killing the terminal leaves them running for the
+other terminals. Open more terminals with `balance-tui`; stop everything with
+`balance-tui down`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
 
+from balance_tui import locations
+from balance_tui.commands import dashboard
 from balance_tui.config import Settings
+from balance_tui.errors import UserError
+
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("--profile", default="normal", choices=["normal", "peak", "black-friday"],
+                        help="traffic profile of the generator (default normal: 100 tx/s)")
+    parser.add_argument("--customers", type=int, default=50, help="customers in the generated traffic (default 50)")
+    parser.add_argument("--no-traffic", action="store_true", help="start the broker only")
+    dashboard.add_arguments(parser)
+
+
+def _cli() -> list[str]:
+    return [sys.executable, "-m", "balance_tui"]
+
+
+def _spawn_detached(name: str, argv: list[str], port: int) -> subprocess.Popen[bytes]:
+    log_path = locations.run_dir() / f"{name}-{port}.log"
+    with log_path.open("ab") as log:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True)
+
+
+def _record(name: str, port: int, process: subprocess.Popen[bytes]) -> None:
+    record = {"pid": process.pid, "port": port, "command": name,
+              "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    (locations.run_dir() / f"{name}-{port}.json").write_text(json.dumps(record) + "\n")
+
+
+def _split_bootstrap(settings: Settings) -> tuple[str, int]:
+    first = settings.bootstrap_servers.split(",")[0]
+    host, _, port = first.rpartition(":")
+    return host, int(port)
+
+
+def start_background_services(settings: Settings, profile: str, customers: int, traffic: bool) -> list[str]:
+    """Start what is missing; return one line per thing started, for the user."""
+    from balance_tui.kafka.admin import broker_answers, ensure_topic, wait_for_broker
+
+    started: list[str] = []
+    config = settings.client_config()
+    host, port = _split_bootstrap(settings)
+    if not broker_answers(config, timeout=2.0):
+        if host not in LOCAL_HOSTS:
+            raise UserError(f"no Kafka broker answers at {settings.bootstrap_servers}, and the embedded broker "
+                            "can only be started on this machine (use localhost:<port>)")
+        broker = _spawn_detached("broker", [*_cli(), "broker", "--port", str(port), "--topic", settings.topic,
+                                            "--partitions", str(settings.partitions)], port)
+        deadline = time.monotonic() + 30
+        while not broker_answers(config, timeout=1.0):
+            if broker.poll() is not None:
+                log = (locations.run_dir() / f"broker-{port}.log").read_text(errors="replace").strip()
+                last = log.splitlines()[-1] if log else f"exit code {broker.returncode}"
+                raise UserError(f"the embedded broker did not start: {last}")
+            if time.monotonic() > deadline:
+                raise UserError(f"the embedded broker did not answer on port {port} within 30 s")
+            time.sleep(0.2)
+        started.append(f"embedded broker on 127.0.0.1:{port} (pid {broker.pid})")
+    else:
+        wait_for_broker(config, timeout=5)
+    ensure_topic(config, settings.topic, settings.partitions)
+    producer_pidfile = locations.run_dir() / f"producer-{port}.json"
+    if traffic and not _alive(producer_pidfile):
+        producer = _spawn_detached("producer", [*_cli(), "produce", "--bootstrap-servers", settings.bootstrap_servers,
+                                                "--topic", settings.topic, "--profile", profile,
+                                                "--customers", str(customers)], port)
+        _record("producer", port, producer)
+        started.append(f"traffic generator, profile {profile} (pid {producer.pid})")
+    return started
+
+
+def _alive(pidfile: Path) -> bool:
+    try:
+        pid = int(json.loads(pidfile.read_text())["pid"])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError, KeyError):
+        return False
+    return b"balance_tui" in cmdline or b"balance-tui" in cmdline
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    raise NotImplementedError("demo")
+    for line in start_background_services(settings, args.profile, args.customers, not args.no_traffic):
+        print(f"started {line}", file=sys.stderr)
+    if os.environ.get("BALANCE_TUI_DEMO_NO_DASHBOARD"):
+        return 0
+    return dashboard.run(args, settings)

@@ -1,0 +1,154 @@
+"""The export documents: JSON mirroring the lab's `/metrics` API, and Markdown for people."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from balance_tui.core.assignment import format_partitions, iso_ms
+from balance_tui.core.rows import BalanceRow, TimelineEntry
+
+#: Timeline kinds as the lab's RebalancingEvent.EventType spells them.
+LAB_EVENT_TYPES = {
+    "assigned": "Assigned",
+    "revoked": "Revoked",
+    "lost": "Lost",
+    "strategy_changed": "StrategyChanged",
+    "restarted": "Restarted",
+    "paused": "Paused",
+    "resumed": "Resumed",
+    "error": "Error",
+}
+
+
+@dataclass
+class ExportState:
+    """Everything an export says about one consumer, gathered by the worker."""
+
+    consumer_id: str
+    group_id: str
+    topic: str
+    strategy: str
+    status: str
+    assigned_partitions: list[int]
+    messages_consumed: int
+    balance_updates: int
+    processing_errors: int
+    rejected: int
+    partition_offsets: dict[int, int]
+    history: list[TimelineEntry]
+    started_at: datetime
+    last_message_at: datetime | None
+    balances: list[BalanceRow]
+    exported_at: datetime
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _duration_text(entry: TimelineEntry) -> str:
+    parts = []
+    if entry.join_ms is not None:
+        parts.append(f"join {entry.join_ms / 1000:.1f}s")
+    if entry.downtime_ms:
+        worst = max(entry.downtime_ms.values())
+        parts.append(f"paused up to {worst / 1000:.1f}s")
+    return ", ".join(parts)
+
+
+def history_entry(entry: TimelineEntry) -> dict[str, Any]:
+    """One `rebalancingHistory` item: the lab's fields plus what we measured."""
+    item: dict[str, Any] = {
+        "timestamp": iso_ms(entry.at),
+        "eventType": LAB_EVENT_TYPES.get(entry.kind, entry.kind),
+        "partitions": list(entry.partitions),
+        "details": entry.detail,
+        "assignment": list(entry.assignment),
+    }
+    if entry.join_ms is not None:
+        item["joinMs"] = round(entry.join_ms, 1)
+    if entry.kind == "assigned":
+        item["kept"] = list(entry.kept)
+        item["movedIn"] = list(entry.moved_in)
+    if entry.downtime_ms:
+        item["downtimeMs"] = {str(p): round(ms, 1) for p, ms in entry.downtime_ms.items()}
+    if entry.generation is not None:
+        item["generation"] = entry.generation
+    return item
+
+
+def export_document(state: ExportState) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "consumerId": state.consumer_id,
+        "groupId": state.group_id,
+        "topic": state.topic,
+        "strategy": state.strategy,
+        "status": state.status,
+        "assignedPartitions": sorted(state.assigned_partitions),
+        "messagesConsumed": state.messages_consumed,
+        "balanceUpdates": state.balance_updates,
+        "processingErrors": state.processing_errors,
+        "rejectedMessages": state.rejected,
+        "partitionOffsets": {str(p): o for p, o in sorted(state.partition_offsets.items())},
+        "rebalancingHistory": [history_entry(e) for e in state.history],
+        "startedAt": iso_ms(state.started_at),
+        "lastMessageAt": iso_ms(state.last_message_at) if state.last_message_at else None,
+        "exportedAt": iso_ms(state.exported_at),
+        "balances": [
+            {
+                "customerId": row.customer_id,
+                "balance": str(row.balance),
+                "currency": row.currency,
+                "transactionCount": row.transaction_count,
+                "lastUpdated": iso_ms(row.last_updated),
+                "lastTransactionId": row.last_transaction_id,
+                "partition": row.partition,
+            }
+            for row in state.balances
+        ],
+    }
+    document.update(state.extra)
+    return document
+
+
+def export_markdown(state: ExportState) -> str:
+    lines = [
+        f"# balance-tui export: {state.consumer_id}",
+        "",
+        f"- Group `{state.group_id}`, topic `{state.topic}`, strategy `{state.strategy}`",
+        f"- Status: {state.status}; assigned partitions: {format_partitions(state.assigned_partitions)}",
+        f"- Messages consumed: {state.messages_consumed:,}; balance updates: {state.balance_updates:,}; "
+        f"rejected: {state.rejected:,}; processing errors: {state.processing_errors:,}",
+        f"- Started {iso_ms(state.started_at)}; last message "
+        f"{iso_ms(state.last_message_at) if state.last_message_at else 'never'}; exported {iso_ms(state.exported_at)}",
+        "",
+        "## Partition offsets",
+        "",
+        "| partition | next offset |",
+        "|---:|---:|",
+        *[f"| {p} | {o} |" for p, o in sorted(state.partition_offsets.items())],
+        "",
+        "## Rebalance timeline",
+        "",
+        "| time (UTC) | event | partitions | assignment after | measured | details |",
+        "|---|---|---|---|---|---|",
+    ]
+    for entry in state.history:
+        lines.append(
+            f"| {iso_ms(entry.at)} | {LAB_EVENT_TYPES.get(entry.kind, entry.kind)} | "
+            f"{format_partitions(entry.partitions)} | {format_partitions(entry.assignment)} | "
+            f"{_duration_text(entry)} | {entry.detail.replace('|', '/')} |"
+        )
+    lines += [
+        "",
+        f"## Balances ({len(state.balances):,} customer-currency rows)",
+        "",
+        "| customer | balance | currency | transactions | last transaction | last updated | partition |",
+        "|---|---:|---|---:|---|---|---:|",
+    ]
+    for row in state.balances:
+        lines.append(
+            f"| {row.customer_id} | {row.balance:,} | {row.currency} | {row.transaction_count} | "
+            f"{row.last_transaction_id} | {iso_ms(row.last_updated)} | "
+            f"{'' if row.partition is None else row.partition} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,105 @@
+"""`balance-tui --headless`: the same worker without the UI, printing the lab's log lines."""
+
+from __future__ import annotations
+
+import queue
+import signal
+import sys
+import time
+from typing import TextIO
+
+from balance_tui.core.assignment import format_partitions, iso_ms, utc_now
+from balance_tui.kafka.worker import ConsumerWorker
+from balance_tui.messages import (
+    Exported,
+    KafkaErrorReported,
+    PartitionsAssigned,
+    PartitionsLost,
+    PartitionsRevoked,
+    SessionStarted,
+    Snapshot,
+    StatusChanged,
+    TimelineEvent,
+    WorkerStopped,
+)
+
+STATUS_EVERY_SECONDS = 5.0
+
+
+def _lag_text(lag: int | None) -> str:
+    return "?" if lag is None else f"{lag:,}"
+
+
+class HeadlessPrinter:
+    """Turns worker messages into one line per event and a periodic status line."""
+
+    def __init__(self, consumer_id: str, out: TextIO) -> None:
+        self.consumer_id = consumer_id
+        self.out = out
+        self._next_status = time.monotonic() + STATUS_EVERY_SECONDS
+        self.stopped: WorkerStopped | None = None
+
+    def line(self, text: str) -> None:
+        self.out.write(f"{iso_ms(utc_now())} [{self.consumer_id}] {text}\n")
+        self.out.flush()
+
+    def handle(self, message: object) -> None:
+        match message:
+            case SessionStarted():
+                self.line(f"Starting Balance Consumer. Group: {message.group}, Topic: {message.topic}, "
+                          f"Strategy: {message.strategy}, Broker: {message.bootstrap_servers}")
+                self.line(f"Session log: {message.log_path}")
+            case PartitionsAssigned():
+                self.line(f"Partitions ASSIGNED: {format_partitions(message.partitions)} "
+                          f"-> assignment {format_partitions(message.assignment)}"
+                          + (f" (join {message.entry.join_ms / 1000:.1f}s)" if message.entry.join_ms else ""))
+            case PartitionsRevoked():
+                self.line(f"Partitions REVOKED: {format_partitions(message.partitions)} "
+                          f"— Rebalancing in progress, keeps {format_partitions(message.assignment)}")
+            case PartitionsLost():
+                self.line(f"Partitions LOST: {format_partitions(message.partitions)}")
+            case StatusChanged():
+                if message.status.value != "Joining" or message.detail in ("", "0s"):
+                    self.line(f"Status: {message.status.value}" + (f" ({message.detail})" if message.detail else ""))
+            case KafkaErrorReported():
+                self.line(f"Error: {message.code} - {message.reason}" + (f". {message.hint}" if message.hint else ""))
+            case TimelineEvent():
+                if message.entry.kind != "error":
+                    self.line(f"{message.entry.kind}: {message.entry.detail}")
+            case Exported():
+                self.line("Exported: " + ", ".join(str(p) for p in message.paths))
+            case Snapshot():
+                now = time.monotonic()
+                if now >= self._next_status:
+                    self._next_status = now + STATUS_EVERY_SECONDS
+                    counters = message.counters
+                    owned = [row.partition for row in message.partitions if row.mine]
+                    self.line(
+                        f"status={message.status.value} partitions={format_partitions(owned)} "
+                        f"consumed={counters.consumed:,} rate={counters.rate:,.0f}/s lag={_lag_text(counters.lag)} "
+                        f"rejected={counters.rejected} errors={counters.errors}"
+                    )
+            case WorkerStopped():
+                self.stopped = message
+                self.line(f"Stopped: {message.reason}")
+
+
+def run_headless(worker: ConsumerWorker, out: TextIO = sys.stdout) -> int:
+    """Run until SIGTERM/SIGINT, then leave the group, export, and return 0."""
+    inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
+    printer = HeadlessPrinter(worker.consumer_id, out)
+
+    def request_stop(signum: int, _frame: object) -> None:
+        worker.stop(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    worker.start(inbox.put)
+    while printer.stopped is None:
+        try:
+            message = inbox.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        printer.handle(message)
+    worker.join(timeout=10)
+    return 0

@@ -1,0 +1,732 @@
+"""The consumer worker: one thread that owns the Kafka consumer and the ledger.
+
+It runs the poll loop, applies transactions, keeps the assignment history, writes
+the session log and exports, and reports everything to a sink as messages from
+`balance_tui.messages`: assignment changes and errors as they happen, balances in
+coalesced batches (at most ten a second), counters and partitions as snapshots.
+The UI only ever calls the non-blocking `WorkerControl` methods.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import secrets
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from balance_tui.config import Settings
+from balance_tui.control import MessageSink
+from balance_tui.core.assignment import AssignmentTracker, utc_now
+from balance_tui.core.export import ExportState, export_document, export_markdown
+from balance_tui.core.ledger import Ledger
+from balance_tui.core.metrics import LatencyWindow, RateMeter
+from balance_tui.core.rows import ConsumerStatus, Counters, PartitionRow, PartitionState, TimelineEntry
+from balance_tui.core.transaction import Rejection, parse_transaction
+from balance_tui.messages import (
+    BalancesChanged,
+    Exported,
+    KafkaErrorReported,
+    PartitionsAssigned,
+    PartitionsLost,
+    PartitionsRevoked,
+    SessionStarted,
+    Snapshot,
+    StatusChanged,
+    TimelineEvent,
+    WorkerStopped,
+)
+from balance_tui.session_log import SessionLog, default_log_path, export_paths
+
+BALANCE_BATCH_SECONDS = 0.1
+STATS_LOG_SECONDS = 5.0
+ERROR_REPEAT_SECONDS = 5.0
+PAUSED_WATERMARK_SECONDS = 2.0
+
+UNREACHABLE_CODES = {KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE}
+
+#: Plain-words advice for errors a learner is likely to cause on purpose.
+ERROR_HINTS = {
+    "INCONSISTENT_GROUP_PROTOCOL": (
+        "The group refused this strategy: its other members use another protocol family "
+        "(eager range/roundrobin vs cooperative-sticky cannot be mixed). Switch back with 1/2/3, "
+        "or switch every member to the same strategy."
+    ),
+    "_ALL_BROKERS_DOWN": "No broker answers. Is the broker running (`balance-tui broker` or `./scripts/demo`)?",
+}
+
+
+def make_consumer_id() -> str:
+    """`balance-worker-<host>-<8 hex>`, as the lab names its workers."""
+    return f"balance-worker-{socket.gethostname()}-{secrets.token_hex(4)}"
+
+
+def generation_from_metadata(metadata: bytes) -> int | None:
+    """Read the generation id from librdkafka's serialized consumer group metadata.
+
+    confluent-kafka hands it over as opaque bytes: magic `CGMDv2:`, then the
+    generation id as a native int32.
+    """
+    if len(metadata) >= 11 and metadata[:7] == b"CGMDv2:":
+        (generation,) = struct.unpack("=i", metadata[7:11])
+        return generation if generation >= 0 else None
+    return None
+
+
+class _LibrdkafkaLog(logging.Handler):
+    """Keeps librdkafka's own log lines off the terminal (they would tear the UI)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recent: deque[str] = deque(maxlen=50)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.recent.append(record.getMessage())
+
+
+class ConsumerWorker:
+    """Implements `WorkerControl` around a thread running the consumer loop."""
+
+    def __init__(self, settings: Settings, consumer_id: str | None = None,
+                 partitions_hint: int | None = None) -> None:
+        self.settings = settings
+        self.consumer_id = consumer_id or make_consumer_id()
+        self.strategy: str = settings.strategy
+        self.work_ms: float = settings.work_ms
+        self.log_path: Path = settings.session_log or default_log_path(self.consumer_id)
+        self.partition_count = partitions_hint or settings.partitions
+        self._commands: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._sink: MessageSink = lambda message: None
+        self._consumer: Consumer | None = None
+        self._closing = False
+        self._paused = False
+        self._status = ConsumerStatus.CONNECTING
+        self._status_detail = ""
+        self._fatal = False
+
+        self.ledger = Ledger()
+        self.tracker = AssignmentTracker()
+        self.started_at = utc_now()
+        self.last_message_at: datetime | None = None
+        self.consumed = 0
+        self.rejected = 0
+        self.last_rejection: str | None = None
+        self.processing_errors = 0
+        self.kafka_errors = 0
+        self.position: dict[int, int] = {}
+        self.high_watermark: dict[int, int] = {}
+        self._consumed_by_partition: dict[int, int] = {}
+        self._partition_rate_samples: deque[tuple[float, dict[int, int]]] = deque()
+        self._rate = RateMeter()
+        self._latency = LatencyWindow()
+        self._dirty: set[str] = set()
+        self._last_error_at: dict[str, float] = {}
+        self._join_started_mono: float | None = None
+        self._librdkafka_log = _LibrdkafkaLog()
+        self._logger = logging.getLogger(f"balance_tui.librdkafka.{self.consumer_id}")
+        self._logger.propagate = False
+        self._logger.addHandler(self._librdkafka_log)
+        self._logger.setLevel(logging.INFO)
+        self.session: SessionLog | None = None
+        self.stop_reason = ""
+        self.final_export: tuple[Path, ...] = ()
+
+    # -- WorkerControl: every method only queues a request ------------------------------
+
+    def start(self, sink: MessageSink) -> None:
+        self._sink = sink
+        self._thread = threading.Thread(target=self._run, name=f"consumer-{self.consumer_id}", daemon=True)
+        self._thread.start()
+
+    def set_strategy(self, strategy: str) -> None:
+        self._commands.put(("strategy", strategy))
+
+    def restart(self) -> None:
+        self._commands.put(("restart", None))
+
+    def toggle_pause(self) -> None:
+        self._commands.put(("pause", None))
+
+    def change_work_ms(self, delta: float) -> None:
+        self._commands.put(("work_ms", delta))
+
+    def export(self) -> None:
+        self._commands.put(("export", None))
+
+    def stop(self, reason: str) -> None:
+        self._commands.put(("stop", reason))
+
+    def join(self, timeout: float | None = None) -> bool:
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    # -- the thread ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        settings = self.settings
+        self.session = SessionLog(self.log_path, self.consumer_id, settings.group, settings.topic, self.strategy)
+        self.session.write("started", config=settings.redacted(), consumer_id_full=self.consumer_id,
+                           pid=os.getpid(), host=socket.gethostname())
+        self._post(SessionStarted(
+            consumer_id=self.consumer_id, group=settings.group, topic=settings.topic,
+            strategy=self.strategy, bootstrap_servers=settings.bootstrap_servers,
+            log_path=self.log_path, work_ms=self.work_ms,
+        ))
+        paths: tuple[Path, ...] = ()
+        try:
+            while True:
+                self._consumer = self._create_consumer()
+                reason = self._consume_loop()
+                if reason is not None:
+                    # Export while still a member, so it shows what this member owned.
+                    self._flush_balances()
+                    paths = self._write_export()
+                    self._close_consumer()
+                    break
+                self._close_consumer()
+        except Exception as error:  # the worker must report, never die silently
+            reason = f"worker crashed: {error!r}"
+            self.processing_errors += 1
+            self.session.write("error", code="WORKER_CRASH", reason=repr(error), fatal=True)
+            self._post(KafkaErrorReported(code="WORKER_CRASH", reason=repr(error), fatal=True))
+            paths = self._write_export()
+            try:
+                self._close_consumer()
+            except Exception:
+                pass
+        self.stop_reason = reason
+        self.final_export = paths
+        self._set_status(ConsumerStatus.STOPPED, reason)
+        self.session.write("stopped", reason=reason)
+        self.session.close()
+        self._post(WorkerStopped(reason=reason, export_paths=paths))
+
+    def _post(self, message: Any) -> None:
+        self._sink(message)
+
+    def _create_consumer(self) -> Consumer:
+        settings = self.settings
+        config: dict[str, Any] = {
+            "group.id": settings.group,
+            "client.id": self.consumer_id,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": True,
+            "auto.commit.interval.ms": 5000,
+            # Offsets are stored only after a transaction is applied, so auto-commit never
+            # commits a message this worker has not processed yet.
+            "enable.auto.offset.store": False,
+            "session.timeout.ms": settings.session_timeout_ms,
+            "heartbeat.interval.ms": settings.heartbeat_interval_ms,
+            "partition.assignment.strategy": self.strategy,
+            "statistics.interval.ms": 1000,
+            "stats_cb": self._on_stats,
+            "error_cb": self._on_error,
+            "logger": self._logger,
+        }
+        config.update(settings.client_config())
+        consumer = Consumer(config)
+        self._closing = False
+        self._paused_partitions: set[int] = set()
+        self._set_status(ConsumerStatus.CONNECTING)
+        try:
+            # A full listing: naming the topic would make Tansu auto-create it with its default count.
+            metadata = consumer.list_topics(timeout=5)
+            topic = metadata.topics.get(settings.topic)
+            if topic is not None and topic.error is None and topic.partitions:
+                self.partition_count = len(topic.partitions)
+        except KafkaException as error:
+            self._report_kafka_error(error.args[0])
+        consumer.subscribe([settings.topic], on_assign=self._on_assign,
+                           on_revoke=self._on_revoke, on_lost=self._on_lost)
+        self.tracker.joining(utc_now())
+        self._join_started_mono = time.monotonic()
+        if self._status != ConsumerStatus.BROKER_UNREACHABLE:
+            self._set_status(ConsumerStatus.JOINING, "0s")
+        return consumer
+
+    def _close_consumer(self) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            return
+        self._flush_balances()
+        self._closing = True
+        try:
+            consumer.close()  # commits stored offsets, revokes (callbacks run) and leaves the group
+        except (KafkaException, RuntimeError) as error:
+            self._report_kafka_error(error.args[0] if error.args else KafkaError(KafkaError._FAIL))
+        self._consumer = None
+        self.tracker.reset_membership()
+
+    @property
+    def _cooperative(self) -> bool:
+        return self.strategy == "cooperative-sticky"
+
+    def _consume_loop(self) -> str | None:
+        """Runs until a restart (returns None) or a stop (returns the reason)."""
+        consumer = self._consumer
+        assert consumer is not None
+        now = time.monotonic()
+        next_balances = now + BALANCE_BATCH_SECONDS
+        next_snapshot = now
+        next_stats = now + STATS_LOG_SECONDS
+        next_watermarks = now
+        snapshot_every = 1.0 / self.settings.refresh_hz
+        while True:
+            while True:
+                try:
+                    command, argument = self._commands.get_nowait()
+                except queue.Empty:
+                    break
+                outcome = self._handle_command(command, argument)
+                if outcome == "restart":
+                    return None
+                if outcome is not None:
+                    return outcome
+            # Small batches when processing is slow, so commands are answered quickly.
+            batch = 1000 if self.work_ms <= 0 else max(1, min(1000, int(50 / self.work_ms)))
+            try:
+                messages = consumer.consume(batch, timeout=0.05)
+            except KafkaException as error:
+                self._report_kafka_error(error.args[0])
+                messages = []
+            except RuntimeError:
+                return "consumer closed"
+            if messages:
+                self._process(consumer, messages)
+            now = time.monotonic()
+            if now >= next_balances:
+                self._flush_balances()
+                next_balances = now + BALANCE_BATCH_SECONDS
+            if self._status == ConsumerStatus.JOINING and self._join_started_mono is not None:
+                self._status_detail = f"{now - self._join_started_mono:.0f}s"
+            if self._paused and now >= next_watermarks:
+                self._refresh_paused_watermarks(consumer)
+                next_watermarks = now + PAUSED_WATERMARK_SECONDS
+            if now >= next_snapshot:
+                self._post(self._snapshot(now))
+                next_snapshot = now + snapshot_every
+            if now >= next_stats:
+                self._log_stats(now)
+                next_stats = now + STATS_LOG_SECONDS
+
+    # -- processing ---------------------------------------------------------------------
+
+    def _process(self, consumer: Consumer, messages: list[Any]) -> None:
+        ledger_apply = self.ledger.apply
+        dirty = self._dirty
+        position = self.position
+        by_partition = self._consumed_by_partition
+        produced_at_ms: list[int] = []
+        work_seconds = self.work_ms / 1000.0
+        paced_until = time.monotonic()
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    self._report_kafka_error(error)
+                continue
+            partition = message.partition()
+            offset = message.offset()
+            result = parse_transaction(message.value())
+            if isinstance(result, Rejection):
+                self.rejected += 1
+                self.last_rejection = f"P{partition}:O{offset} {result}"
+            else:
+                try:
+                    ledger_apply(result, partition, offset)
+                except Exception as error:  # a bug or an absurd value must not stop the service
+                    self.processing_errors += 1
+                    self._report_processing_error(partition, offset, error)
+                else:
+                    dirty.add(result.customer_id)
+                    timestamp = message.timestamp()[1]
+                    if timestamp > 0:
+                        produced_at_ms.append(timestamp)
+            position[partition] = offset + 1
+            by_partition[partition] = by_partition.get(partition, 0) + 1
+            if work_seconds:
+                paced_until += work_seconds
+                delay = paced_until - time.monotonic()
+                if delay > 0.001:
+                    time.sleep(delay)
+        count = len(messages)
+        self.consumed += count
+        if count:
+            self.last_message_at = utc_now()
+        self._rate.add(count, time.monotonic())
+        if produced_at_ms:
+            # End-to-end: from the producer's timestamp to the end of this batch, when the
+            # balances it changed are applied (a batch lasts at most ~50 ms of simulated work).
+            applied_ms = time.time() * 1000.0
+            self._latency.extend([applied_ms - produced for produced in produced_at_ms])
+        self._store_offsets(consumer)
+
+    def _store_offsets(self, consumer: Consumer) -> None:
+        topic = self.settings.topic
+        offsets = [TopicPartition(topic, p, o) for p, o in self.position.items()
+                   if p in self.tracker.assignment]
+        if not offsets:
+            return
+        try:
+            consumer.store_offsets(offsets=offsets)
+        except KafkaException:
+            pass  # a partition revoked a moment ago; its offset was committed on revoke
+
+    def _flush_balances(self, removed_partitions: tuple[int, ...] = ()) -> None:
+        if not self._dirty and not removed_partitions:
+            return
+        rows = tuple(self.ledger.rows_for(self._dirty)) if self._dirty else ()
+        self._dirty = set()
+        self._post(BalancesChanged(rows=rows, removed_partitions=removed_partitions))
+
+    # -- rebalance callbacks (run inside consume(), on this thread) ----------------------
+
+    def _membership(self) -> tuple[int | None, str | None]:
+        consumer = self._consumer
+        if consumer is None:
+            return None, None
+        generation = member_id = None
+        try:
+            generation = generation_from_metadata(consumer.consumer_group_metadata())
+        except (KafkaException, RuntimeError, TypeError, struct.error):
+            pass
+        try:
+            member_id = consumer.memberid() or None
+        except (KafkaException, RuntimeError):
+            pass
+        return generation, member_id
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        numbers = sorted(tp.partition for tp in partitions)
+        if self._paused and partitions:
+            # Take the assignment ourselves so the new partitions can be paused at once.
+            if self._cooperative:
+                consumer.incremental_assign(partitions)
+            else:
+                consumer.assign(partitions)
+            consumer.pause(partitions)
+            self._paused_partitions |= set(numbers)
+        now = utc_now()
+        generation, member_id = self._membership()
+        entry = self.tracker.assigned(numbers, self._cooperative, now, generation, member_id)
+        dropped = tuple(sorted(self.tracker.last_dropped))
+        for partition in dropped:
+            self._forget_partition(partition)
+        if dropped:
+            self._flush_balances(removed_partitions=dropped)
+        self._join_started_mono = None
+        self._log_rebalance("assigned", entry)
+        self._post(PartitionsAssigned(partitions=entry.partitions, assignment=entry.assignment, entry=entry))
+        self._set_status_from_assignment()
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        numbers = sorted(tp.partition for tp in partitions)
+        self._flush_balances()
+        try:
+            consumer.commit(asynchronous=False)
+        except KafkaException:
+            pass  # nothing stored yet (_NO_OFFSET) or the group is already gone
+        # Eager protocols revoke everything and may give some back: keep their state until then.
+        incremental = self._cooperative and not self._closing
+        entry = self.tracker.revoked(numbers, incremental, utc_now(), *self._membership())
+        if incremental:
+            for partition in numbers:
+                self._forget_partition(partition)
+            self._flush_balances(removed_partitions=tuple(numbers))
+        self._paused_partitions -= set(numbers)
+        self._join_started_mono = time.monotonic()
+        self._log_rebalance("revoked", entry)
+        self._post(PartitionsRevoked(partitions=entry.partitions, assignment=entry.assignment, entry=entry))
+        if not self._closing:
+            self._set_status(ConsumerStatus.REBALANCING)
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        numbers = sorted(tp.partition for tp in partitions)
+        self._flush_balances()
+        entry = self.tracker.lost(numbers, utc_now(), *self._membership())
+        for partition in numbers:
+            self._forget_partition(partition)
+        self._flush_balances(removed_partitions=tuple(numbers))
+        self._paused_partitions -= set(numbers)
+        self._join_started_mono = time.monotonic()
+        self._log_rebalance("lost", entry)
+        self._post(PartitionsLost(partitions=entry.partitions, assignment=entry.assignment, entry=entry))
+        self._set_status(ConsumerStatus.PARTITIONS_LOST)
+
+    def _forget_partition(self, partition: int) -> None:
+        removed = self.ledger.drop_partition(partition)
+        self._dirty.difference_update(removed)
+        self.position.pop(partition, None)
+
+    def _log_rebalance(self, event: str, entry: TimelineEntry) -> None:
+        assert self.session is not None
+        fields: dict[str, Any] = {"partitions": list(entry.partitions), "assignment": list(entry.assignment)}
+        if entry.generation is not None:
+            fields["generation"] = entry.generation
+        if entry.member_id:
+            fields["member_id"] = entry.member_id
+        if entry.join_ms is not None:
+            fields["join_ms"] = round(entry.join_ms, 1)
+        if event == "assigned":
+            fields["kept"] = list(entry.kept)
+            fields["moved_in"] = list(entry.moved_in)
+        if entry.downtime_ms:
+            fields["downtime_ms"] = {str(p): round(ms, 1) for p, ms in entry.downtime_ms.items()}
+        self.session.write(event, at=entry.at, **fields)
+
+    # -- librdkafka callbacks -----------------------------------------------------------
+
+    def _on_stats(self, stats_json: str) -> None:
+        try:
+            stats = json.loads(stats_json)
+        except ValueError:
+            return
+        partitions = stats.get("topics", {}).get(self.settings.topic, {}).get("partitions", {})
+        for key, values in partitions.items():
+            partition = int(key)
+            if partition < 0:
+                continue
+            # The high watermark from fetch responses is right on the embedded broker, where
+            # ListOffsets is not (see docs/broker.md).
+            high = values.get("hi_offset", -1)
+            if high is not None and high >= 0:
+                self.high_watermark[partition] = max(high, self.high_watermark.get(partition, 0))
+        if self._status == ConsumerStatus.BROKER_UNREACHABLE:
+            brokers = stats.get("brokers", {}).values()
+            if any(broker.get("state") == "UP" and broker.get("nodeid", -1) >= 0 for broker in brokers):
+                self._set_status_from_assignment()
+
+    def _on_error(self, error: KafkaError) -> None:
+        self._report_kafka_error(error)
+
+    def _report_kafka_error(self, error: KafkaError) -> None:
+        name = error.name()
+        now = time.monotonic()
+        if error.code() in UNREACHABLE_CODES and self._status not in (ConsumerStatus.STOPPED,):
+            self._set_status(ConsumerStatus.BROKER_UNREACHABLE, error.str())
+        if error.fatal():
+            self._fatal = True
+            self._set_status(ConsumerStatus.FATAL_ERROR, error.str())
+        self.kafka_errors += 1
+        if now - self._last_error_at.get(name, -1e9) < ERROR_REPEAT_SECONDS:
+            return  # the same error on every poll would flood the log and the timeline
+        self._last_error_at[name] = now
+        hint = ERROR_HINTS.get(name, "")
+        assert self.session is not None
+        self.session.write("error", code=name, reason=error.str(), fatal=error.fatal())
+        entry = self.tracker.note("error", utc_now(), f"{name}: {error.str()}" + (f" — {hint}" if hint else ""))
+        self._post(KafkaErrorReported(code=name, reason=error.str(), fatal=error.fatal(), hint=hint))
+        self._post(TimelineEvent(entry=entry))
+
+    def _report_processing_error(self, partition: int, offset: int, error: Exception) -> None:
+        key = f"processing:{type(error).__name__}"
+        now = time.monotonic()
+        if now - self._last_error_at.get(key, -1e9) < ERROR_REPEAT_SECONDS:
+            return
+        self._last_error_at[key] = now
+        assert self.session is not None
+        self.session.write("error", code="PROCESSING_ERROR",
+                           reason=f"P{partition}:O{offset} {error!r}", fatal=False)
+        self._post(KafkaErrorReported(code="PROCESSING_ERROR", reason=f"P{partition}:O{offset} {error!r}",
+                                      fatal=False))
+
+    def _refresh_paused_watermarks(self, consumer: Consumer) -> None:
+        """While paused nothing is fetched, so ask the broker for the end offsets.
+
+        The embedded broker answers ListOffsets with the start of the last batch + 1,
+        never more than the true end: keeping the maximum of what we know stays right
+        or slightly low, and lets the lag visibly grow during the pause.
+        """
+        for partition in sorted(self.tracker.assignment):
+            try:
+                _, high = consumer.get_watermark_offsets(
+                    TopicPartition(self.settings.topic, partition), timeout=0.5, cached=False)
+            except KafkaException:
+                continue
+            if high >= 0:
+                self.high_watermark[partition] = max(high, self.high_watermark.get(partition, 0))
+
+    # -- commands -----------------------------------------------------------------------
+
+    def _handle_command(self, command: str, argument: Any) -> str | None:
+        assert self.session is not None
+        now = utc_now()
+        if command == "stop":
+            return str(argument or "stopped")
+        if command == "strategy":
+            previous, self.strategy = self.strategy, str(argument)
+            self.session.strategy = self.strategy
+            self.session.write("strategy_changed", **{"from": previous, "to": self.strategy})
+            entry = self.tracker.note("strategy_changed", now, f"strategy {previous} → {self.strategy}: "
+                                      "leaving the group and rejoining")
+            self._post(TimelineEvent(entry=entry))
+            return "restart"
+        if command == "restart":
+            self.session.write("restarted")
+            entry = self.tracker.note("restarted", now, "leaving the group and rejoining")
+            self._post(TimelineEvent(entry=entry))
+            return "restart"
+        if command == "pause":
+            self._toggle_pause(now)
+        elif command == "work_ms":
+            previous = self.work_ms
+            self.work_ms = max(0.0, round(self.work_ms + float(argument), 3))
+            if self.work_ms != previous:
+                self.session.write("work_ms_changed", **{"from": previous, "to": self.work_ms})
+        elif command == "export":
+            self._write_export()
+        return None
+
+    def _toggle_pause(self, now: datetime) -> None:
+        assert self.session is not None and self._consumer is not None
+        topic = self.settings.topic
+        owned = [TopicPartition(topic, p) for p in sorted(self.tracker.assignment)]
+        self._paused = not self._paused
+        try:
+            if self._paused:
+                if owned:
+                    self._consumer.pause(owned)
+                self._paused_partitions = set(self.tracker.assignment)
+            else:
+                if owned:
+                    self._consumer.resume(owned)
+                self._paused_partitions = set()
+        except KafkaException as error:
+            self._report_kafka_error(error.args[0])
+        event = "paused" if self._paused else "resumed"
+        self.session.write(event, assignment=sorted(self.tracker.assignment))
+        entry = self.tracker.note(event, now, "consumption paused: partitions kept, lag grows"
+                                  if self._paused else "consumption resumed")
+        self._post(TimelineEvent(entry=entry))
+        self._set_status_from_assignment()
+
+    # -- status, snapshots, stats and export --------------------------------------------
+
+    def _set_status(self, status: ConsumerStatus, detail: str = "") -> None:
+        if status == self._status and detail == self._status_detail:
+            return
+        self._status = status
+        self._status_detail = detail
+        self._post(StatusChanged(status=status, detail=detail))
+
+    def _set_status_from_assignment(self) -> None:
+        if self._fatal:
+            return
+        if not self.tracker.assignment:
+            self._set_status(ConsumerStatus.IDLE, "in the group with no partitions")
+        elif self._paused:
+            self._set_status(ConsumerStatus.PAUSED)
+        else:
+            self._set_status(ConsumerStatus.CONSUMING)
+
+    def _lag_by_partition(self) -> dict[int, int]:
+        lags = {}
+        for partition in self.tracker.assignment:
+            high = self.high_watermark.get(partition)
+            position = self.position.get(partition)
+            if high is None:
+                continue
+            if position is None:
+                # Nothing read yet: all of it is lag only if we start from the beginning,
+                # which is unknown until the first message; show what is certain.
+                continue
+            lags[partition] = max(0, high - position)
+        return lags
+
+    def _partition_rates(self, now: float) -> dict[int, float]:
+        samples = self._partition_rate_samples
+        samples.append((now, dict(self._consumed_by_partition)))
+        while len(samples) > 2 and now - samples[0][0] > 5.0:
+            samples.popleft()
+        if len(samples) < 2:
+            return {}
+        then, old = samples[0]
+        elapsed = now - then
+        if elapsed <= 0:
+            return {}
+        return {p: (count - old.get(p, 0)) / elapsed for p, count in self._consumed_by_partition.items()}
+
+    def _snapshot(self, now: float) -> Snapshot:
+        lags = self._lag_by_partition()
+        rates = self._partition_rates(now)
+        rows = []
+        for partition in range(self.partition_count):
+            mine = partition in self.tracker.assignment
+            if mine:
+                state = PartitionState.PAUSED if partition in self._paused_partitions else PartitionState.CONSUMING
+            elif partition in self.tracker.revoked_at:
+                state = PartitionState.REVOKED
+            else:
+                state = PartitionState.NOT_MINE
+            rows.append(PartitionRow(
+                partition=partition, mine=mine, state=state,
+                position=self.position.get(partition) if mine else None,
+                high_watermark=self.high_watermark.get(partition),
+                lag=lags.get(partition) if mine else None,
+                rate=rates.get(partition, 0.0) if mine else 0.0,
+            ))
+        p50, p99 = self._latency.percentiles()
+        counters = Counters(
+            consumed=self.consumed, applied=self.ledger.applied, skipped=self.ledger.skipped,
+            rejected=self.rejected, last_rejection=self.last_rejection,
+            errors=self.processing_errors + self.kafka_errors,
+            rate=self._rate.rate(now), rate_history=self._rate.history(now),
+            lag=sum(lags.values()) if lags else (0 if self.tracker.assignment == set() else None),
+            latency_p50_ms=p50, latency_p99_ms=p99,
+        )
+        generation, member_id = self._membership()
+        return Snapshot(
+            counters=counters, partitions=tuple(rows), status=self._status, generation=generation,
+            member_id=member_id, strategy=self.strategy, work_ms=self.work_ms, paused=self._paused,
+        )
+
+    def _log_stats(self, now: float) -> None:
+        assert self.session is not None
+        lags = self._lag_by_partition()
+        self.session.write(
+            "stats", consumed=self.consumed, rate=round(self._rate.rate(now), 1),
+            lag=sum(lags.values()), lag_by_partition={str(p): v for p, v in sorted(lags.items())},
+            rejected=self.rejected, errors=self.processing_errors + self.kafka_errors,
+            assignment=sorted(self.tracker.assignment), status=self._status.value,
+        )
+
+    def export_state(self) -> ExportState:
+        return ExportState(
+            consumer_id=self.consumer_id, group_id=self.settings.group, topic=self.settings.topic,
+            strategy=self.strategy, status=self._status.value,
+            assigned_partitions=sorted(self.tracker.assignment), messages_consumed=self.consumed,
+            balance_updates=self.ledger.applied, processing_errors=self.processing_errors,
+            rejected=self.rejected, partition_offsets=dict(self.position),
+            history=list(self.tracker.history), started_at=self.started_at,
+            last_message_at=self.last_message_at, balances=self.ledger.rows(), exported_at=utc_now(),
+        )
+
+    def _write_export(self) -> tuple[Path, ...]:
+        assert self.session is not None
+        json_path, markdown_path = export_paths(self.log_path)
+        state = self.export_state()
+        try:
+            json_path.write_text(json.dumps(export_document(state), indent=2) + "\n", encoding="utf-8")
+            markdown_path.write_text(export_markdown(state), encoding="utf-8")
+        except OSError as error:
+            self.session.write("error", code="EXPORT_FAILED", reason=str(error), fatal=False)
+            self._post(KafkaErrorReported(code="EXPORT_FAILED", reason=str(error), fatal=False))
+            return ()
+        paths = (json_path, markdown_path)
+        self.session.write("exported", paths=[str(p) for p in paths])
+        self._post(Exported(paths=paths))
+        return paths
+

@@ -1,0 +1,138 @@
+"""The lab's scenarios with real consumer processes on the embedded broker.
+
+Each member is a `balance-tui --headless` OS process; we watch its session log and
+kill it with SIGKILL like `kill -9` in a terminal.
+"""
+
+from __future__ import annotations
+
+import pytest
+from confluent_kafka import Producer
+
+from balance_tui.kafka.admin import ensure_topic
+from tests.helpers import wait_until
+from tests.integration.members import Cluster
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture
+def cluster(broker, unique, tmp_path, client_config):
+    created: list[Cluster] = []
+
+    def make(strategy: str = "range") -> Cluster:
+        topic = unique("tx")
+        ensure_topic(client_config, topic, 6)
+        group = unique("grp")
+        made = Cluster(broker.bootstrap, topic, group, tmp_path, strategy=strategy)
+        created.append(made)
+        return made
+
+    yield make
+    for made in created:
+        made.stop_all()
+
+
+def produce(bootstrap: str, topic: str, values: list[tuple[bytes | None, bytes]]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
+    for key, value in values:
+        producer.produce(topic, key=key, value=value)
+    assert producer.flush(10) == 0
+
+
+def test_one_member_owns_all_two_split_and_the_survivor_takes_over_after_kill(cluster):
+    group = cluster("range")
+    first = group.start()
+    group.wait_for_assignments([6])
+    second = group.start()
+    group.wait_for_assignments([3, 3])
+    second.kill()
+    group.wait_for_assignments([6])
+    assert first.assignment() == [0, 1, 2, 3, 4, 5]
+    # The survivor saw the stop-the-world sequence twice: on the join and after the crash.
+    kinds = [e["event"] for e in first.events() if e["event"] in ("assigned", "revoked", "lost")]
+    assert kinds[:5] == ["assigned", "revoked", "assigned", "revoked", "assigned"]
+    assert "Partitions ASSIGNED: [0, 1, 2, 3, 4, 5]" in first.output()
+    assert "Partitions REVOKED: [0, 1, 2, 3, 4, 5]" in first.output()
+
+
+def test_eight_members_on_six_partitions_leave_two_idle(cluster):
+    group = cluster("range")
+    members = [group.start() for _ in range(8)]
+    group.wait_for_assignments([1, 1, 1, 1, 1, 1, 0, 0], timeout=90)
+    idle = [m for m in members if m.assignment() == []]
+    assert len(idle) == 2
+    for member in idle:
+        wait_until(lambda m=member: "Status: Idle" in m.output(), 10, f"{member.name} never said Idle")
+
+
+@pytest.mark.parametrize("strategy", ["range", "roundrobin", "cooperative-sticky"])
+def test_session_logs_show_the_labs_rebalance_sequence(cluster, strategy):
+    group = cluster(strategy)
+    first = group.start()
+    group.wait_for_assignments([6])
+    group.start()
+    group.wait_for_assignments([3, 3])
+    revokes = first.events("revoked")
+    assert revokes, "the first member was never asked to give anything up"
+    if strategy == "cooperative-sticky":
+        # Incremental: only what moves is revoked; the rest keeps being consumed.
+        assert all(len(e["partitions"]) == 3 for e in revokes)
+        assert revokes[0]["assignment"] == first.assignment()
+    else:
+        # Eager: everything is revoked, then the new assignment arrives.
+        assert revokes[0]["partitions"] == [0, 1, 2, 3, 4, 5]
+        assert revokes[0]["assignment"] == []
+        last_assigned = first.events("assigned")[-1]
+        assert len(last_assigned["assignment"]) == 3
+    for event in first.events("assigned") + revokes:
+        for key in ("ts", "event", "consumer_id", "group", "topic", "strategy", "partitions", "assignment"):
+            assert key in event
+        assert event["strategy"] == strategy
+
+
+def test_lab_scenario_is_exported_as_3800(cluster, broker):
+    group = cluster("range")
+    produce(broker.bootstrap, group.topic, [
+        (b"CUST-001", b'{"transactionId":"BAL-001","fromAccount":"BANK","toAccount":"FR7630001000123456789",'
+                      b'"amount":5000.00,"currency":"EUR","type":3,"description":"Depot initial",'
+                      b'"customerId":"CUST-001","timestamp":"2026-02-08T22:00:00Z","riskScore":0,"status":1}'),
+        (b"CUST-001", b'{"transactionId":"BAL-002","fromAccount":"FR7630001000123456789",'
+                      b'"toAccount":"FR7630001000987654321","amount":1200.00,"currency":"EUR","type":1,'
+                      b'"description":"Virement loyer","customerId":"CUST-001","timestamp":"2026-02-08T22:01:00Z",'
+                      b'"riskScore":0,"status":1}'),
+    ])
+    member = group.start()
+    wait_until(lambda: any(e["consumed"] >= 2 for e in member.events("stats")), 60,
+               "the member never consumed the two lab transactions")
+    assert member.terminate() == 0
+    export = member.export()
+    rows = [b for b in export["balances"] if b["customerId"] == "CUST-001"]
+    assert rows == [{"customerId": "CUST-001", "balance": "3800.00", "currency": "EUR", "transactionCount": 2,
+                     "lastUpdated": "2026-02-08T22:01:00.000Z", "lastTransactionId": "BAL-002",
+                     "partition": rows[0]["partition"]}]
+    assert export["messagesConsumed"] == 2
+    assert member.events("stopped")[-1]["reason"] == "SIGTERM"
+
+
+def test_malformed_messages_are_counted_and_the_worker_keeps_going(cluster, broker):
+    group = cluster("range")
+    good = (b'{"transactionId":"OK-1","fromAccount":"BANK","toAccount":"FR76X","amount":10.50,"currency":"EUR",'
+            b'"type":"Deposit","description":"ok","customerId":"CUST-9","timestamp":"2026-02-08T22:00:00Z",'
+            b'"riskScore":0,"status":"Completed"}')
+    produce(broker.bootstrap, group.topic, [
+        (b"CUST-9", b"{not json"),
+        (b"CUST-9", b'{"transactionId": "X"}'),
+        (b"CUST-9", b"\xff\xfe\x00garbage"),
+        (b"CUST-9", good),
+    ])
+    member = group.start()
+    wait_until(lambda: any(e["consumed"] >= 4 for e in member.events("stats")), 60,
+               "the member never consumed the four messages")
+    stats = member.events("stats")[-1]
+    assert stats["rejected"] == 3
+    assert member.process.poll() is None, "a malformed message stopped the worker"
+    assert member.terminate() == 0
+    export = member.export()
+    assert export["rejectedMessages"] == 3
+    assert [b["balance"] for b in export["balances"] if b["customerId"] == "CUST-9"] == ["10.50"]

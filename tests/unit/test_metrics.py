@@ -1,0 +1,33 @@
+"""Sliding-window rate and latency percentiles."""
+
+from balance_tui.core.metrics import LatencyWindow, RateMeter
+
+
+def test_rate_over_window():
+    meter = RateMeter(window=5.0)
+    for second in range(10):
+        meter.add(100, now=float(second))
+    assert meter.rate(now=9.5) == 100.0  # 500 events in the last 5 s (t=5..9)
+
+
+def test_rate_drops_to_zero_when_nothing_arrives():
+    meter = RateMeter(window=5.0)
+    meter.add(1000, now=0.0)
+    assert meter.rate(now=10.0) == 0.0
+
+
+def test_history_has_one_value_per_second():
+    meter = RateMeter()
+    meter.add(10, now=0.0)
+    meter.add(20, now=1.2)
+    meter.add(30, now=2.4)
+    assert meter.history(now=3.0) == (10.0, 20.0, 30.0)
+
+
+def test_latency_percentiles():
+    window = LatencyWindow()
+    assert window.percentiles() == (None, None)
+    window.extend([float(v) for v in range(1, 101)])
+    p50, p99 = window.percentiles()
+    assert p50 in (50.0, 51.0)
+    assert p99 == 99.0 or p99 == 100.0

@@ -1,0 +1,73 @@
+"""The session log contract: common fields, one object per line, flushed per event."""
+
+import json
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from balance_tui.core.export import ExportState, export_document, export_markdown
+from balance_tui.core.rows import BalanceRow, TimelineEntry
+from balance_tui.session_log import SessionLog, export_paths, read_session_log
+
+T0 = datetime(2026, 11, 25, 12, 0, 0, 123000, tzinfo=timezone.utc)
+
+
+def test_every_line_has_the_common_fields_and_is_flushed_at_once(tmp_path):
+    path = tmp_path / "s.jsonl"
+    log = SessionLog(path, "balance-worker-h-0000abcd", "balance-service", "banking.transactions", "range")
+    log.write("assigned", at=T0, partitions=[0, 1], assignment=[0, 1], generation=3)
+    # Read before close: a kill -9 right now must still find the line on disk.
+    lines = path.read_text().splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert record == {
+        "ts": "2026-11-25T12:00:00.123Z", "event": "assigned", "consumer_id": "balance-worker-h-0000abcd",
+        "group": "balance-service", "topic": "banking.transactions", "strategy": "range",
+        "partitions": [0, 1], "assignment": [0, 1], "generation": 3,
+    }
+    log.close()
+
+
+def test_reader_skips_a_line_cut_by_a_crash(tmp_path):
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"event": "started"}\n{"event": "assi')
+    assert read_session_log(path) == [{"event": "started"}]
+
+
+def test_export_paths_sit_beside_the_log(tmp_path):
+    json_path, md_path = export_paths(tmp_path / "session.jsonl")
+    assert json_path == tmp_path / "session.export.json"
+    assert md_path == tmp_path / "session.export.md"
+
+
+def _state() -> ExportState:
+    return ExportState(
+        consumer_id="balance-worker-h-0000abcd", group_id="balance-service", topic="banking.transactions",
+        strategy="range", status="Consuming", assigned_partitions=[2, 0], messages_consumed=2,
+        balance_updates=2, processing_errors=0, rejected=1, partition_offsets={0: 2},
+        history=[TimelineEntry(at=T0, kind="assigned", partitions=(0, 2), assignment=(0, 2), join_ms=5000.0)],
+        started_at=T0, last_message_at=T0,
+        balances=[BalanceRow("CUST-001", "EUR", Decimal("3800.00"), 2, T0, "BAL-002", 0)],
+        exported_at=T0,
+    )
+
+
+def test_export_json_mirrors_the_lab_api_with_decimal_strings():
+    document = export_document(_state())
+    for key in ("consumerId", "groupId", "status", "assignedPartitions", "messagesConsumed", "balanceUpdates",
+                "processingErrors", "partitionOffsets", "rebalancingHistory", "startedAt", "lastMessageAt",
+                "balances"):
+        assert key in document
+    assert document["assignedPartitions"] == [0, 2]
+    assert document["balances"][0] == {
+        "customerId": "CUST-001", "balance": "3800.00", "currency": "EUR", "transactionCount": 2,
+        "lastUpdated": "2026-11-25T12:00:00.123Z", "lastTransactionId": "BAL-002", "partition": 0,
+    }
+    assert document["rebalancingHistory"][0]["eventType"] == "Assigned"
+    assert document["rebalancingHistory"][0]["joinMs"] == 5000.0
+
+
+def test_export_markdown_has_the_timeline_table_and_balances():
+    text = export_markdown(_state())
+    assert "| time (UTC) | event | partitions |" in text
+    assert "| 2026-11-25T12:00:00.123Z | Assigned | [0, 2] | [0, 2] | join 5.0s |" in text
+    assert "| CUST-001 | 3,800.00 | EUR |" in text
