@@ -57,7 +57,9 @@ class OneLineErrorParser(argparse.ArgumentParser):
 def _settings_parent() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("settings (also BALANCE_TUI_<NAME> env vars or a TOML file)")
-    group.add_argument("--config", type=Path, default=None, metavar="PATH",
+    # SUPPRESS, not None: the subparser's default would otherwise overwrite a --config
+    # given before the subcommand (`balance-tui --config x.toml down`).
+    group.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="PATH",
                        help="TOML configuration file (default: the user's config dir)")
     for field, (flag, help_text) in SETTING_FLAGS.items():
         # SUPPRESS keeps unset flags out of the namespace, so env and file can apply.

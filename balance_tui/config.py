@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from balance_tui import locations
 from balance_tui.errors import ConfigError
@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     ssl_key_password: SecretStr | None = None
     """librdkafka `ssl.key.password`; never logged, exported or shown."""
 
-    librdkafka: dict[str, str] = Field(default_factory=dict)
+    librdkafka: dict[str, str] = Field(default_factory=dict, repr=False)  # may hold secrets
     """Extra librdkafka properties (TOML table `[librdkafka]`), applied to every client."""
 
     @field_validator("strategy", mode="before")
@@ -112,6 +112,15 @@ class Settings(BaseSettings):
             lowered = value.strip().lower().replace("_", "-")
             return {"cooperative": "cooperative-sticky", "sticky": "cooperative-sticky",
                     "round-robin": "roundrobin"}.get(lowered, lowered)
+        return value
+
+    @field_validator("librdkafka", mode="before")
+    @classmethod
+    def _stringify_properties(cls, value: Any) -> Any:
+        # TOML gives `"linger.ms" = 5` and `"enable.idempotence" = true`; librdkafka wants strings.
+        if isinstance(value, dict):
+            return {key: (str(item).lower() if isinstance(item, bool) else str(item))
+                    if isinstance(item, (bool, int, float)) else item for key, item in value.items()}
         return value
 
     @field_validator("security_protocol", mode="before")
@@ -229,6 +238,8 @@ def load_settings(overrides: dict[str, Any] | None = None, config_file: Path | N
         return Settings(**clean)
     except ValidationError as error:
         raise ConfigError(describe_validation_error(error)) from None
+    except SettingsError as error:  # e.g. BALANCE_TUI_LIBRDKAFKA that is not JSON
+        raise ConfigError(str(error)) from None
     finally:
         _config_file.reset(token)
 
@@ -236,10 +247,13 @@ def load_settings(overrides: dict[str, Any] | None = None, config_file: Path | N
 def describe_validation_error(error: ValidationError) -> str:
     """One line naming the first bad setting and what is allowed."""
     first = error.errors()[0]
-    location = ".".join(str(part) for part in first["loc"]) or "settings"
+    location = ".".join(str(part) for part in first["loc"])
     message = first["msg"].removeprefix("Value error, ")
+    if not location:  # a check across settings (heartbeat vs session timeout) names them itself
+        return f"invalid settings: {message}"
     if first["type"] == "extra_forbidden":
         return f"unknown setting {location!r}"
     value = first.get("input")
-    shown = "" if isinstance(value, dict) or "password" in location else f" (got {value!r})"
+    secret = any(marker in location.lower() for marker in SECRET_PROPERTY_MARKERS)
+    shown = "" if isinstance(value, dict) or secret else f" (got {value!r})"
     return f"invalid setting {location}: {message}{shown}"

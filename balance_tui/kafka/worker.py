@@ -311,7 +311,7 @@ class ConsumerWorker:
                 self._flush_balances()
                 next_balances = now + BALANCE_BATCH_SECONDS
             if self._status == ConsumerStatus.JOINING and self._join_started_mono is not None:
-                self._status_detail = f"{now - self._join_started_mono:.0f}s"
+                self._set_status(ConsumerStatus.JOINING, f"{now - self._join_started_mono:.0f}s")
             if self._paused and now >= next_watermarks:
                 self._refresh_paused_watermarks(consumer)
                 next_watermarks = now + PAUSED_WATERMARK_SECONDS

@@ -1,0 +1,187 @@
+"""Customer balances computed from transactions: the rule (`balance_delta`) and the state (`Ledger`).
+
+The rule, with worked examples, is in docs/ledger.md. In short: Deposit credits; Payment,
+Withdrawal, CardPayment and BillPayment debit; Transfer and InternationalTransfer debit when
+`fromAccount` is one of the customer's known accounts, credit when `toAccount` is, change
+nothing when both are, and debit when neither is (the customer initiated it). Failed and
+Rejected transactions are skipped. The state depends only on the transactions and their
+order (`lastUpdated` is the transaction's own timestamp), never on the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from enum import Enum
+
+from balance_tui.core.rows import BalanceRow
+from balance_tui.core.transaction import Transaction, TransactionStatus, TransactionType
+
+ZERO = Decimal("0.00")
+
+#: `last_updated` shown for a state that has never applied a transaction (only built by hand).
+NEVER = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class Effect(str, Enum):
+    CREDIT = "credit"
+    DEBIT = "debit"
+    NONE = "none"
+    SKIPPED = "skipped"
+
+
+_CREDIT, _DEBIT, _NONE, _SKIPPED = Effect.CREDIT, Effect.DEBIT, Effect.NONE, Effect.SKIPPED
+
+# Tables indexed by the enum's int value: hashing an Enum runs Python code, indexing doesn't.
+# None in _FIXED_EFFECT means "depends on the accounts" (the two transfer types).
+_FIXED_EFFECT: tuple[Effect | None, ...] = tuple(
+    {
+        TransactionType.DEPOSIT: _CREDIT,
+        TransactionType.PAYMENT: _DEBIT,
+        TransactionType.WITHDRAWAL: _DEBIT,
+        TransactionType.CARD_PAYMENT: _DEBIT,
+        TransactionType.BILL_PAYMENT: _DEBIT,
+    }.get(value)  # type: ignore[call-overload]
+    for value in range(len(TransactionType) + 1)
+)
+_IS_SKIPPED: tuple[bool, ...] = tuple(
+    value in (TransactionStatus.FAILED, TransactionStatus.REJECTED) for value in range(len(TransactionStatus) + 1)
+)
+
+
+@dataclass(slots=True)
+class CustomerState:
+    """Everything the ledger knows about one customer."""
+
+    customer_id: str
+    balances: dict[str, Decimal] = field(default_factory=dict)
+    transaction_count: int = 0
+    last_updated: datetime | None = None
+    last_transaction_id: str = ""
+    known_accounts: set[str] = field(default_factory=set)
+    partition: int | None = None
+    offset: int | None = None
+
+    def rows(self) -> list[BalanceRow]:
+        """One row per currency, sorted by currency."""
+        last_updated = self.last_updated or NEVER
+        return [
+            BalanceRow(
+                customer_id=self.customer_id,
+                currency=currency,
+                balance=self.balances[currency],
+                transaction_count=self.transaction_count,
+                last_updated=last_updated,
+                last_transaction_id=self.last_transaction_id,
+                partition=self.partition,
+            )
+            for currency in sorted(self.balances)
+        ]
+
+
+def _effect(known_accounts: set[str] | frozenset[str], tx: Transaction) -> Effect:
+    """The rule itself, shared by `balance_delta` and `Ledger.apply`."""
+    if _IS_SKIPPED[tx.status]:
+        return _SKIPPED
+    fixed = _FIXED_EFFECT[tx.type]
+    if fixed is not None:
+        return fixed
+    if tx.from_account in known_accounts:
+        return _NONE if tx.to_account in known_accounts else _DEBIT
+    if tx.to_account in known_accounts:
+        return _CREDIT
+    # Neither account is known: the customer named on the transaction initiated it, so it pays.
+    return _DEBIT
+
+
+_NO_ACCOUNTS: frozenset[str] = frozenset()
+
+
+def balance_delta(state: CustomerState | None, tx: Transaction) -> tuple[Effect, Decimal]:
+    """What `tx` does to its customer's balance in `tx.currency`, given the customer's state so far.
+
+    Returns the effect and the signed change: +amount for a credit, -amount for a debit,
+    0.00 for none or skipped. Pure: `state` is not modified.
+    """
+    effect = _effect(state.known_accounts if state is not None else _NO_ACCOUNTS, tx)
+    if effect is _CREDIT:
+        return effect, tx.amount
+    if effect is _DEBIT:
+        return effect, -tx.amount
+    return effect, ZERO
+
+
+class Ledger:
+    """Balances per customer and currency, built by applying transactions in order."""
+
+    __slots__ = ("customers", "applied", "skipped")
+
+    def __init__(self) -> None:
+        self.customers: dict[str, CustomerState] = {}
+        self.applied = 0
+        self.skipped = 0
+
+    def apply(self, tx: Transaction, partition: int | None = None, offset: int | None = None) -> Effect:
+        """Apply one transaction read at (`partition`, `offset`); return what it did.
+
+        Failed and Rejected transactions change nothing and only count in `skipped`.
+        """
+        if _IS_SKIPPED[tx.status]:
+            self.skipped += 1
+            return _SKIPPED
+        customer_id = tx.customer_id
+        state = self.customers.get(customer_id)
+        if state is None:
+            state = self.customers[customer_id] = CustomerState(customer_id)
+        known_accounts = state.known_accounts
+        effect = _effect(known_accounts, tx)
+        balances = state.balances
+        currency = tx.currency
+        if effect is _CREDIT:
+            balances[currency] = balances.get(currency, ZERO) + tx.amount
+            known_accounts.add(tx.to_account)
+        elif effect is _DEBIT:
+            balances[currency] = balances.get(currency, ZERO) - tx.amount
+            known_accounts.add(tx.from_account)
+        elif currency not in balances:
+            # A transfer between the customer's own accounts: no change, but the currency shows.
+            balances[currency] = ZERO
+        state.transaction_count += 1
+        state.last_updated = tx.timestamp
+        state.last_transaction_id = tx.transaction_id
+        state.partition = partition
+        state.offset = offset
+        self.applied += 1
+        return effect
+
+    def balance(self, customer_id: str, currency: str) -> Decimal:
+        """The customer's balance in `currency`; 0.00 when either is unknown."""
+        state = self.customers.get(customer_id)
+        if state is None:
+            return ZERO
+        return state.balances.get(currency, ZERO)
+
+    def rows(self) -> list[BalanceRow]:
+        """Every balance, sorted by (customer_id, currency)."""
+        customers = self.customers
+        return [row for customer_id in sorted(customers) for row in customers[customer_id].rows()]
+
+    def rows_for(self, customer_ids: Iterable[str]) -> list[BalanceRow]:
+        """The balances of the given customers (unknown ones ignored), sorted by (customer_id, currency)."""
+        customers = self.customers
+        wanted = sorted({customer_id for customer_id in customer_ids if customer_id in customers})
+        return [row for customer_id in wanted for row in customers[customer_id].rows()]
+
+    def drop_partition(self, partition: int) -> list[str]:
+        """Forget the customers whose last applied transaction came from `partition`; return their ids, sorted.
+
+        Used when a partition is revoked: its customers now belong to another consumer.
+        """
+        dropped = sorted(
+            customer_id for customer_id, state in self.customers.items() if state.partition == partition
+        )
+        for customer_id in dropped:
+            del self.customers[customer_id]
+        return dropped

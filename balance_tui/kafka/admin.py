@@ -1,0 +1,128 @@
+"""Admin helpers: thin functions on confluent_kafka's AdminClient.
+
+Every helper takes the librdkafka base properties (`Settings.client_config()`), so
+security settings apply. librdkafka's own log lines are routed to a quiet Python
+logger: a refused connection must not print half a dozen lines on the terminal.
+
+Topic metadata is always read with a full listing, never `list_topics(topic=...)`:
+a metadata request naming a topic makes Tansu (and Kafka brokers with
+`auto.create.topics.enable`) create it with the broker's default partition count.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from balance_tui.errors import BrokerUnreachable, UserError
+
+#: librdkafka logs end up here; without a handler configured by the app they are dropped.
+RDKAFKA_LOGGER = logging.getLogger("balance_tui.rdkafka")
+RDKAFKA_LOGGER.addHandler(logging.NullHandler())
+RDKAFKA_LOGGER.propagate = False
+
+
+def admin_client(client_config: dict[str, str]) -> AdminClient:
+    """An AdminClient on the given properties, with librdkafka logging kept off the terminal."""
+    config: dict[str, Any] = dict(client_config)
+    config.setdefault("logger", RDKAFKA_LOGGER)
+    return AdminClient(config)
+
+
+def broker_answers(client_config: dict[str, str], timeout: float = 2.0) -> bool:
+    """True if a Kafka metadata request gets an answer within `timeout` seconds."""
+    try:
+        metadata = admin_client(client_config).list_topics(timeout=timeout)
+    except KafkaException:
+        return False
+    return bool(metadata.brokers)
+
+
+def cluster_id(client_config: dict[str, str], timeout: float = 2.0) -> str | None:
+    """The cluster id in a metadata answer, or None if no broker answers within `timeout` s."""
+    try:
+        return admin_client(client_config).list_topics(timeout=timeout).cluster_id
+    except KafkaException:
+        return None
+
+
+def wait_for_broker(client_config: dict[str, str], timeout: float) -> None:
+    """Block until a broker answers metadata requests; raise BrokerUnreachable after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    client = admin_client(client_config)
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            # librdkafka keeps reconnecting (with backoff) inside the call, so one call
+            # can cover the whole wait; the loop only guards against early failures.
+            if client.list_topics(timeout=max(remaining, 0.1)).brokers:
+                return
+        except KafkaException:
+            pass
+        if time.monotonic() >= deadline:
+            raise BrokerUnreachable(
+                f"no Kafka broker answers at {client_config.get('bootstrap.servers')} within {timeout:g}s"
+            )
+        time.sleep(0.1)  # the call failed early (e.g. refused auth): do not spin until the deadline
+
+
+def topic_partition_count(client_config: dict[str, str], topic: str, timeout: float = 5.0) -> int | None:
+    """Number of partitions of `topic`, or None if it does not exist."""
+    try:
+        metadata = admin_client(client_config).list_topics(timeout=timeout)
+    except KafkaException as error:
+        raise BrokerUnreachable(
+            f"no Kafka broker answers at {client_config.get('bootstrap.servers')}: {_reason(error)}"
+        ) from None
+    found = metadata.topics.get(topic)
+    if found is None or found.error is not None:
+        return None
+    return len(found.partitions)
+
+
+def ensure_topic(
+    client_config: dict[str, str],
+    topic: str,
+    partitions: int,
+    config: dict[str, str] | None = None,
+    timeout: float = 10.0,
+) -> bool:
+    """Create `topic` unless it exists; True if this call created it.
+
+    An existing topic is left as it is, whatever its partition count. Returns once
+    the metadata shows every partition, so producers and consumers can use it at once.
+    """
+    deadline = time.monotonic() + timeout
+    existing = topic_partition_count(client_config, topic, timeout=timeout)
+    if existing is not None:
+        return False
+    client = admin_client(client_config)
+    future = client.create_topics(
+        [NewTopic(topic, num_partitions=partitions, config=dict(config or {}))],
+        request_timeout=max(deadline - time.monotonic(), 1.0),
+    )[topic]
+    created = True
+    try:
+        future.result()
+    except KafkaException as error:
+        kafka_error: KafkaError = error.args[0]
+        if kafka_error.code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            raise UserError(f"cannot create topic {topic!r}: {_reason(error)}") from None
+        created = False  # someone else created it between our check and our request
+    while True:
+        count = topic_partition_count(client_config, topic, timeout=max(deadline - time.monotonic(), 0.5))
+        if count is not None and (count >= partitions or not created):
+            return created
+        if time.monotonic() >= deadline:
+            raise UserError(f"topic {topic!r} was created but its {partitions} partitions did not "
+                            f"appear in the metadata within {timeout:g}s")
+        time.sleep(0.05)  # metadata propagation poll, bounded by the deadline above
+
+
+def _reason(error: KafkaException) -> str:
+    first = error.args[0] if error.args else error
+    return first.str() if isinstance(first, KafkaError) else str(first)

@@ -1,0 +1,319 @@
+"""The embedded broker: the Python API, `balance-tui broker` as a real process, and `down`.
+
+The command tests run `python -m balance_tui broker` as a subprocess, each with its
+own Tansu broker; everything else uses the session `broker` fixture.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from balance_tui.errors import BrokerUnreachable, UserError
+from balance_tui.kafka import admin
+from balance_tui.kafka.broker import EmbeddedBroker, pid_file, read_pid_file, tansu_binary, write_pid_file
+from tests.helpers import free_port, wait_until
+
+pytestmark = pytest.mark.broker
+
+CLI = [sys.executable, "-m", "balance_tui"]
+BOOTSTRAP_LINE = re.compile(r"bootstrap: 127\.0\.0\.1:(\d+)\n")
+TOPIC = "banking.transactions"  # the default settings.topic the command creates
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` runs; a zombie (killed but not yet reaped) counts as gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: fall back to a signal-0 probe
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+def read_line(process: subprocess.Popen[bytes], timeout: float) -> str:
+    """One line from the process's stdout, waiting at most `timeout` seconds."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    line = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while not line.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not selector.select(remaining):
+                raise AssertionError(f"no complete stdout line within {timeout}s (got {line!r})")
+            chunk = os.read(process.stdout.fileno(), 1)  # byte by byte: never read past the line
+            if not chunk:
+                break
+            line += chunk
+    return line.decode()
+
+
+class BrokerCommand:
+    """A running `balance-tui broker` subprocess."""
+
+    def __init__(self, *args: str) -> None:
+        self.process = subprocess.Popen([*CLI, "broker", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.port = 0
+        self.tansu_pid = 0
+
+    def wait_ready(self, timeout: float = 30.0) -> BrokerCommand:
+        line = read_line(self.process, timeout)
+        match = BOOTSTRAP_LINE.fullmatch(line)
+        assert match, f"unexpected first line {line!r}; stderr: {self.stderr_now()}"
+        self.port = int(match.group(1))
+        record = read_pid_file(pid_file("broker", self.port))
+        assert record is not None and record["pid"] == self.process.pid and record["port"] == self.port
+        self.tansu_pid = record["tansu_pid"]
+        assert alive(self.tansu_pid)
+        return self
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def finish(self, timeout: float = 20.0) -> tuple[int, str, str]:
+        """Wait for exit; (code, rest of stdout, stderr)."""
+        out, err = self.process.communicate(timeout=timeout)
+        return self.process.returncode, out.decode(), err.decode()
+
+    def stderr_now(self) -> str:
+        if self.process.poll() is None:
+            return "(still running)"
+        return self.process.stderr.read().decode() if self.process.stderr else ""
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.communicate(timeout=20)
+
+
+@pytest.fixture
+def broker_command() -> Iterator[Callable[..., BrokerCommand]]:
+    """Start `balance-tui broker ARGS` subprocesses; whatever is left is killed at teardown."""
+    started: list[BrokerCommand] = []
+
+    def start(*args: str) -> BrokerCommand:
+        command = BrokerCommand(*args)
+        started.append(command)
+        return command
+
+    yield start
+    for command in started:
+        command.kill()
+        if command.tansu_pid:
+            wait_until(lambda c=command: not alive(c.tansu_pid), 10, "tansu outlived the test")
+
+
+def run_cli(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def embedded(broker: object) -> EmbeddedBroker:
+    if not isinstance(broker, EmbeddedBroker):
+        pytest.skip("needs the embedded broker, not BALANCE_TUI_TEST_BOOTSTRAP")
+    return broker
+
+
+def round_trip(bootstrap: str, topic: str, partition: int = 0) -> bytes:
+    """Produce one record to `partition` and read it back with an assigned consumer (no group join)."""
+    value = os.urandom(8).hex().encode()
+    producer = Producer({"bootstrap.servers": bootstrap})
+    producer.produce(topic, key=b"customer-1", value=value, partition=partition)
+    assert producer.flush(10) == 0
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "round-trip", "enable.auto.commit": False})
+    try:
+        consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
+
+        def received() -> bytes | None:
+            message = consumer.poll(0.2)
+            if message is not None and message.error() is None and message.value() == value:
+                return message.value()
+            return None
+
+        return wait_until(received, 15, f"record not consumed back from {topic}[{partition}]")
+    finally:
+        consumer.close()
+
+
+# -- the Python API ---------------------------------------------------------------------------
+
+
+def test_tansu_binary_is_executable() -> None:
+    path = tansu_binary()
+    assert path.is_file() and os.access(path, os.X_OK)
+
+
+def test_embedded_broker_lifecycle(tmp_path: Path) -> None:
+    log = tmp_path / "tansu.log"
+    with EmbeddedBroker(log_path=log) as broker:
+        assert broker.port > 0 and broker.bootstrap == f"127.0.0.1:{broker.port}"
+        assert broker.process is not None and broker.process.poll() is None
+        assert admin.broker_answers(broker.client_config())
+        assert "tansu" in log.read_text()
+        process = broker.process
+    assert process.poll() is not None
+    assert not admin.broker_answers({"bootstrap.servers": broker.bootstrap}, timeout=0.5)
+    broker.stop()  # idempotent
+
+
+def test_embedded_broker_on_a_busy_port_fails_in_one_line() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with pytest.raises(UserError, match=f"port {port} .*already in use"):
+            EmbeddedBroker(port=port).start()
+
+
+def test_admin_helpers(client_config: dict[str, str], unique: Callable[[str], str]) -> None:
+    topic = unique("admin-")
+    assert admin.broker_answers(client_config)
+    admin.wait_for_broker(client_config, timeout=5)
+    assert admin.topic_partition_count(client_config, topic) is None
+    # Asking about a missing topic must not create it (Tansu auto-creates on named metadata requests).
+    assert admin.topic_partition_count(client_config, topic) is None
+    assert admin.ensure_topic(client_config, topic, 3) is True
+    assert admin.topic_partition_count(client_config, topic) == 3
+    assert admin.ensure_topic(client_config, topic, 5) is False  # existing topics are left alone
+    assert admin.topic_partition_count(client_config, topic) == 3
+
+
+def test_ensure_topic_with_config(client_config: dict[str, str], unique: Callable[[str], str]) -> None:
+    topic = unique("compact-")
+    assert admin.ensure_topic(client_config, topic, 2, config={"cleanup.policy": "compact"})
+    assert admin.topic_partition_count(client_config, topic) == 2
+
+
+def test_nothing_listening_is_unreachable() -> None:
+    config = {"bootstrap.servers": f"127.0.0.1:{free_port()}"}
+    assert not admin.broker_answers(config, timeout=0.5)
+    with pytest.raises(BrokerUnreachable, match=r"no Kafka broker answers at 127\.0\.0\.1:\d+ within 0\.5s"):
+        admin.wait_for_broker(config, timeout=0.5)
+
+
+# -- `balance-tui broker` as a real process -----------------------------------------------------
+
+
+def test_broker_command_serves_kafka_until_sigterm(broker_command: Callable[..., BrokerCommand]) -> None:
+    command = broker_command("--port", "0").wait_ready()
+    config = {"bootstrap.servers": command.bootstrap}
+    assert admin.topic_partition_count(config, TOPIC) == 6
+    round_trip(command.bootstrap, TOPIC, partition=5)
+
+    command.process.send_signal(signal.SIGTERM)
+    code, rest, err = command.finish()
+    assert code == 0, err
+    assert rest == ""  # exactly one stdout line in the whole run
+    assert "Traceback" not in err
+    wait_until(lambda: not alive(command.tansu_pid), 10, "tansu still running after SIGTERM")
+    assert not pid_file("broker", command.port).exists()
+
+
+def test_sigkill_leaves_no_orphan_and_down_clears_the_stale_record(
+    broker_command: Callable[..., BrokerCommand],
+) -> None:
+    command = broker_command("--port", "0").wait_ready()
+    command.process.kill()
+    command.process.wait(timeout=10)
+    wait_until(lambda: not alive(command.tansu_pid), 10, "tansu survived the SIGKILL of its parent")
+    assert pid_file("broker", command.port).exists()  # nobody was left to remove it
+
+    result = run_cli("down", "--port", str(command.port))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "nothing to stop\n"
+    assert not pid_file("broker", command.port).exists()
+
+
+def test_down_stops_a_recorded_broker(broker_command: Callable[..., BrokerCommand]) -> None:
+    command = broker_command("--port", "0").wait_ready()
+    other_port = free_port()
+    result = run_cli("down", "--port", str(other_port))
+    assert (result.returncode, result.stdout) == (0, "nothing to stop\n")
+    assert command.process.poll() is None
+
+    result = run_cli("down", "--port", str(command.port))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (f"stopped broker on port {command.port} "
+                             f"(pid {command.process.pid}, tansu pid {command.tansu_pid})\n")
+    code, _, err = command.finish()
+    assert code == 0, err  # down sends SIGTERM: an orderly stop
+    assert not alive(command.tansu_pid)
+    assert not pid_file("broker", command.port).exists()
+
+
+def test_start_stops_a_stale_broker_left_on_its_port(broker_command: Callable[..., BrokerCommand],
+                                                      tmp_path: Path) -> None:
+    # A tansu whose `balance-tui broker` died without PDEATHSIG (e.g. on macOS).
+    orphan = EmbeddedBroker(port=free_port(), log_path=tmp_path / "orphan.log").start()
+    try:
+        write_pid_file("broker", orphan.port, pid=_reaped_pid(), tansu_pid=orphan.pid)
+        command = broker_command("--port", str(orphan.port)).wait_ready()
+        assert orphan.process is not None
+        orphan.process.wait(timeout=10)  # stopped by the new command
+        assert command.port == orphan.port and command.tansu_pid != orphan.pid
+        round_trip(command.bootstrap, TOPIC)
+    finally:
+        orphan.stop()
+    command.process.send_signal(signal.SIGINT)
+    code, _, err = command.finish()
+    assert code == 0
+    assert f"stopped a stale Tansu broker on port {orphan.port}" in err
+
+
+def _reaped_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_port_taken_by_something_else(broker_command: Callable[..., BrokerCommand]) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        code, out, err = broker_command("--port", str(port)).finish(timeout=60)
+    assert code != 0
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert f"port {port}" in lines[0] and "not a Kafka broker" in lines[0]
+
+
+def test_port_served_by_kafka(broker: object) -> None:
+    port = embedded(broker).port
+    result = run_cli("broker", "--port", str(port))
+    assert result.returncode != 0
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "already served by a Kafka broker" in lines[0] and "--reuse" in lines[0]
+
+
+def test_reuse_ensures_the_topic_prints_the_line_and_exits(broker: object, unique: Callable[[str], str]) -> None:
+    port = embedded(broker).port
+    topic = unique("reuse-")
+    result = run_cli("broker", "--port", str(port), "--reuse", "--topic", topic, "--partitions", "4")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"bootstrap: 127.0.0.1:{port}\n"
+    assert admin.topic_partition_count({"bootstrap.servers": f"127.0.0.1:{port}"}, topic) == 4

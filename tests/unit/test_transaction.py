@@ -1,0 +1,313 @@
+"""The transaction message: parsing, rejections and exact encoding."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from balance_tui.core.transaction import (
+    Rejection,
+    RejectionReason,
+    Transaction,
+    TransactionStatus,
+    TransactionType,
+    encode_transaction,
+    parse_transaction,
+)
+
+UTC = timezone.utc
+
+# The lab's own messages (scenario 1 of lab 1.3B), byte for byte.
+LAB_DEPOSIT = (
+    b'{"transactionId":"BAL-001","fromAccount":"BANK","toAccount":"FR7630001000123456789",'
+    b'"amount":5000.00,"currency":"EUR","type":3,"description":"Depot initial","customerId":"CUST-001",'
+    b'"timestamp":"2026-02-08T22:00:00Z","riskScore":0,"status":1}'
+)
+LAB_TRANSFER = (
+    b'{"transactionId":"BAL-002","fromAccount":"FR7630001000123456789","toAccount":"FR7630001000987654321",'
+    b'"amount":1200.00,"currency":"EUR","type":1,"description":"Virement loyer","customerId":"CUST-001",'
+    b'"timestamp":"2026-02-08T22:01:00Z","riskScore":0,"status":1}'
+)
+
+
+def with_field(name: str, json_value: str) -> bytes:
+    """LAB_DEPOSIT with one field's JSON value replaced."""
+    document = json.loads(LAB_DEPOSIT)
+    document[name] = "__PLACEHOLDER__"
+    return json.dumps(document).replace('"__PLACEHOLDER__"', json_value).encode()
+
+
+def without_field(name: str) -> bytes:
+    document = json.loads(LAB_DEPOSIT)
+    del document[name]
+    return json.dumps(document).encode()
+
+
+def parsed(raw: bytes | str) -> Transaction:
+    result = parse_transaction(raw)
+    assert isinstance(result, Transaction), result
+    return result
+
+
+def rejected(raw: object) -> Rejection:
+    result = parse_transaction(raw)  # type: ignore[arg-type]
+    assert isinstance(result, Rejection), result
+    return result
+
+
+# -- well-formed messages ----------------------------------------------------------------------
+
+
+def test_lab_deposit_is_read_field_for_field() -> None:
+    tx = parsed(LAB_DEPOSIT)
+    assert tx.transaction_id == "BAL-001"
+    assert tx.from_account == "BANK"
+    assert tx.to_account == "FR7630001000123456789"
+    assert tx.amount == Decimal("5000.00") and str(tx.amount) == "5000.00"
+    assert tx.currency == "EUR"
+    assert tx.type is TransactionType.DEPOSIT
+    assert tx.description == "Depot initial"
+    assert tx.customer_id == "CUST-001"
+    assert tx.timestamp == datetime(2026, 2, 8, 22, 0, tzinfo=UTC)
+    assert tx.timestamp.utcoffset() == timedelta(0)
+    assert tx.risk_score == 0
+    assert tx.status is TransactionStatus.PENDING
+
+
+def test_amount_keeps_its_cents_and_is_never_a_float() -> None:
+    tx = parsed(LAB_TRANSFER)
+    assert type(tx.amount) is Decimal
+    assert str(tx.amount) == "1200.00"
+    assert str(parsed(with_field("amount", "7")).amount) == "7.00"
+    assert str(parsed(with_field("amount", "0.1")).amount) == "0.10"
+    assert str(parsed(with_field("amount", "1e2")).amount) == "100.00"
+    assert str(parsed(with_field("amount", '"12.5"')).amount) == "12.50"
+    assert str(parsed(with_field("amount", "1000000")).amount) == "1000000.00"
+    assert str(parsed(with_field("amount", "0.01")).amount) == "0.01"
+    assert str(parsed(with_field("amount", "12.500")).amount) == "12.50"  # a zero is not a place
+
+
+@pytest.mark.parametrize(
+    ("json_value", "expected"),
+    [(str(member.value), member) for member in TransactionType]
+    + [
+        ('"Transfer"', TransactionType.TRANSFER),
+        ('"payment"', TransactionType.PAYMENT),
+        ('"DEPOSIT"', TransactionType.DEPOSIT),
+        ('"Withdrawal"', TransactionType.WITHDRAWAL),
+        ('"CardPayment"', TransactionType.CARD_PAYMENT),
+        ('"card_payment"', TransactionType.CARD_PAYMENT),
+        ('"internationaltransfer"', TransactionType.INTERNATIONAL_TRANSFER),
+        ('"BillPayment"', TransactionType.BILL_PAYMENT),
+    ],
+)
+def test_type_is_an_integer_or_a_name(json_value: str, expected: TransactionType) -> None:
+    assert parsed(with_field("type", json_value)).type is expected
+
+
+@pytest.mark.parametrize(
+    ("json_value", "expected"),
+    [(str(member.value), member) for member in TransactionStatus]
+    + [
+        ('"Pending"', TransactionStatus.PENDING),
+        ('"processing"', TransactionStatus.PROCESSING),
+        ('"COMPLETED"', TransactionStatus.COMPLETED),
+        ('"Failed"', TransactionStatus.FAILED),
+        ('"rejected"', TransactionStatus.REJECTED),
+    ],
+)
+def test_status_is_an_integer_or_a_name(json_value: str, expected: TransactionStatus) -> None:
+    assert parsed(with_field("status", json_value)).status is expected
+
+
+@pytest.mark.parametrize(
+    ("json_value", "expected"),
+    [
+        ('"2026-02-08T22:00:00Z"', datetime(2026, 2, 8, 22, 0, tzinfo=UTC)),
+        ('"2026-02-08T22:00:00+00:00"', datetime(2026, 2, 8, 22, 0, tzinfo=UTC)),
+        ('"2026-02-08T22:00:00"', datetime(2026, 2, 8, 22, 0, tzinfo=UTC)),  # naive: taken as UTC
+        ('"2026-02-08T23:30:00+01:30"', datetime(2026, 2, 8, 22, 0, tzinfo=UTC)),
+        ('"2026-02-08T22:00:00.123Z"', datetime(2026, 2, 8, 22, 0, 0, 123000, tzinfo=UTC)),
+        ('"2026-02-08T22:00:00.1234567Z"', datetime(2026, 2, 8, 22, 0, 0, 123456, tzinfo=UTC)),  # .NET
+    ],
+)
+def test_timestamps_are_timezone_aware_utc(json_value: str, expected: datetime) -> None:
+    timestamp = parsed(with_field("timestamp", json_value)).timestamp
+    assert timestamp == expected
+    assert timestamp.utcoffset() == timedelta(0)
+
+
+def test_currency_is_upper_cased() -> None:
+    assert parsed(with_field("currency", '"eur"')).currency == "EUR"
+
+
+def test_text_and_unknown_fields_are_accepted() -> None:
+    assert parsed(LAB_DEPOSIT.decode()) == parsed(LAB_DEPOSIT)
+    assert parsed(bytearray(LAB_DEPOSIT)) == parsed(LAB_DEPOSIT)  # type: ignore[arg-type]
+    assert parsed(LAB_DEPOSIT[:-1] + b',"channel":"mobile","extra":{"a":[1,2]}}') == parsed(LAB_DEPOSIT)
+    pretty = json.dumps(json.loads(LAB_DEPOSIT), indent=2).encode()
+    assert parsed(pretty) == parsed(LAB_DEPOSIT)
+
+
+def test_utf8_descriptions_survive() -> None:
+    assert parsed(with_field("description", '"Paiement carte Total \u00c9nergies \u20ac"')).description == (
+        "Paiement carte Total \u00c9nergies \u20ac"
+    )
+
+
+# -- rejections ----------------------------------------------------------------------------------
+
+REJECTIONS = [
+    # (message, reason, text that must appear in str(rejection))
+    (b"\xff\xfe{}", RejectionReason.NOT_UTF8, "not UTF-8"),
+    (LAB_DEPOSIT[:30] + b"\xc3\x28" + LAB_DEPOSIT[30:], RejectionReason.NOT_UTF8, "not UTF-8"),
+    ('{"transactionId":"\ud800"}', RejectionReason.NOT_UTF8, "surrogate"),
+    (None, RejectionReason.INVALID_JSON, "null message"),
+    (b"", RejectionReason.INVALID_JSON, "invalid JSON"),
+    (LAB_DEPOSIT[: len(LAB_DEPOSIT) // 2], RejectionReason.INVALID_JSON, "invalid JSON"),
+    (b"[" + LAB_DEPOSIT + b"]", RejectionReason.INVALID_JSON, "got an array"),
+    (b"42", RejectionReason.INVALID_JSON, "got a number"),
+    (b"null", RejectionReason.INVALID_JSON, "got null"),
+    (b'"text"', RejectionReason.INVALID_JSON, "got a string"),
+    (b"[" * 100_000 + b"]" * 100_000, RejectionReason.INVALID_JSON, "invalid JSON"),
+    (b'{"a":' * 50_000 + b"1" + b"}" * 50_000, RejectionReason.INVALID_JSON, "invalid JSON"),
+    (with_field("riskScore", "9" * 5000), RejectionReason.INVALID_JSON, "invalid JSON"),
+    (without_field("customerId"), RejectionReason.MISSING_FIELD, "missing field: customerId"),
+    (without_field("amount"), RejectionReason.MISSING_FIELD, "missing field: amount"),
+    (without_field("transactionId"), RejectionReason.MISSING_FIELD, "missing field: transactionId"),
+    (b"{}", RejectionReason.MISSING_FIELD, "missing field: transactionId"),
+    (with_field("type", "99"), RejectionReason.UNKNOWN_TYPE, "unknown type: 99"),
+    (with_field("type", "0"), RejectionReason.UNKNOWN_TYPE, "unknown type: 0"),
+    (with_field("type", '"Refund"'), RejectionReason.UNKNOWN_TYPE, "Refund"),
+    (with_field("type", '"3"'), RejectionReason.UNKNOWN_TYPE, "unknown type"),
+    (with_field("status", "6"), RejectionReason.UNKNOWN_STATUS, "unknown status: 6"),
+    (with_field("status", '"Cancelled"'), RejectionReason.UNKNOWN_STATUS, "Cancelled"),
+    (with_field("type", "true"), RejectionReason.INVALID_FIELD, "type"),
+    (with_field("type", "1.0"), RejectionReason.INVALID_FIELD, "type"),
+    (with_field("type", "null"), RejectionReason.INVALID_FIELD, "type"),
+    (with_field("status", "[1]"), RejectionReason.INVALID_FIELD, "status"),
+    (with_field("amount", "0"), RejectionReason.AMOUNT_OUT_OF_RANGE, "amount out of range"),
+    (with_field("amount", "0.001"), RejectionReason.AMOUNT_OUT_OF_RANGE, "amount out of range"),
+    (with_field("amount", "-5.00"), RejectionReason.AMOUNT_OUT_OF_RANGE, "amount out of range"),
+    (with_field("amount", "1000000.01"), RejectionReason.AMOUNT_OUT_OF_RANGE, "amount out of range"),
+    (with_field("amount", "1e400"), RejectionReason.AMOUNT_OUT_OF_RANGE, "amount out of range"),
+    (with_field("amount", "Infinity"), RejectionReason.AMOUNT_OUT_OF_RANGE, "amount out of range"),
+    (with_field("amount", "-Infinity"), RejectionReason.AMOUNT_OUT_OF_RANGE, "amount out of range"),
+    (with_field("amount", "1200.005"), RejectionReason.INVALID_FIELD, "more than 2 decimal places"),
+    (with_field("amount", '"1.234"'), RejectionReason.INVALID_FIELD, "more than 2 decimal places"),
+    # Longer than a double's 15 digits: the extra places must not be rounded away.
+    (with_field("amount", "0.0100000000000000001"), RejectionReason.INVALID_FIELD, "more than 2 decimal places"),
+    (with_field("amount", "NaN"), RejectionReason.INVALID_FIELD, "amount"),
+    (with_field("amount", '"lots"'), RejectionReason.INVALID_FIELD, "amount"),
+    (with_field("amount", "true"), RejectionReason.INVALID_FIELD, "amount"),
+    (with_field("amount", "null"), RejectionReason.INVALID_FIELD, "amount"),
+    (with_field("currency", '"EURO"'), RejectionReason.INVALID_FIELD, "currency"),
+    (with_field("currency", '"E1R"'), RejectionReason.INVALID_FIELD, "currency"),
+    (with_field("currency", "978"), RejectionReason.INVALID_FIELD, "currency"),
+    (with_field("customerId", '""'), RejectionReason.INVALID_FIELD, "customerId"),
+    (with_field("customerId", "7"), RejectionReason.INVALID_FIELD, "customerId"),
+    (with_field("transactionId", "null"), RejectionReason.INVALID_FIELD, "transactionId"),
+    (with_field("fromAccount", "{}"), RejectionReason.INVALID_FIELD, "fromAccount"),
+    (with_field("toAccount", "NaN"), RejectionReason.INVALID_FIELD, "toAccount"),
+    (with_field("description", "12"), RejectionReason.INVALID_FIELD, "description"),
+    (with_field("timestamp", '"yesterday"'), RejectionReason.INVALID_FIELD, "timestamp"),
+    (with_field("timestamp", "1770588000"), RejectionReason.INVALID_FIELD, "timestamp"),
+    (with_field("timestamp", '"0001-01-01T00:00:00+01:00"'), RejectionReason.INVALID_FIELD, "timestamp"),
+    (with_field("riskScore", '"5"'), RejectionReason.INVALID_FIELD, "riskScore"),
+    (with_field("riskScore", "2.5"), RejectionReason.INVALID_FIELD, "riskScore"),
+    (with_field("riskScore", "1e400"), RejectionReason.INVALID_FIELD, "riskScore"),
+    (with_field("riskScore", str(2**40)), RejectionReason.INVALID_FIELD, "riskScore"),
+]
+
+
+@pytest.mark.parametrize(("raw", "reason", "text"), REJECTIONS, ids=range(len(REJECTIONS)))
+def test_rejections_say_why(raw: object, reason: RejectionReason, text: str) -> None:
+    rejection = rejected(raw)
+    assert rejection.reason is reason
+    assert text in str(rejection)
+    assert str(rejection).startswith(f"{reason.value}: ")
+    assert len(str(rejection)) < 200
+
+
+def test_every_rejection_reason_is_covered() -> None:
+    assert {reason for _, reason, _ in REJECTIONS} == set(RejectionReason)
+
+
+def test_rejection_text() -> None:
+    assert str(Rejection(RejectionReason.MISSING_FIELD, "customerId")) == "missing field: customerId"
+
+
+@pytest.mark.parametrize("raw", [12, 3.5, object(), ["a"], {"transactionId": "x"}])
+def test_unexpected_argument_types_are_rejected_not_raised(raw: object) -> None:
+    assert rejected(raw).reason is RejectionReason.INVALID_JSON
+
+
+# -- building and encoding -------------------------------------------------------------------
+
+
+def make(**changes: object) -> Transaction:
+    fields: dict[str, object] = dict(
+        transaction_id="T-1", from_account="A", to_account="B", amount=Decimal("1200"), currency="EUR",
+        type=TransactionType.TRANSFER, description="rent", customer_id="CUST-001",
+        timestamp=datetime(2026, 2, 8, 22, 1, tzinfo=UTC), risk_score=0, status=TransactionStatus.COMPLETED,
+    )
+    fields.update(changes)
+    return Transaction(**fields)  # type: ignore[arg-type]
+
+
+def test_built_by_field_name_with_the_same_checks() -> None:
+    tx = make(type=1, status=3, timestamp=datetime(2026, 2, 8, 22, 1))
+    assert str(tx.amount) == "1200.00"
+    assert tx.type is TransactionType.TRANSFER and tx.status is TransactionStatus.COMPLETED
+    assert tx.timestamp.tzinfo is not None
+    with pytest.raises(ValueError):
+        make(amount=Decimal("0.001"))
+    with pytest.raises(ValueError):
+        make(amount=Decimal("1000000.01"))
+    with pytest.raises(ValueError):
+        make(type=8)
+
+
+def test_transactions_are_frozen() -> None:
+    tx = make()
+    with pytest.raises(ValueError):
+        tx.amount = Decimal("1")  # type: ignore[misc]
+
+
+def test_encoding_reproduces_the_lab_messages_byte_for_byte() -> None:
+    assert encode_transaction(parsed(LAB_DEPOSIT)) == LAB_DEPOSIT
+    assert encode_transaction(parsed(LAB_TRANSFER)) == LAB_TRANSFER
+
+
+def test_encoding_writes_the_amount_exactly() -> None:
+    encoded = encode_transaction(make(amount=Decimal("1200")))
+    assert b'"amount":1200.00,' in encoded
+    assert b'"amount":0.10,' in encode_transaction(make(amount=Decimal("0.1")))
+    assert b'"amount":999999.99,' in encode_transaction(make(amount=Decimal("999999.99")))
+
+
+def test_encoding_escapes_text_and_keeps_utf8() -> None:
+    tx = make(description='say "hi"\n\\ \u00e9\u20ac', customer_id="CUST-\u00e9")
+    encoded = encode_transaction(tx)
+    json.loads(encoded)  # valid JSON
+    assert "\u00e9\u20ac".encode() in encoded
+    assert parsed(encoded) == tx
+
+
+def test_json_dict_is_the_lab_shape_and_json_safe() -> None:
+    tx = parsed(LAB_TRANSFER)
+    document = tx.to_json_dict()
+    assert list(document) == list(json.loads(LAB_TRANSFER))
+    assert document["amount"] == "1200.00"
+    assert document["type"] == 1 and type(document["type"]) is int
+    assert document["status"] == 1 and type(document["status"]) is int
+    assert document["timestamp"] == "2026-02-08T22:01:00Z"
+    assert parsed(json.dumps(document)) == tx
+
+
+def test_non_utc_timestamps_are_encoded_in_utc() -> None:
+    tx = make(timestamp=datetime(2026, 2, 8, 23, 1, 0, 500, tzinfo=timezone(timedelta(hours=1))))
+    assert tx.to_json_dict()["timestamp"] == "2026-02-08T22:01:00.000500Z"
