@@ -9,13 +9,10 @@ other terminals. Open more terminals with `balance-tui`; stop everything with
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
-from pathlib import Path
 
 from balance_tui import locations
 from balance_tui.commands import dashboard
@@ -44,12 +41,6 @@ def _spawn_detached(name: str, argv: list[str], port: int) -> subprocess.Popen[b
                                 start_new_session=True, close_fds=True)
 
 
-def _record(name: str, port: int, process: subprocess.Popen[bytes]) -> None:
-    record = {"pid": process.pid, "port": port, "command": name,
-              "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    (locations.run_dir() / f"{name}-{port}.json").write_text(json.dumps(record) + "\n")
-
-
 def _split_bootstrap(settings: Settings) -> tuple[str, int]:
     first = settings.bootstrap_servers.split(",")[0]
     host, _, port = first.rpartition(":")
@@ -59,6 +50,7 @@ def _split_bootstrap(settings: Settings) -> tuple[str, int]:
 def start_background_services(settings: Settings, profile: str, customers: int, traffic: bool) -> list[str]:
     """Start what is missing; return one line per thing started, for the user."""
     from balance_tui.kafka.admin import broker_answers, ensure_topic, wait_for_broker
+    from balance_tui.kafka.broker import is_our_process, pid_file, read_pid_file, write_pid_file
 
     started: list[str] = []
     config = settings.client_config()
@@ -82,23 +74,14 @@ def start_background_services(settings: Settings, profile: str, customers: int, 
     else:
         wait_for_broker(config, timeout=5)
     ensure_topic(config, settings.topic, settings.partitions)
-    producer_pidfile = locations.run_dir() / f"producer-{port}.json"
-    if traffic and not _alive(producer_pidfile):
+    record = read_pid_file(pid_file("producer", port))
+    if traffic and not (record and is_our_process(int(record.get("pid", 0)))):
         producer = _spawn_detached("producer", [*_cli(), "produce", "--bootstrap-servers", settings.bootstrap_servers,
                                                 "--topic", settings.topic, "--profile", profile,
                                                 "--customers", str(customers)], port)
-        _record("producer", port, producer)
+        write_pid_file("producer", port, pid=producer.pid)
         started.append(f"traffic generator, profile {profile} (pid {producer.pid})")
     return started
-
-
-def _alive(pidfile: Path) -> bool:
-    try:
-        pid = int(json.loads(pidfile.read_text())["pid"])
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, ValueError, KeyError):
-        return False
-    return b"balance_tui" in cmdline or b"balance-tui" in cmdline
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
