@@ -7,6 +7,7 @@ watch partitions move between them.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 
 from balance_tui.config import Settings
@@ -26,8 +27,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from balance_tui.kafka.worker import ConsumerWorker
 
     wait_for_broker(settings.client_config(), timeout=getattr(args, "connect_timeout", 10.0))
-    worker = ConsumerWorker(settings, consumer_id=getattr(args, "consumer_id", None))
-    if getattr(args, "headless", False):
+    # The ledger keeps many long-lived objects: collect the young generation less often and
+    # keep start-up objects out of full collections (measured +4% consumption, docs/performance.md).
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    headless = getattr(args, "headless", False)
+    worker = ConsumerWorker(settings, consumer_id=getattr(args, "consumer_id", None),
+                            publish_balances=not headless)
+    if headless:
         from balance_tui.headless import run_headless
 
         return run_headless(worker)

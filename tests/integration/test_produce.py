@@ -1,0 +1,226 @@
+"""`balance-tui produce` against a real broker: counts, keys, partitions, stopping, failures.
+
+Topics are read back with a plain consumer assigned to every partition from the
+beginning until end-of-partition on each: the embedded broker's ListOffsets answer is
+wrong after batched produces, so watermarks are never used to count messages.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from balance_tui.config import load_settings
+from balance_tui.core.traffic import TrafficGenerator, murmur2_partition
+from balance_tui.core.transaction import Rejection, Transaction, parse_transaction
+from balance_tui.kafka.admin import topic_partition_count
+from balance_tui.kafka.broker import EmbeddedBroker
+from balance_tui.kafka.producer import ProduceReport, produce
+from tests.helpers import free_port, wait_until
+
+pytestmark = pytest.mark.broker
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_produce(bootstrap: str, topic: str, *flags: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in its own process; returns once it has exited by itself."""
+    return subprocess.run(
+        [sys.executable, "-m", "balance_tui", "produce", "--bootstrap-servers", bootstrap, "--topic", topic, *flags],
+        capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+    )
+
+
+def start_produce(bootstrap: str, topic: str, *flags: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "balance_tui", "produce", "--bootstrap-servers", bootstrap, "--topic", topic, *flags],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )
+
+
+def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> list[tuple[int, bytes | None, bytes]]:
+    """Every (partition, key, value) of `topic`, read from the beginning to the end of each partition."""
+    partitions = topic_partition_count({"bootstrap.servers": bootstrap}, topic)
+    assert partitions is not None, f"topic {topic} does not exist"
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap, "group.id": f"reader-{topic}", "enable.auto.commit": False,
+        "enable.partition.eof": True,
+    })
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+    records: list[tuple[int, bytes | None, bytes]] = []
+    at_end: set[int] = set()
+    deadline = time.monotonic() + timeout
+    try:
+        while len(at_end) < partitions:
+            assert time.monotonic() < deadline, f"only partitions {sorted(at_end)} reached their end"
+            for message in consumer.consume(1000, timeout=0.5):
+                error = message.error()
+                if error is None:
+                    records.append((message.partition(), message.key(), message.value()))
+                    at_end.discard(message.partition())  # more arrived after an EOF
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    at_end.add(message.partition())
+                else:
+                    raise AssertionError(f"consumer error: {error}")
+    finally:
+        consumer.close()
+    return records
+
+
+def wait_for_a_message(bootstrap: str, topic: str, timeout: float = 30.0) -> None:
+    """Return once any message of `topic` can be read (the topic is still being written)."""
+    wait_until(lambda: topic_partition_count({"bootstrap.servers": bootstrap}, topic) is not None,
+               timeout, "the producer never created its topic")
+    partitions = topic_partition_count({"bootstrap.servers": bootstrap}, topic)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"peek-{topic}", "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions or 0)])
+    try:
+        wait_until(lambda: any(m.error() is None for m in consumer.consume(100, timeout=0.2)),
+                   timeout, "nothing was produced")
+    finally:
+        consumer.close()
+
+
+def summary_counts(stderr: str) -> tuple[int, int]:
+    """(delivered, sent) from the command's summary line."""
+    found = re.search(r"produced ([\d,]+) of ([\d,]+) transactions", stderr)
+    assert found, stderr
+    return int(found.group(1).replace(",", "")), int(found.group(2).replace(",", ""))
+
+
+def test_count_rate_zero_gives_exactly_that_many_keyed_messages_on_the_java_partition(broker, unique):
+    topic = unique("produce-")
+    result = run_produce(broker.bootstrap, topic, "--count", "1000", "--rate", "0", "--seed", "42")
+    assert result.returncode == 0, result.stderr
+    assert "delivery failures: 0" in result.stderr
+
+    records = read_topic(broker.bootstrap, topic)
+    assert len(records) == 1000
+    assert topic_partition_count({"bootstrap.servers": broker.bootstrap}, topic) == 6
+    partition_of: dict[str, int] = {}
+    for partition, key, value in records:
+        tx = parse_transaction(value)
+        assert isinstance(tx, Transaction), tx
+        assert key == tx.customer_id.encode()
+        assert partition_of.setdefault(tx.customer_id, partition) == partition, "a customer spans partitions"
+        assert partition == murmur2_partition(key, 6)
+    assert len(partition_of) == 50
+    assert len({tx_id for tx_id in (json.loads(v)["transactionId"] for _, _, v in records)}) == 1000
+
+
+def test_each_customer_is_read_back_in_the_order_produced(broker, unique):
+    topic = unique("produce-order-")
+    assert run_produce(broker.bootstrap, topic, "--count", "2000", "--rate", "0", "--seed", "3").returncode == 0
+    numbers_by_customer: dict[str, list[int]] = {}
+    for _, _, value in read_topic(broker.bootstrap, topic):
+        document = json.loads(value)
+        number = int(document["transactionId"].rsplit("-", 1)[1])
+        numbers_by_customer.setdefault(document["customerId"], []).append(number)
+    for customer, numbers in numbers_by_customer.items():
+        assert numbers == sorted(numbers), customer
+
+
+def test_same_seed_same_transactions_apart_from_timestamps(broker, unique):
+    first, second = unique("produce-seed-"), unique("produce-seed-")
+    for topic in (first, second):
+        assert run_produce(broker.bootstrap, topic, "--count", "300", "--rate", "0", "--seed", "77",
+                           "--customers", "10").returncode == 0
+
+    def contents(topic: str) -> list[tuple[int, bytes | None, dict]]:
+        rows = []
+        for partition, key, value in read_topic(broker.bootstrap, topic):
+            document = json.loads(value)
+            document.pop("timestamp")
+            rows.append((partition, key, document))
+        return sorted(rows, key=lambda row: row[2]["transactionId"])
+
+    assert contents(first) == contents(second)
+
+
+def test_rate_with_count_stops_by_itself(broker, unique):
+    topic = unique("produce-rate-")
+    result = run_produce(broker.bootstrap, topic, "--rate", "200", "--count", "40")
+    assert result.returncode == 0, result.stderr
+    assert summary_counts(result.stderr) == (40, 40)
+    assert len(read_topic(broker.bootstrap, topic)) == 40
+
+
+def test_duration_stops_by_itself(broker, unique):
+    topic = unique("produce-duration-")
+    result = run_produce(broker.bootstrap, topic, "--profile", "normal", "--duration", "0.5")
+    assert result.returncode == 0, result.stderr
+    delivered, sent = summary_counts(result.stderr)
+    assert delivered == sent > 0
+    assert len(read_topic(broker.bootstrap, topic)) == delivered
+
+
+def test_bad_ratio_sends_rejectable_messages_keyed_by_customer(broker, unique):
+    topic = unique("produce-bad-")
+    assert run_produce(broker.bootstrap, topic, "--count", "500", "--rate", "0", "--bad-ratio", "0.3",
+                       "--seed", "9").returncode == 0
+    records = read_topic(broker.bootstrap, topic)
+    assert len(records) == 500
+    rejected = [parse_transaction(value) for _, _, value in records]
+    assert sum(isinstance(item, Rejection) for item in rejected) > 50
+    assert all(key is not None and key.startswith(b"CUST-") for _, key, _ in records)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_flushes_prints_the_summary_and_exits_zero(broker, unique, sig):
+    topic = unique("produce-signal-")
+    process = start_produce(broker.bootstrap, topic, "--rate", "200")
+    try:
+        wait_for_a_message(broker.bootstrap, topic)
+        process.send_signal(sig)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, stderr
+    delivered, sent = summary_counts(stderr)
+    assert delivered == sent > 0
+    assert "delivery failures: 0" in stderr
+    assert len(read_topic(broker.bootstrap, topic)) == delivered
+
+
+def test_unreachable_broker_is_one_line_and_non_zero(unique):
+    result = run_produce(f"127.0.0.1:{free_port()}", unique("nowhere-"), "--count", "5", "--connect-timeout", "1")
+    assert result.returncode == 3
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("balance-tui: error: no Kafka broker answers at 127.0.0.1:")
+    assert "Traceback" not in result.stderr
+
+
+def test_delivery_failures_are_counted_with_the_first_error(tmp_path, unique):
+    """A broker that dies mid-run: what was not delivered is counted as failed, never ignored."""
+    doomed = EmbeddedBroker(log_path=tmp_path / "tansu.log").start(timeout=30)
+    settings = load_settings({"bootstrap_servers": doomed.bootstrap, "topic": unique("produce-doomed-"),
+                              "librdkafka": {"message.timeout.ms": "1000"}})
+    stop = threading.Event()
+    sent_when_killed: list[int] = []
+
+    def on_status(report: ProduceReport) -> None:
+        if not sent_when_killed and report.delivered > 0:
+            doomed.stop()
+            sent_when_killed.append(report.sent)
+        elif sent_when_killed and report.sent > sent_when_killed[0]:
+            stop.set()  # at least one message went out after the broker died
+
+    try:
+        report = produce(settings, TrafficGenerator(seed=1), rate=200, count=None, duration=None, stop=stop,
+                         on_status=on_status, status_interval=0.05, flush_timeout=20)
+    finally:
+        doomed.stop()
+    assert report.failed > 0
+    assert report.delivered + report.failed == report.sent
+    assert report.first_error
