@@ -72,6 +72,15 @@ class Settings(BaseSettings):
     work_ms: float = Field(default=2.0, ge=0, le=10_000)
     """Simulated processing time per transaction (2 ms: about 500 tx/s per worker, the lab's max)."""
 
+    changelog: bool = True
+    """Write every balance change to the changelog topic and restore moved partitions from it."""
+
+    changelog_topic: str | None = None
+    """Changelog topic; default `<group>.balances-changelog`."""
+
+    commit_interval_ms: int = Field(default=1_000, ge=100, le=3_600_000)
+    """How often offsets are committed (only after the changelog records they cover are acknowledged)."""
+
     session_log: Path | None = None
     """JSON Lines session log path; default: a new file under the user's state directory."""
 
@@ -161,6 +170,10 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, LabEnvSource(settings_cls), TomlFileSource(settings_cls))
 
     # -- what the Kafka edge and the session log need -------------------------------------
+
+    @property
+    def changelog_topic_name(self) -> str:
+        return self.changelog_topic or f"{self.group}.balances-changelog"
 
     def client_config(self) -> dict[str, str]:
         """librdkafka properties shared by every client: bootstrap, security and extras."""

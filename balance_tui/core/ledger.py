@@ -174,6 +174,12 @@ class Ledger:
         wanted = sorted({customer_id for customer_id in customer_ids if customer_id in customers})
         return [row for customer_id in wanted for row in customers[customer_id].rows()]
 
+    def restore(self, states: Iterable[CustomerState]) -> None:
+        """Take over customers restored from the changelog (their partition moved here)."""
+        customers = self.customers
+        for state in states:
+            customers[state.customer_id] = state
+
     def drop_partition(self, partition: int) -> list[str]:
         """Forget the customers whose last applied transaction came from `partition`; return their ids, sorted.
 

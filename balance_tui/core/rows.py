@@ -38,6 +38,7 @@ class BalanceRow:
 
 class PartitionState(str, Enum):
     CONSUMING = "consuming"
+    RESTORING = "restoring"
     PAUSED = "paused"
     REVOKED = "revoked"
     NOT_MINE = "not mine"
@@ -54,6 +55,9 @@ class PartitionRow:
     high_watermark: int | None
     lag: int | None
     rate: float
+    #: While restoring from the changelog: records read so far and the total (when known).
+    restored: int | None = None
+    restore_total: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

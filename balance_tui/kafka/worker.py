@@ -23,16 +23,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from balance_tui.config import Settings
 from balance_tui.control import MessageSink
-from balance_tui.core.assignment import AssignmentTracker, utc_now
+from balance_tui.core.assignment import AssignmentTracker, format_partitions, utc_now
+from balance_tui.core.changelog import PartitionRestore, encode_state
 from balance_tui.core.export import ExportState, export_document, export_markdown
 from balance_tui.core.ledger import Ledger
 from balance_tui.core.metrics import LatencyWindow, RateMeter
 from balance_tui.core.rows import ConsumerStatus, Counters, PartitionRow, PartitionState, TimelineEntry
 from balance_tui.core.transaction import Rejection, parse_transaction
+from balance_tui.kafka.admin import ensure_topic
+from balance_tui.kafka.changelog import ChangelogRestorer, ChangelogWriter
 from balance_tui.messages import (
     BalancesChanged,
     Exported,
@@ -140,6 +143,10 @@ class ConsumerWorker:
         self._logger.addHandler(self._librdkafka_log)
         self._logger.setLevel(logging.INFO)
         self.session: SessionLog | None = None
+        self._changelog: ChangelogWriter | None = None
+        self._restorer: ChangelogRestorer | None = None
+        #: Source partitions assigned but not consumed until their state is restored.
+        self._restoring: set[int] = set()
         self.stop_reason = ""
         self.final_export: tuple[Path, ...] = ()
 
@@ -188,6 +195,8 @@ class ConsumerWorker:
         ))
         paths: tuple[Path, ...] = ()
         try:
+            if settings.changelog:
+                self._open_changelog()
             while True:
                 self._consumer = self._create_consumer()
                 reason = self._consume_loop()
@@ -208,6 +217,12 @@ class ConsumerWorker:
                 self._close_consumer()
             except Exception:
                 pass
+        for closable in (self._changelog, self._restorer):
+            if closable is not None:
+                try:
+                    closable.close()
+                except (KafkaException, RuntimeError):
+                    pass
         self.stop_reason = reason
         self.final_export = paths
         self._set_status(ConsumerStatus.STOPPED, reason)
@@ -218,17 +233,25 @@ class ConsumerWorker:
     def _post(self, message: Any) -> None:
         self._sink(message)
 
+    def _open_changelog(self) -> None:
+        settings = self.settings
+        topic = settings.changelog_topic_name
+        config = settings.client_config()
+        try:
+            ensure_topic(config, topic, self.partition_count, config={"cleanup.policy": "compact"})
+        except Exception:  # noqa: BLE001 - some brokers refuse compaction settings; try plain
+            ensure_topic(config, topic, self.partition_count)
+        self._changelog = ChangelogWriter(config, topic, self.consumer_id)
+        self._restorer = ChangelogRestorer(config, topic, self.consumer_id)
+
     def _create_consumer(self) -> Consumer:
         settings = self.settings
         config: dict[str, Any] = {
             "group.id": settings.group,
             "client.id": self.consumer_id,
             "auto.offset.reset": "earliest",
-            "enable.auto.commit": True,
-            "auto.commit.interval.ms": 5000,
-            # Offsets are stored only after a transaction is applied, so auto-commit never
-            # commits a message this worker has not processed yet.
-            "enable.auto.offset.store": False,
+            # Committed by hand, only once the changelog records they cover are acknowledged.
+            "enable.auto.commit": False,
             "session.timeout.ms": settings.session_timeout_ms,
             "heartbeat.interval.ms": settings.heartbeat_interval_ms,
             "partition.assignment.strategy": self.strategy,
@@ -268,11 +291,14 @@ class ConsumerWorker:
         self._flush_balances()
         self._closing = True
         try:
-            consumer.close()  # commits stored offsets, revokes (callbacks run) and leaves the group
+            consumer.close()  # revokes (our callback commits what the changelog covers) and leaves the group
         except (KafkaException, RuntimeError) as error:
             self._report_kafka_error(error.args[0] if error.args else KafkaError(KafkaError._FAIL))
         self._consumer = None
         self.tracker.reset_membership()
+        if self._restorer is not None:
+            self._restorer.cancel(sorted(self._restoring))
+        self._restoring.clear()
 
     @property
     def _cooperative(self) -> bool:
@@ -287,6 +313,8 @@ class ConsumerWorker:
         next_snapshot = now
         next_stats = now + STATS_LOG_SECONDS
         next_watermarks = now
+        commit_every = self.settings.commit_interval_ms / 1000.0
+        next_commit = now + commit_every
         snapshot_every = 1.0 / self.settings.refresh_hz
         while True:
             while True:
@@ -301,8 +329,10 @@ class ConsumerWorker:
                     return outcome
             # Small batches when processing is slow, so commands are answered quickly.
             batch = 1000 if self.work_ms <= 0 else max(1, min(1000, int(50 / self.work_ms)))
+            if self._restoring:
+                self._restore_step(consumer)
             try:
-                messages = consumer.consume(batch, timeout=0.05)
+                messages = consumer.consume(batch, timeout=0 if self._restoring else 0.05)
             except KafkaException as error:
                 self._report_kafka_error(error.args[0])
                 messages = []
@@ -314,6 +344,9 @@ class ConsumerWorker:
             if now >= next_balances:
                 self._flush_balances()
                 next_balances = now + BALANCE_BATCH_SECONDS
+            if now >= next_commit:
+                self._commit_covered(consumer)
+                next_commit = now + commit_every
             if self._status == ConsumerStatus.JOINING and self._join_started_mono is not None:
                 self._set_status(ConsumerStatus.JOINING, f"{now - self._join_started_mono:.0f}s")
             if self._paused and now >= next_watermarks:
@@ -330,7 +363,10 @@ class ConsumerWorker:
 
     def _process(self, consumer: Consumer, messages: list[Any]) -> None:
         ledger_apply = self.ledger.apply
+        customers = self.ledger.customers
         dirty = self._dirty
+        restoring = self._restoring
+        write = self._changelog.write if self._changelog is not None else None
         position = self.position
         produced_at_ms: list[int] = []
         work_seconds = self.work_ms / 1000.0
@@ -342,6 +378,8 @@ class ConsumerWorker:
                     self._report_kafka_error(error)
                 continue
             partition = message.partition()
+            if partition in restoring:
+                continue  # fetched before the pause took effect; read again after the restore
             offset = message.offset()
             result = parse_transaction(message.value())
             if isinstance(result, Rejection):
@@ -354,7 +392,10 @@ class ConsumerWorker:
                     self.processing_errors += 1
                     self._report_processing_error(partition, offset, error)
                 else:
-                    dirty.add(result.customer_id)
+                    customer_id = result.customer_id
+                    dirty.add(customer_id)
+                    if write is not None:
+                        write(partition, customer_id, encode_state(customers[customer_id]))
                     timestamp = message.timestamp()[1]
                     if timestamp > 0:
                         produced_at_ms.append(timestamp)
@@ -374,18 +415,24 @@ class ConsumerWorker:
             # balances it changed are applied (a batch lasts at most ~50 ms of simulated work).
             applied_ms = time.time() * 1000.0
             self._latency.extend([applied_ms - produced for produced in produced_at_ms])
-        self._store_offsets(consumer)
+        if self._changelog is not None:
+            self._changelog.poll()
 
-    def _store_offsets(self, consumer: Consumer) -> None:
-        topic = self.settings.topic
-        offsets = [TopicPartition(topic, p, o) for p, o in self.position.items()
-                   if p in self.tracker.assignment]
+    def _commit_covered(self, consumer: Consumer, partitions: set[int] | None = None) -> None:
+        """Commit the positions of owned partitions once the changelog covering them is acknowledged."""
+        owned = (partitions if partitions is not None else self.tracker.assignment) - self._restoring
+        offsets = [TopicPartition(self.settings.topic, p, self.position[p]) for p in sorted(owned)
+                   if p in self.position]
         if not offsets:
             return
+        if self._changelog is not None and not self._changelog.flush(timeout=30):
+            self._report_kafka_error(KafkaError(KafkaError._FAIL, "changelog not acknowledged ("
+                                                f"{self._changelog.first_error}); offsets not committed"))
+            return
         try:
-            consumer.store_offsets(offsets=offsets)
-        except KafkaException:
-            pass  # a partition revoked a moment ago; its offset was committed on revoke
+            consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as error:
+            self._report_kafka_error(error.args[0])
 
     def _flush_balances(self, removed_partitions: tuple[int, ...] = ()) -> None:
         if not self.publish_balances:
@@ -416,14 +463,32 @@ class ConsumerWorker:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         numbers = sorted(tp.partition for tp in partitions)
-        if self._paused and partitions:
-            # Take the assignment ourselves so the new partitions can be paused at once.
+        to_restore: list[int] = []
+        if self._changelog is not None:
+            for tp in partitions:
+                if tp.partition in self.tracker.pending_revoked and tp.partition in self.position:
+                    # An eager rebalance gave back a partition whose state never left this
+                    # process: continue exactly where we were, whatever was committed.
+                    tp.offset = self.position[tp.partition]
+                else:
+                    to_restore.append(tp.partition)
+        if partitions and (self._paused or self._changelog is not None):
+            # Take the assignment ourselves so partitions can get explicit offsets and be paused at once.
             if self._cooperative:
                 consumer.incremental_assign(partitions)
             else:
                 consumer.assign(partitions)
-            consumer.pause(partitions)
-            self._paused_partitions |= set(numbers)
+            hold = [tp for tp in partitions if self._paused or tp.partition in to_restore]
+            if hold:
+                consumer.pause(hold)
+            if self._paused:
+                self._paused_partitions |= set(numbers)
+        if to_restore:
+            assert self._restorer is not None
+            for partition in to_restore:
+                self._forget_partition(partition)
+            self._restoring |= set(to_restore)
+            self._restorer.start(to_restore)
         now = utc_now()
         generation, member_id = self._membership()
         entry = self.tracker.assigned(numbers, self._cooperative, now, generation, member_id)
@@ -440,10 +505,8 @@ class ConsumerWorker:
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         numbers = sorted(tp.partition for tp in partitions)
         self._flush_balances()
-        try:
-            consumer.commit(asynchronous=False)
-        except KafkaException:
-            pass  # nothing stored yet (_NO_OFFSET) or the group is already gone
+        self._commit_covered(consumer, set(numbers))
+        self._cancel_restores(numbers)
         # Eager protocols revoke everything and may give some back: keep their state until then.
         incremental = self._cooperative and not self._closing
         entry = self.tracker.revoked(numbers, incremental, utc_now(), *self._membership())
@@ -462,6 +525,7 @@ class ConsumerWorker:
         numbers = sorted(tp.partition for tp in partitions)
         self._flush_balances()
         entry = self.tracker.lost(numbers, utc_now(), *self._membership())
+        self._cancel_restores(numbers)
         for partition in numbers:
             self._forget_partition(partition)
         self._flush_balances(removed_partitions=tuple(numbers))
@@ -470,6 +534,49 @@ class ConsumerWorker:
         self._log_rebalance("lost", entry)
         self._post(PartitionsLost(partitions=entry.partitions, assignment=entry.assignment, entry=entry))
         self._set_status(ConsumerStatus.PARTITIONS_LOST)
+
+    def _cancel_restores(self, partitions: list[int]) -> None:
+        cancelled = [p for p in partitions if p in self._restoring]
+        if cancelled and self._restorer is not None:
+            self._restorer.cancel(cancelled)
+        self._restoring.difference_update(cancelled)
+
+    def _restore_step(self, consumer: Consumer) -> None:
+        """Read more of the changelog; hand each partition that reached its end over to consumption."""
+        assert self._restorer is not None and self.session is not None
+        for restore, seconds in self._restorer.step():
+            partition = restore.partition
+            if partition not in self._restoring:
+                continue
+            self._restoring.discard(partition)
+            self.ledger.restore(restore.states.values())
+            resume = restore.resume_offset
+            source = TopicPartition(self.settings.topic, partition, OFFSET_BEGINNING if resume is None else resume)
+            try:
+                consumer.seek(source)
+            except KafkaException:
+                # Not fetching yet: give the partition its starting offset by re-assigning it.
+                consumer.incremental_unassign([TopicPartition(self.settings.topic, partition)])
+                consumer.incremental_assign([source])
+            if resume is not None:
+                self.position[partition] = resume
+            if self._paused:
+                self._paused_partitions.add(partition)
+            else:
+                consumer.resume([TopicPartition(self.settings.topic, partition)])
+            self._dirty.update(restore.states)
+            duration_ms = round(seconds * 1000, 1)
+            self.session.write("restored", partition=partition, customers=len(restore.states),
+                               records=restore.records, duration_ms=duration_ms,
+                               resume_offset=resume if resume is not None else 0)
+            entry = self.tracker.note(
+                "restored", utc_now(),
+                f"restored P{partition}: {len(restore.states):,} customers from {restore.records:,} changelog "
+                f"records in {seconds:.2f}s, resuming at offset {resume if resume is not None else 0}",
+                partitions=(partition,))
+            self._post(TimelineEvent(entry=entry))
+            if not self._restoring:
+                self._set_status_from_assignment()
 
     def _forget_partition(self, partition: int) -> None:
         removed = self.ledger.drop_partition(partition)
@@ -670,9 +777,13 @@ class ConsumerWorker:
         lags = self._lag_by_partition()
         rates = self._partition_rates(now)
         rows = []
+        progress = self._restorer.progress() if self._restoring and self._restorer is not None else {}
         for partition in range(self.partition_count):
             mine = partition in self.tracker.assignment
-            if mine:
+            restoring = progress.get(partition) if partition in self._restoring else None
+            if mine and partition in self._restoring:
+                state = PartitionState.RESTORING
+            elif mine:
                 state = PartitionState.PAUSED if partition in self._paused_partitions else PartitionState.CONSUMING
             elif partition in self.tracker.revoked_at:
                 state = PartitionState.REVOKED
@@ -684,6 +795,8 @@ class ConsumerWorker:
                 high_watermark=self.high_watermark.get(partition),
                 lag=lags.get(partition) if mine else None,
                 rate=rates.get(partition, 0.0) if mine else 0.0,
+                restored=restoring.records if restoring else None,
+                restore_total=restoring.total if restoring else None,
             ))
         p50, p99 = self._latency.percentiles()
         counters = Counters(

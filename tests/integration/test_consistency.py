@@ -1,0 +1,139 @@
+"""Balances that survive rebalances and crashes: the changelog, restoration, and no double apply."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from balance_tui.config import load_settings
+from balance_tui.core.ledger import Ledger
+from balance_tui.core.traffic import TrafficGenerator, murmur2_partition
+from balance_tui.core.transaction import Rejection, parse_transaction
+from balance_tui.kafka.admin import ensure_topic
+from balance_tui.kafka.producer import produce
+from tests.helpers import wait_until
+from tests.integration.members import Cluster
+
+pytestmark = pytest.mark.broker
+
+
+def fill(bootstrap: str, topic: str, count: int, seed: int) -> list[tuple[bytes, bytes]]:
+    """Produce `count` generated transactions; return them in production order."""
+    generator = TrafficGenerator(customers=40, seed=seed)
+    sent = [generator.next_message() for _ in range(count)]
+    replay = iter(sent)
+
+    class Replay:  # produce() takes a generator; feed it exactly the messages we recorded
+        def next_message(self) -> tuple[bytes, bytes]:
+            return next(replay)
+
+        def next_batch(self, n: int) -> list[tuple[bytes, bytes]]:
+            return [m for m in (next(replay, None) for _ in range(n)) if m is not None]
+
+    settings = load_settings({"bootstrap_servers": bootstrap, "topic": topic})
+    report = produce(settings, Replay(), rate=0, count=count, duration=None)  # type: ignore[arg-type]
+    assert report.delivered == count
+    return sent
+
+
+def recompute(sent: list[tuple[bytes, bytes]], partitions: int = 6) -> Ledger:
+    """What one consumer reading every partition in order must compute."""
+    ledger = Ledger()
+    offsets = [0] * partitions
+    for key, value in sent:
+        partition = murmur2_partition(key, partitions)
+        tx = parse_transaction(value)
+        if not isinstance(tx, Rejection):
+            ledger.apply(tx, partition, offsets[partition])
+        offsets[partition] += 1
+    return ledger
+
+
+def trailing_unapplied(sent: list[tuple[bytes, bytes]], partitions: int = 6) -> int:
+    """Messages after the last applied transaction of their partition (they leave no changelog record)."""
+    trailing = [0] * partitions
+    ledger = Ledger()
+    for key, value in sent:
+        partition = murmur2_partition(key, partitions)
+        tx = parse_transaction(value)
+        applied = not isinstance(tx, Rejection) and ledger.apply(tx, partition).value != "skipped"
+        trailing[partition] = 0 if applied else trailing[partition] + 1
+    return sum(trailing)
+
+
+def exported_balances(export: dict) -> dict[tuple[str, str], tuple[Decimal, int]]:
+    return {(b["customerId"], b["currency"]): (Decimal(b["balance"]), b["transactionCount"])
+            for b in export["balances"]}
+
+
+def expected_balances(ledger: Ledger) -> dict[tuple[str, str], tuple[Decimal, int]]:
+    return {(r.customer_id, r.currency): (r.balance, r.transaction_count) for r in ledger.rows()}
+
+
+def committed(bootstrap: str, group: str, topic: str) -> list[int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        return [tp.offset for tp in consumer.committed([TopicPartition(topic, p) for p in range(6)], timeout=10)]
+    finally:
+        consumer.close()
+
+
+def test_a_crash_after_uncommitted_work_does_not_apply_it_twice(broker, unique, tmp_path, client_config):
+    topic, group = unique("tx"), unique("grp")
+    ensure_topic(client_config, topic, 6)
+    sent = fill(broker.bootstrap, topic, 3000, seed=11)
+    # Commits so rare that none happens before the kill: every applied offset is uncommitted.
+    cluster = Cluster(broker.bootstrap, topic, group, tmp_path, strategy="range",
+                      extra_flags=["--commit-interval-ms", "3600000"])
+    try:
+        first = cluster.start("first")
+        wait_until(lambda: any(e["consumed"] >= 3000 for e in first.events("stats")), 60,
+                   "the first member never consumed everything")
+        first.kill()
+        assert all(offset < 0 for offset in committed(broker.bootstrap, group, topic)), \
+            "the scenario needs offsets that were applied but never committed"
+
+        second = cluster.start("second")
+        wait_until(lambda: len(second.events("restored")) == 6, 60, "the new owner never restored all partitions")
+        restored = second.events("restored")
+        assert sum(e["customers"] for e in restored) == len(recompute(sent).customers)
+        assert second.terminate() == 0
+        export = second.export()
+    finally:
+        cluster.stop_all()
+    # Resumed right after the last applied transaction of each partition: only the skipped
+    # (Failed/Rejected) ones after it are read again, and nothing is applied twice.
+    assert export["messagesConsumed"] == trailing_unapplied(sent)
+    assert export["balanceUpdates"] == 0
+    assert exported_balances(export) == expected_balances(recompute(sent))
+
+
+def test_partitions_that_move_are_restored_and_balances_stay_exact(broker, unique, tmp_path, client_config):
+    topic, group = unique("tx"), unique("grp")
+    ensure_topic(client_config, topic, 6)
+    sent = fill(broker.bootstrap, topic, 2000, seed=5)
+    cluster = Cluster(broker.bootstrap, topic, group, tmp_path, strategy="cooperative-sticky")
+    try:
+        first = cluster.start("first")
+        wait_until(lambda: any(e["consumed"] >= 2000 for e in first.events("stats")), 60,
+                   "the first member never consumed everything")
+        second = cluster.start("second")
+        cluster.wait_for_assignments([3, 3])
+        wait_until(lambda: len(second.events("restored")) == 3, 60, "the second member never restored")
+        # Cooperative: the first member kept its three partitions and restored nothing more.
+        assert len(first.events("restored")) == 6  # its own start, from an empty changelog
+        assert all(len(e["partitions"]) == 3 for e in first.events("revoked"))
+        for member in (first, second):
+            member.process.send_signal(15)
+        for member in (first, second):
+            assert member.process.wait(timeout=30) == 0
+        union: dict = {}
+        for member in (first, second):
+            balances = exported_balances(member.export())
+            assert not set(balances) & set(union), "a customer is exported by two members"
+            union.update(balances)
+    finally:
+        cluster.stop_all()
+    assert union == expected_balances(recompute(sent))
