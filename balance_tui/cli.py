@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "produce": ("produce", "produce lab-shaped bank transactions (traffic generator)"),
     "demo": ("demo", "start broker and traffic if needed (detached), then open the dashboard"),
     "down": ("down", "stop the broker and traffic generator started by `demo`"),
+    "verify": ("verify", "recompute every balance from the topic and check the changelog or exports"),
 }
 
 #: Settings that have a command-line flag: field name -> (flag, help).

@@ -2,7 +2,7 @@
 
 Fills a fresh topic on an embedded broker, then lets a fresh consumer group read it
 from the beginning and reports transactions per second (parse + ledger + bookkeeping).
-Usage: python scripts/bench_consume.py [--count 500000] [--customers 10000] [--runs 3]
+Usage: python scripts/bench_consume.py [--count 500000] [--customers 10000] [--runs 3] [--changelog on|off]
 """
 
 from __future__ import annotations
@@ -48,12 +48,15 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=500_000)
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--changelog", choices=["on", "off"], default="on",
+                        help="write the balance changelog while consuming (default on)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-consume-"))
     with EmbeddedBroker(log_path=workdir / "tansu.log") as broker:
         topic = f"bench-{uuid.uuid4().hex[:8]}"
         base = {"bootstrap_servers": broker.bootstrap, "topic": topic, "work_ms": 0,
-                "session_timeout_ms": 2000, "heartbeat_interval_ms": 500, "strategy": "range"}
+                "session_timeout_ms": 2000, "heartbeat_interval_ms": 500, "strategy": "range",
+                "changelog": args.changelog}
         settings = load_settings(base)
         ensure_topic(settings.client_config(), topic, 6)
         report = produce(settings, TrafficGenerator(customers=args.customers, seed=7), rate=0,
@@ -66,7 +69,7 @@ def main() -> int:
             rate = consume_rate(settings, args.count)
             rates.append(rate)
             print(f"run {run + 1}: {rate:,.0f} tx/s", file=sys.stderr)
-    print(f"| headless consume, work_ms=0 | {args.count:,} tx, {args.customers:,} customers | "
+    print(f"| headless consume, work_ms=0, changelog {args.changelog} | {args.count:,} tx, {args.customers:,} customers | "
           f"best {max(rates):,.0f} tx/s | median {statistics.median(rates):,.0f} tx/s |")
     return 0
 

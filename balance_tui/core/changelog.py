@@ -10,11 +10,11 @@ customer is its state at that point (docs/consistency.md). Compaction keeps both
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring_ascii as _quote
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from balance_tui.core.assignment import iso_ms
 from balance_tui.core.ledger import CustomerState
 
 CHANGELOG_SUFFIX = ".balances-changelog"
@@ -26,17 +26,24 @@ def changelog_topic(group: str) -> str:
 
 
 def encode_state(state: CustomerState) -> bytes:
-    """The changelog value for one customer; balances as decimal strings."""
-    return json.dumps({
-        "customerId": state.customer_id,
-        "balances": {currency: str(amount) for currency, amount in state.balances.items()},
-        "transactionCount": state.transaction_count,
-        "lastUpdated": iso_ms(state.last_updated) if state.last_updated else None,
-        "lastTransactionId": state.last_transaction_id,
-        "knownAccounts": sorted(state.known_accounts),
-        "partition": state.partition,
-        "offset": state.offset,
-    }, separators=(",", ":")).encode()
+    """The changelog value for one customer; balances as decimal strings.
+
+    Built by hand rather than with `json.dumps`: it runs once per applied transaction,
+    and this is three times faster (docs/performance.md). Every string goes through the
+    JSON string encoder, so any customer id or account stays valid JSON.
+    """
+    quote = _quote
+    balances = ",".join(f"{quote(currency)}:\"{amount}\"" for currency, amount in state.balances.items())
+    accounts = ",".join(quote(account) for account in sorted(state.known_accounts))
+    updated = f"\"{state.last_updated.isoformat()}\"" if state.last_updated else "null"
+    partition = "null" if state.partition is None else state.partition
+    offset = "null" if state.offset is None else state.offset
+    return (
+        f'{{"customerId":{quote(state.customer_id)},"balances":{{{balances}}},'
+        f'"transactionCount":{state.transaction_count},"lastUpdated":{updated},'
+        f'"lastTransactionId":{quote(state.last_transaction_id)},"knownAccounts":[{accounts}],'
+        f'"partition":{partition},"offset":{offset}}}'
+    ).encode()
 
 
 def decode_state(raw: bytes) -> CustomerState:
@@ -48,7 +55,7 @@ def decode_state(raw: bytes) -> CustomerState:
             customer_id=data["customerId"],
             balances={currency: Decimal(amount) for currency, amount in data["balances"].items()},
             transaction_count=int(data["transactionCount"]),
-            last_updated=datetime.fromisoformat(updated.replace("Z", "+00:00")) if updated else None,
+            last_updated=datetime.fromisoformat(updated) if updated else None,
             last_transaction_id=data["lastTransactionId"],
             known_accounts=set(data["knownAccounts"]),
             partition=data["partition"],

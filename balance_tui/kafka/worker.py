@@ -332,7 +332,7 @@ class ConsumerWorker:
             if self._restoring:
                 self._restore_step(consumer)
             try:
-                messages = consumer.consume(batch, timeout=0 if self._restoring else 0.05)
+                messages = consumer.consume(batch, timeout=0.005 if self._restoring else 0.05)
             except KafkaException as error:
                 self._report_kafka_error(error.args[0])
                 messages = []

@@ -99,13 +99,16 @@ def test_a_crash_after_uncommitted_work_does_not_apply_it_twice(broker, unique, 
         wait_until(lambda: len(second.events("restored")) == 6, 60, "the new owner never restored all partitions")
         restored = second.events("restored")
         assert sum(e["customers"] for e in restored) == len(recompute(sent).customers)
+        rereads = trailing_unapplied(sent)
+        wait_until(lambda: any(e["consumed"] >= rereads for e in second.events("stats")), 30,
+                   "the new owner never caught up")
         assert second.terminate() == 0
         export = second.export()
     finally:
         cluster.stop_all()
     # Resumed right after the last applied transaction of each partition: only the skipped
     # (Failed/Rejected) ones after it are read again, and nothing is applied twice.
-    assert export["messagesConsumed"] == trailing_unapplied(sent)
+    assert export["messagesConsumed"] == rereads
     assert export["balanceUpdates"] == 0
     assert exported_balances(export) == expected_balances(recompute(sent))
 

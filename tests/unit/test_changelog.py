@@ -1,0 +1,52 @@
+"""Changelog records: exact round trip, and restoration folding."""
+
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from balance_tui.core.changelog import PartitionRestore, changelog_topic, decode_state, encode_state
+from balance_tui.core.ledger import CustomerState
+
+T0 = datetime(2026, 2, 8, 22, 1, tzinfo=timezone.utc)
+
+
+def state(customer: str = "CUST-001", offset: int | None = 7, **balances: str) -> CustomerState:
+    return CustomerState(customer, {c: Decimal(a) for c, a in (balances or {"EUR": "3800.00"}).items()},
+                         transaction_count=2, last_updated=T0, last_transaction_id="BAL-002",
+                         known_accounts={"FR7630001000123456789"}, partition=3, offset=offset)
+
+
+def test_round_trip_keeps_every_field_exactly():
+    original = state(EUR="-150.00", USD="0.01")
+    assert decode_state(encode_state(original)) == original
+
+
+@settings(max_examples=60)
+@given(customer=st.text(min_size=1, max_size=20), account=st.text(max_size=20),
+       cents=st.integers(min_value=-10**11, max_value=10**11), tx_id=st.text(max_size=20))
+def test_round_trip_with_any_strings(customer, account, cents, tx_id):
+    original = CustomerState(customer, {"EUR": Decimal(cents).scaleb(-2)}, 1, T0, tx_id, {account}, 0, 1)
+    assert decode_state(encode_state(original)) == original
+
+
+def test_restore_keeps_the_latest_state_per_customer_and_the_highest_offset():
+    restore = PartitionRestore(3)
+    restore.add(encode_state(state("A", 1, EUR="1.00")))
+    restore.add(encode_state(state("B", 2, EUR="2.00")))
+    restore.add(encode_state(state("A", 5, EUR="5.00")))
+    restore.add(b"not json")
+    restore.add(None)
+    assert restore.states["A"].balances == {"EUR": Decimal("5.00")}
+    assert restore.highest_offset == 5
+    assert restore.resume_offset == 6
+    assert (restore.records, restore.invalid) == (5, 1)
+
+
+def test_empty_changelog_resumes_from_the_beginning():
+    assert PartitionRestore(0).resume_offset is None
+
+
+def test_topic_name_follows_the_group():
+    assert changelog_topic("balance-service") == "balance-service.balances-changelog"
