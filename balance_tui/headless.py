@@ -5,9 +5,12 @@ from __future__ import annotations
 import queue
 import signal
 import sys
+import threading
 import time
+from collections.abc import Iterable
 from typing import TextIO
 
+from balance_tui.config import STRATEGIES
 from balance_tui.core.assignment import format_partitions, iso_ms, utc_now
 from balance_tui.kafka.worker import ConsumerWorker
 from balance_tui.messages import (
@@ -84,10 +87,43 @@ class HeadlessPrinter:
                 self.line(f"Stopped: {message.reason}")
 
 
-def run_headless(worker: ConsumerWorker, out: TextIO = sys.stdout) -> int:
-    """Run until SIGTERM/SIGINT, then leave the group, export, and return 0."""
+#: Lines a script may write on a headless member's standard input.
+STDIN_COMMANDS = "strategy <range|roundrobin|cooperative-sticky>, restart, pause, work <+/-ms>, export, quit"
+
+
+def control_from_lines(worker: ConsumerWorker, lines: Iterable[str], printer: HeadlessPrinter) -> None:
+    """Carry out the commands read from standard input (the keys of the dashboard, for scripts)."""
+    for line in lines:
+        words = line.split()
+        if not words:
+            continue
+        match words:
+            case ["strategy", name] if name in STRATEGIES:
+                worker.set_strategy(name)
+            case ["restart"]:
+                worker.restart()
+            case ["pause"]:
+                worker.toggle_pause()
+            case ["work", delta]:
+                try:
+                    worker.change_work_ms(float(delta))
+                except ValueError:
+                    printer.line(f"Unknown command: {line.strip()!r} ({STDIN_COMMANDS})")
+            case ["export"]:
+                worker.export()
+            case ["quit"]:
+                worker.stop("quit")
+            case _:
+                printer.line(f"Unknown command: {line.strip()!r} ({STDIN_COMMANDS})")
+
+
+def run_headless(worker: ConsumerWorker, out: TextIO = sys.stdout, commands: TextIO | None = None) -> int:
+    """Run until SIGTERM/SIGINT (or `quit` on `commands`), then leave the group, export, and return 0."""
     inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
     printer = HeadlessPrinter(worker.consumer_id, out)
+    if commands is not None:
+        threading.Thread(target=control_from_lines, args=(worker, commands, printer),
+                         name="headless-stdin", daemon=True).start()
 
     def request_stop(signum: int, _frame: object) -> None:
         worker.stop(signal.Signals(signum).name)

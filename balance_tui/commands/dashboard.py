@@ -15,7 +15,8 @@ from balance_tui.config import Settings
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--headless", action="store_true", default=argparse.SUPPRESS,
-                        help="no UI: print one line per event and a periodic status (containers, CI, scripts)")
+                        help="no UI: print one line per event and a periodic status (containers, CI, scripts); "
+                             "commands on stdin: strategy NAME, restart, pause, work +/-MS, export, quit")
     parser.add_argument("--consumer-id", default=argparse.SUPPRESS, metavar="ID",
                         help="consumer id (default balance-worker-<host>-<8 hex>)")
     parser.add_argument("--connect-timeout", type=float, default=argparse.SUPPRESS, metavar="SECONDS",
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if headless:
         from balance_tui.headless import run_headless
 
-        return run_headless(worker)
+        return run_headless(worker, commands=None if sys.stdin is None or sys.stdin.isatty() else sys.stdin)
 
     from balance_tui.ui.app import BalanceApp
 

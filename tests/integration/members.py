@@ -45,6 +45,12 @@ class Member:
         assignment = self.assignment()
         return assignment is not None and len(assignment) == partitions
 
+    def command(self, line: str) -> None:
+        """Type a command on the member's standard input (`strategy range`, `restart`, ...)."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(line.encode() + b"\n")
+        self.process.stdin.flush()
+
     def kill(self) -> None:
         """SIGKILL: no LeaveGroup, no export, exactly like `kill -9`."""
         self.process.send_signal(signal.SIGKILL)
@@ -87,7 +93,7 @@ class Cluster:
                 "--session-log", str(log_path), "--consumer-id", f"balance-worker-test-{name}",
                 *FAST_GROUP_FLAGS, *self.extra_flags]
         with output_path.open("wb") as out:
-            process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.PIPE,
                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
         member = Member(name, process, log_path, output_path)
         self.members.append(member)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from decimal import Decimal
 
 import pytest
@@ -13,6 +16,7 @@ from balance_tui.core.traffic import TrafficGenerator, murmur2_partition
 from balance_tui.core.transaction import Rejection, parse_transaction
 from balance_tui.kafka.admin import ensure_topic
 from balance_tui.kafka.producer import produce
+from balance_tui.session_log import export_paths
 from tests.helpers import wait_until
 from tests.integration.members import Cluster
 
@@ -140,3 +144,53 @@ def test_partitions_that_move_are_restored_and_balances_stay_exact(broker, uniqu
     finally:
         cluster.stop_all()
     assert union == expected_balances(recompute(sent))
+
+
+def run_verify(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "balance_tui", "verify", *args], capture_output=True, text=True,
+                          timeout=120, stdin=subprocess.DEVNULL)
+
+
+OTHER_STRATEGY = {"range": "cooperative-sticky", "roundrobin": "range", "cooperative-sticky": "roundrobin"}
+
+
+@pytest.mark.parametrize("strategy", ["range", "roundrobin", "cooperative-sticky"])
+def test_balances_survive_crashes_restarts_and_a_strategy_switch(broker, unique, tmp_path, client_config, strategy):
+    topic, group = unique("tx"), unique("grp")
+    ensure_topic(client_config, topic, 6)
+    common = ["--bootstrap-servers", broker.bootstrap, "--topic", topic, "--group", group]
+    producer = subprocess.Popen([sys.executable, "-m", "balance_tui", "produce", *common, "--rate", "400",
+                                 "--duration", "20", "--customers", "60", "--seed", "3"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    cluster = Cluster(broker.bootstrap, topic, group, tmp_path, strategy=strategy)
+    try:
+        steady, switcher, victim = cluster.start("steady"), cluster.start("switcher"), cluster.start("victim")
+        cluster.wait_for_assignments([2, 2, 2])
+        for round_ in range(2):
+            victim.kill()
+            cluster.wait_for_assignments([3, 3])
+            victim = cluster.start(f"victim{round_ + 2}")
+            cluster.wait_for_assignments([2, 2, 2])
+        # A switch the rest of the group does not follow is refused; switching back rejoins.
+        switcher.command(f"strategy {OTHER_STRATEGY[strategy]}")
+        wait_until(lambda: switcher.events("strategy_changed"), 20, "the switch was never carried out")
+        switcher.command(f"strategy {strategy}")
+        cluster.wait_for_assignments([2, 2, 2])
+        assert producer.wait(timeout=60) == 0
+        changelog_args = [*common, "--require-caught-up"]
+        wait_until(lambda: run_verify(*changelog_args).returncode == 0, 90,
+                   "the members never caught up with a changelog that matches the recomputation")
+        live = cluster.live()
+        for member in live:
+            member.process.send_signal(signal.SIGTERM)
+        for member in live:
+            assert member.process.wait(timeout=30) == 0
+        exports = [str(export_paths(member.log_path)[0]) for member in live]
+        result = run_verify(*common, "--exports", *exports)
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        producer.kill()
+        cluster.stop_all()
+    final = run_verify(*common)
+    assert final.returncode == 0, final.stdout
+    assert "0 mismatches" in final.stdout
