@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "start broker and traffic if needed (detached), then open the dashboard"),
     "down": ("down", "stop the broker and traffic generator started by `demo`"),
     "verify": ("verify", "recompute every balance from the topic and check the changelog or exports"),
+    "report": ("report", "merge session logs of several terminals into one rebalance story"),
 }
 
 #: Settings that have a command-line flag: field name -> (flag, help).

@@ -51,20 +51,34 @@ class RateMeter:
 
 
 class LatencyWindow:
-    """Recent latencies (ms) with p50/p99; keeps at most `capacity` samples."""
+    """Latencies (ms) of the last `window` seconds, with p50/p99.
 
-    def __init__(self, capacity: int = 20_000) -> None:
-        self._samples: deque[float] = deque(maxlen=capacity)
+    Time-based, so that a catch-up backlog read at start-up stops weighing on the
+    percentiles once it is drained. Samples arrive in batches and are kept per batch.
+    """
 
-    def add(self, latency_ms: float) -> None:
-        self._samples.append(latency_ms)
+    def __init__(self, window: float = 10.0, capacity: int = 50_000) -> None:
+        self.window = window
+        self.capacity = capacity
+        self._batches: deque[tuple[float, list[float]]] = deque()
+        self._count = 0
 
-    def extend(self, latencies_ms: list[float]) -> None:
-        self._samples.extend(latencies_ms)
+    def extend(self, latencies_ms: list[float], now: float) -> None:
+        if not latencies_ms:
+            return
+        self._batches.append((now, latencies_ms))
+        self._count += len(latencies_ms)
+        self._prune(now)
 
-    def percentiles(self) -> tuple[float | None, float | None]:
-        if not self._samples:
+    def _prune(self, now: float) -> None:
+        horizon = now - self.window
+        while self._batches and (self._batches[0][0] < horizon or self._count > self.capacity):
+            self._count -= len(self._batches.popleft()[1])
+
+    def percentiles(self, now: float) -> tuple[float | None, float | None]:
+        self._prune(now)
+        if not self._count:
             return None, None
-        ordered = sorted(self._samples)
+        ordered = sorted(sample for _, batch in self._batches for sample in batch)
         last = len(ordered) - 1
         return ordered[round(last * 0.50)], ordered[round(last * 0.99)]

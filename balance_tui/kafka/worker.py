@@ -414,7 +414,7 @@ class ConsumerWorker:
             # End-to-end: from the producer's timestamp to the end of this batch, when the
             # balances it changed are applied (a batch lasts at most ~50 ms of simulated work).
             applied_ms = time.time() * 1000.0
-            self._latency.extend([applied_ms - produced for produced in produced_at_ms])
+            self._latency.extend([applied_ms - produced for produced in produced_at_ms], time.monotonic())
         if self._changelog is not None:
             self._changelog.poll()
 
@@ -639,9 +639,9 @@ class ConsumerWorker:
         hint = ERROR_HINTS.get(name, "")
         assert self.session is not None
         self.session.write("error", code=name, reason=error.str(), fatal=error.fatal())
-        entry = self.tracker.note("error", utc_now(), f"{name}: {error.str()}" + (f" — {hint}" if hint else ""))
+        # Kept in the tracker's history for the export; the UI draws its own line from the message.
+        self.tracker.note("error", utc_now(), f"{name}: {error.str()}" + (f" — {hint}" if hint else ""))
         self._post(KafkaErrorReported(code=name, reason=error.str(), fatal=error.fatal(), hint=hint))
-        self._post(TimelineEvent(entry=entry))
 
     def _report_processing_error(self, partition: int, offset: int, error: Exception) -> None:
         key = f"processing:{type(error).__name__}"
@@ -744,6 +744,13 @@ class ConsumerWorker:
         else:
             self._set_status(ConsumerStatus.CONSUMING)
 
+    def _known_high(self, partition: int) -> int | None:
+        high = self.high_watermark.get(partition)
+        position = self.position.get(partition)
+        if position is None or (high is not None and high >= position):
+            return high
+        return position
+
     def _lag_by_partition(self) -> dict[int, int]:
         lags = {}
         for partition in self.tracker.assignment:
@@ -792,13 +799,14 @@ class ConsumerWorker:
             rows.append(PartitionRow(
                 partition=partition, mine=mine, state=state,
                 position=self.position.get(partition) if mine else None,
-                high_watermark=self.high_watermark.get(partition),
+                # Statistics arrive once a second; what we have read is part of the log too.
+                high_watermark=self._known_high(partition),
                 lag=lags.get(partition) if mine else None,
                 rate=rates.get(partition, 0.0) if mine else 0.0,
                 restored=restoring.records if restoring else None,
                 restore_total=restoring.total if restoring else None,
             ))
-        p50, p99 = self._latency.percentiles()
+        p50, p99 = self._latency.percentiles(now)
         counters = Counters(
             consumed=self.consumed, applied=self.ledger.applied, skipped=self.ledger.skipped,
             rejected=self.rejected, last_rejection=self.last_rejection,

@@ -26,8 +26,15 @@ def test_history_has_one_value_per_second():
 
 def test_latency_percentiles():
     window = LatencyWindow()
-    assert window.percentiles() == (None, None)
-    window.extend([float(v) for v in range(1, 101)])
-    p50, p99 = window.percentiles()
+    assert window.percentiles(now=0.0) == (None, None)
+    window.extend([float(v) for v in range(1, 101)], now=0.0)
+    p50, p99 = window.percentiles(now=1.0)
     assert p50 in (50.0, 51.0)
-    assert p99 == 99.0 or p99 == 100.0
+    assert p99 in (99.0, 100.0)
+
+
+def test_latency_forgets_old_samples():
+    window = LatencyWindow(window=10.0)
+    window.extend([5000.0] * 100, now=0.0)  # a start-up backlog
+    window.extend([20.0] * 10, now=11.0)
+    assert window.percentiles(now=11.5) == (20.0, 20.0)

@@ -1,0 +1,331 @@
+"""The dashboard app: turns worker messages into widgets and keys into worker requests.
+
+Messages only store data (cheap, in arrival order); a timer at `settings.refresh_hz`
+draws whatever changed. So the screen costs the same whether the worker consumes
+ten or eighty thousand transactions a second, and keys are handled between batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer
+
+from balance_tui.config import Settings
+from balance_tui.control import WorkerControl
+from balance_tui.core.rows import ConsumerStatus, TimelineEntry
+from balance_tui.messages import (
+    BalancesChanged,
+    Exported,
+    KafkaErrorReported,
+    PartitionsAssigned,
+    PartitionsLost,
+    PartitionsRevoked,
+    SessionStarted,
+    Snapshot,
+    StatusChanged,
+    TimelineEvent,
+    WorkerStopped,
+)
+from balance_tui.ui.screens.help import HelpScreen
+from balance_tui.ui.widgets.balances import BalancesPanel
+from balance_tui.ui.widgets.counters import CountersPanel
+from balance_tui.ui.widgets.header import HeaderBar
+from balance_tui.ui.widgets.partitions import PartitionsTable
+from balance_tui.ui.widgets.timeline import RebalanceTimeline
+
+
+#: `+` and `-` share one footer entry.
+WORK_KEYS = Binding.Group("work ms")
+
+
+def hard_exit() -> None:
+    """Die like `kill -9`: no consumer close, so no LeaveGroup; the group notices at session timeout."""
+    os._exit(137)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class DashboardExit:
+    """What `BalanceApp.run()` returns, for the CLI to print."""
+
+    export_paths: tuple[Path, ...] = ()
+    reason: str = "quit"
+    #: False when the worker did not confirm it left the group (deadline passed, or `q` twice).
+    clean: bool = True
+
+
+class BalanceApp(App[DashboardExit]):
+    """balance-tui's live dashboard for one consumer of the group."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "balance-tui"
+    ENABLE_COMMAND_PALETTE = False
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    #: How long `q` waits for the worker to leave the group before exiting anyway.
+    QUIT_DEADLINE_SECONDS = 15.0
+
+    # Footer order: help first so it survives an 80-column footer; quit last, where people look for it.
+    BINDINGS = [
+        Binding("question_mark", "help", "help", key_display="?", tooltip="Show this help."),
+        Binding("1", "strategy('range')", "range",
+                tooltip="Rejoin with the range assignor (eager: every member stops and is reassigned)."),
+        Binding("2", "strategy('roundrobin')", "roundrobin",
+                tooltip="Rejoin with roundrobin (eager: every member stops and is reassigned)."),
+        Binding("3", "strategy('cooperative-sticky')", "coop-sticky",
+                tooltip="Rejoin with cooperative-sticky (incremental: only moved partitions stop). "
+                        "All members must use the same protocol family."),
+        Binding("r", "restart", "restart",
+                tooltip="Leave the group and rejoin with the same settings: watch the others rebalance."),
+        Binding("p", "toggle_pause", "pause",
+                tooltip="Pause or resume consuming: partitions stay assigned, lag grows, then drains."),
+        Binding("plus,equals_sign", "work(1)", "slower", key_display="+", group=WORK_KEYS,
+                tooltip="Slower: +1 ms simulated work per transaction (+0.5 ms below 1 ms)."),
+        Binding("minus", "work(-1)", "faster", key_display="-", group=WORK_KEYS,
+                tooltip="Faster: -1 ms simulated work per transaction (-0.5 ms at 1 ms and below)."),
+        Binding("e", "export", "export",
+                tooltip="Write the export files (balances, timeline, session) and show their paths."),
+        Binding("k", "crash", "kill -9",
+                tooltip="Crash this process on purpose, like kill -9: no LeaveGroup, so the group "
+                        "waits session.timeout.ms before it rebalances."),
+        Binding("slash", "filter", "filter", key_display="/",
+                tooltip="Filter the balances by customer; Enter keeps the filter, Escape clears it."),
+        Binding("q", "quit", "quit",
+                tooltip="Leave the group cleanly, write the final export, then exit (q again: don't wait)."),
+        Binding("escape", "clear_filter", "clear filter", show=False),
+    ]
+
+    def __init__(
+        self,
+        settings: Settings,
+        worker: WorkerControl,
+        *,
+        crash: Callable[[], None] = hard_exit,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.worker = worker
+        self.crash = crash
+        self.clock = clock
+        self.quit_deadline = self.QUIT_DEADLINE_SECONDS
+        self.leaving = False
+        self.worker_stopped: WorkerStopped | None = None
+        self.last_export: tuple[Path, ...] = ()
+        self._work_ms = settings.work_ms
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(id="header")
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield PartitionsTable(id="partitions")
+                yield CountersPanel(id="counters")
+            yield BalancesPanel(id="balances")
+        yield RebalanceTimeline(id="timeline")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.header = self.query_one(HeaderBar)
+        self.partitions = self.query_one(PartitionsTable)
+        self.counters = self.query_one(CountersPanel)
+        self.balances = self.query_one(BalancesPanel)
+        self.timeline = self.query_one(RebalanceTimeline)
+        self.partitions.border_title = "Partitions"
+        self.counters.border_title = "Throughput"
+        self.balances.border_title = "Balances"
+        self.timeline.border_title = "Rebalance timeline · newest first"
+        info = self.header.info
+        info.group, info.topic = self.settings.group, self.settings.topic
+        info.strategy, info.work_ms = self.settings.strategy, self.settings.work_ms
+        info.bootstrap_servers = self.settings.bootstrap_servers
+        info.started_at = info.status_since = self.clock()
+        self.balances.table.focus()
+        self.set_interval(1 / self.settings.refresh_hz, self.draw)
+        self.draw()
+        self._handle_stop_signals()
+        self.worker.start(self.post_message)
+
+    def _handle_stop_signals(self) -> None:
+        """SIGTERM and SIGINT leave the group cleanly and export, as `q` does."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(signum, self._stop_on_signal, signal.Signals(signum).name)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread (tests) or no signals on this platform
+
+    def _stop_on_signal(self, name: str) -> None:
+        if not self.leaving:
+            self.leaving = True
+            self.header.info.leaving = True
+            self.worker.stop(name)
+            self.set_timer(self.quit_deadline, self._quit_deadline_passed)
+
+    def draw(self) -> None:
+        """Render what changed since the last tick; the only place widgets are redrawn."""
+        now = self.clock()
+        self.header.show(now)
+        self.partitions.flush()
+        self.counters.flush()
+        self.balances.flush(now)
+        self.timeline.flush()
+
+    # -- messages from the worker: store, don't draw ------------------------------------
+
+    def on_session_started(self, message: SessionStarted) -> None:
+        info = self.header.info
+        info.consumer_id, info.group, info.topic = message.consumer_id, message.group, message.topic
+        info.strategy, info.bootstrap_servers = message.strategy, message.bootstrap_servers
+        info.log_path, info.work_ms = message.log_path, message.work_ms
+        info.started_at = self.clock()
+        self._work_ms = message.work_ms
+
+    def on_status_changed(self, message: StatusChanged) -> None:
+        self._set_status(message.status, message.detail)
+
+    def on_partitions_assigned(self, message: PartitionsAssigned) -> None:
+        self._assignment_changed(message.assignment, message.entry)
+
+    def on_partitions_revoked(self, message: PartitionsRevoked) -> None:
+        self._assignment_changed(message.assignment, message.entry)
+
+    def on_partitions_lost(self, message: PartitionsLost) -> None:
+        self._assignment_changed(message.assignment, message.entry)
+
+    def on_timeline_event(self, message: TimelineEvent) -> None:
+        self.timeline.add_entry(message.entry)
+
+    def on_balances_changed(self, message: BalancesChanged) -> None:
+        self.balances.table.apply_batch(message.rows, message.removed_partitions, self.clock())
+
+    def on_snapshot(self, message: Snapshot) -> None:
+        self.counters.show_counters(message.counters)
+        self.partitions.show_partitions(message.partitions)
+        info = self.header.info
+        info.generation, info.member_id = message.generation, message.member_id
+        info.strategy, info.work_ms = message.strategy, message.work_ms
+        self._work_ms = message.work_ms
+        status = message.status
+        if message.paused and status is ConsumerStatus.CONSUMING:
+            status = ConsumerStatus.PAUSED
+        self._set_status(status, info.status_detail if status is info.status else "")
+
+    def on_kafka_error_reported(self, message: KafkaErrorReported) -> None:
+        # The hint says what to do in plain words; the raw reason stays available below it.
+        body = f"{message.hint}\n{message.reason}" if message.hint else message.reason
+        self.notify(body, title=message.code, severity="error" if message.fatal else "warning",
+                    timeout=12, markup=False)
+        # Errors reach the timeline only through this message (the worker posts no TimelineEvent for them).
+        detail = f"{message.code}: {message.reason}" + (f" — {message.hint}" if message.hint else "")
+        self.timeline.add_entry(TimelineEntry(at=self.clock(), kind="error", detail=detail))
+
+    def on_exported(self, message: Exported) -> None:
+        self.last_export = message.paths
+        self.notify("\n".join(str(path) for path in message.paths) or "nothing written",
+                    title="Exported", timeout=10, markup=False)
+
+    def on_worker_stopped(self, message: WorkerStopped) -> None:
+        self.worker_stopped = message
+        if message.export_paths:
+            self.last_export = message.export_paths
+        if self.leaving:
+            self.exit(DashboardExit(self.last_export, message.reason, clean=True))
+            return
+        self._set_status(ConsumerStatus.STOPPED, message.reason)
+        self.notify(f"The consumer stopped ({message.reason}). Press q to quit.",
+                    severity="error", timeout=30, markup=False)
+
+    def _set_status(self, status: ConsumerStatus, detail: str) -> None:
+        info = self.header.info
+        if status is not info.status:
+            info.status_since = self.clock()
+        info.status, info.status_detail = status, detail
+
+    def _assignment_changed(self, assignment: tuple[int, ...], entry: TimelineEntry) -> None:
+        self.partitions.set_assignment(assignment)
+        self.timeline.add_entry(entry)
+        if entry.generation is not None:
+            self.header.info.generation = entry.generation
+
+    # -- keys: ask the worker, never wait for it -----------------------------------------
+
+    def action_strategy(self, strategy: str) -> None:
+        self.worker.set_strategy(strategy)
+        self.notify(f"Rejoining with {strategy}…", timeout=3)
+
+    def action_restart(self) -> None:
+        self.worker.restart()
+        self.notify("Leaving the group and rejoining…", timeout=3)
+
+    def action_toggle_pause(self) -> None:
+        self.worker.toggle_pause()
+
+    def action_work(self, direction: int) -> None:
+        # Steps of 1 ms, but half a millisecond below 1 ms where a whole one would halve or stop the work.
+        below_one = self._work_ms < 1 or (direction < 0 and self._work_ms <= 1)
+        delta = direction * (0.5 if below_one else 1.0)
+        self.worker.change_work_ms(delta)
+        self._work_ms = max(0.0, self._work_ms + delta)
+        self.header.info.work_ms = self._work_ms
+
+    def action_export(self) -> None:
+        self.worker.export()
+        self.notify("Writing the export files…", timeout=3)
+
+    def action_crash(self) -> None:
+        if not self.is_headless:
+            self._restore_terminal()
+        self.crash()
+
+    def _restore_terminal(self) -> None:
+        """Give the shell its terminal back before dying, and say why the screen vanished."""
+        driver = self._driver
+        try:
+            if driver is not None:
+                driver.stop_application_mode()
+                driver.close()
+            print("balance-tui: crashed on purpose (like kill -9): no LeaveGroup was sent; "
+                  "the group rebalances after session.timeout.ms.", file=sys.__stderr__, flush=True)
+        except Exception:  # dying anyway: a terminal that won't restore must not stop the crash
+            pass
+
+    def action_filter(self) -> None:
+        self.balances.open_filter()
+
+    def action_clear_filter(self) -> None:
+        self.balances.clear_filter()
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen([binding for binding in self.BINDINGS if binding.show]))
+
+    async def action_quit(self) -> None:
+        if self.worker_stopped is not None:
+            stopped = self.worker_stopped
+            self.exit(DashboardExit(self.last_export, stopped.reason, clean=True))
+        elif self.leaving:
+            self.exit(DashboardExit(self.last_export, "quit", clean=False))
+        else:
+            self.leaving = True
+            self.header.info.leaving = True
+            self.header.show(self.clock())
+            self.notify("Leaving the group… (q again to exit without waiting)", timeout=self.quit_deadline)
+            self.worker.stop("quit")
+            self.set_timer(self.quit_deadline, self._quit_deadline_passed)
+
+    def _quit_deadline_passed(self) -> None:
+        if self.worker_stopped is None:
+            self.exit(DashboardExit(self.last_export, "quit: the worker did not stop in time", clean=False))

@@ -1,0 +1,389 @@
+"""The balances table: one line per customer and currency, virtual so 100,000 customers stay smooth.
+
+`BalanceBook` holds the rows in a dict with a sorted key index (bisect for a few new
+keys, one merge-sort for many). `BalanceTable` is a Line API widget: it renders only
+the lines on screen, straight from that index, so the cost of a frame does not grow
+with the number of customers. A DataTable was measured first: 100,000 rows in 50
+batches with a sort per batch took 32 s, and removing a revoked partition's rows one
+by one never finished.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left, insort
+from collections import defaultdict, deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from rich.cells import set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import Input
+
+from balance_tui.core.rows import BalanceRow
+from balance_tui.ui import format as fmt
+
+#: How long a changed row stays highlighted.
+HIGHLIGHT_SECONDS = 1.5
+#: Above this many new keys in one batch, append and re-sort instead of bisect-inserting each.
+BULK_INSERT = 64
+
+_DIGITS = re.compile(r"\d+")
+
+
+def natural_prefix(customer_id: str) -> str:
+    """A sort prefix where `CUST-2` comes before `CUST-10` (digit runs zero-padded)."""
+    return _DIGITS.sub(lambda match: match.group().zfill(12), customer_id.casefold())
+
+
+class BalanceBook:
+    """The balances this member holds, keyed by a string that sorts customer, then currency."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, BalanceRow] = {}
+        self.order: list[str] = []
+        self.by_partition: dict[int | None, set[str]] = defaultdict(set)
+        self.changed_at: dict[str, datetime] = {}
+        self._recent: deque[tuple[datetime, str]] = deque()
+        self._prefixes: dict[str, str] = {}
+        self.longest_customer = 8
+        #: Bumped whenever keys come or go (not when a balance changes), so views know to rebuild.
+        self.membership = 0
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def key(self, row: BalanceRow) -> str:
+        prefix = self._prefixes.get(row.customer_id)
+        if prefix is None:
+            prefix = self._prefixes[row.customer_id] = natural_prefix(row.customer_id)
+        return f"{prefix}\x00{row.customer_id}\x00{row.currency}"
+
+    def apply(self, rows: Iterable[BalanceRow], removed_partitions: Iterable[int], now: datetime) -> None:
+        """Drop the removed partitions' customers, then take the batch's rows as current.
+
+        Removal goes first so a partition revoked and assigned back within one batch keeps
+        the rows that arrived after it came back.
+        """
+        self.drop_partitions(removed_partitions)
+        new_keys: list[str] = []
+        for row in rows:
+            key = self.key(row)
+            old = self.rows.get(key)
+            if old is None:
+                new_keys.append(key)
+                self.longest_customer = max(self.longest_customer, len(row.customer_id))
+            elif old.partition != row.partition:
+                self.by_partition[old.partition].discard(key)
+            self.rows[key] = row
+            self.by_partition[row.partition].add(key)
+            self.changed_at[key] = now
+            self._recent.append((now, key))
+        if new_keys:
+            self._insert(new_keys)
+
+    def _insert(self, new_keys: list[str]) -> None:
+        if len(new_keys) > BULK_INSERT:
+            # Timsort merges the sorted run and the appended keys in close to linear time.
+            self.order.extend(new_keys)
+            self.order.sort()
+        else:
+            for key in new_keys:
+                insort(self.order, key)
+        self.membership += 1
+
+    def drop_partitions(self, partitions: Iterable[int]) -> None:
+        doomed: set[str] = set()
+        for partition in partitions:
+            doomed |= self.by_partition.pop(partition, set())
+        if not doomed:
+            return
+        for key in doomed:
+            del self.rows[key]
+            self.changed_at.pop(key, None)
+        self.order = [key for key in self.order if key not in doomed]
+        self.membership += 1
+
+    def expire(self, now: datetime) -> bool:
+        """Forget highlights older than HIGHLIGHT_SECONDS; True when any went out."""
+        expired = False
+        recent = self._recent
+        while recent and (now - recent[0][0]).total_seconds() >= HIGHLIGHT_SECONDS:
+            at, key = recent.popleft()
+            if self.changed_at.get(key) == at:
+                del self.changed_at[key]
+                expired = True
+        return expired
+
+    def is_fresh(self, key: str, now: datetime) -> bool:
+        at = self.changed_at.get(key)
+        return at is not None and (now - at).total_seconds() < HIGHLIGHT_SECONDS
+
+
+@dataclass(frozen=True)
+class Column:
+    label: str
+    width: int
+    right: bool = False
+    gap: int = 2
+
+
+def columns_for(customer_width: int, spare: int) -> tuple[Column, ...]:
+    """Fixed column widths that fit 62 cells; spare room goes to the transaction id (GUIDs are 36)."""
+    return (
+        Column("Customer", customer_width, gap=1),
+        Column("Balance", 13, right=True, gap=1),
+        Column("Cur", 3, gap=1),
+        Column("Tx", 6, right=True, gap=2),
+        Column("Last tx", 8 + max(0, min(spare, 28)), gap=2),
+        Column("Updated", 8, gap=1),
+        Column("P", 3, right=True, gap=0),
+    )
+
+
+def _line_width(columns: tuple[Column, ...]) -> int:
+    return 1 + sum(column.width + column.gap for column in columns)
+
+
+def _cell(text: str, column: Column) -> str:
+    if len(text) > column.width:
+        # Ids share prefixes (`TX-2026-…`, `CUST-0…`): the end tells them apart.
+        text = fmt.ellipsize_left(text, column.width)
+    text = text.rjust(column.width) if column.right else text.ljust(column.width)
+    return set_cell_size(text, column.width)
+
+
+class BalanceTable(ScrollView, can_focus=True):
+    """Renders only the visible lines of the (filtered) sorted index; the header line stays on top."""
+
+    COMPONENT_CLASSES = {
+        "balance-table--header",
+        "balance-table--negative",
+        "balance-table--changed",
+        "balance-table--dim",
+        "balance-table--empty",
+    }
+
+    DEFAULT_CSS = """
+    BalanceTable {
+        background: $surface;
+        scrollbar-size-vertical: 1;
+        & > .balance-table--header { text-style: bold; color: $text-accent; background: $panel; }
+        & > .balance-table--negative { color: #ff5f5f; text-style: bold; }
+        & > .balance-table--changed { background: #3a3a00; }
+        & > .balance-table--dim { color: $text-muted; }
+        & > .balance-table--empty { color: $text-muted; text-style: italic; }
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.book = BalanceBook()
+        self.view: list[str] = self.book.order
+        self.filter_text = ""
+        self._view_membership = -1
+        self._view_filter = ""
+        self._now: datetime | None = None
+        self._dirty = True
+        self._columns = columns_for(8, 0)
+        self._styles: dict[str, Style] = {}
+        self._top_key: str | None = None
+
+    # -- data in (cheap, on every message) --------------------------------------------
+
+    def apply_batch(self, rows: Iterable[BalanceRow], removed_partitions: Iterable[int], now: datetime) -> None:
+        self.book.apply(rows, removed_partitions, now)
+        self._dirty = True
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text.strip().casefold()
+        self._dirty = True
+
+    # -- drawing (on the app's tick) ---------------------------------------------------
+
+    def flush(self, now: datetime) -> None:
+        """Bring the view up to date and repaint the visible lines if anything there changed."""
+        self._now = now
+        expired = self.book.expire(now)
+        if not (self._dirty or expired or self.book.changed_at):
+            return
+        self._dirty = False
+        anchor = None
+        if self.book.membership != self._view_membership or self.filter_text != self._view_filter:
+            anchor = self._rebuild_view()
+        self._columns = columns_for(self.book.longest_customer, self._spare_width())
+        self.virtual_size = Size(_line_width(self._columns), len(self.view) + 1)
+        if anchor is not None:
+            # Keep the top line on the same customer while rows come and go above it.
+            self.scroll_to(y=bisect_left(self.view, anchor), animate=False, immediate=True)
+        self.refresh()
+
+    def _rebuild_view(self) -> str | None:
+        """Recompute the (filtered) key list; returns the key to keep at the top, if scrolled."""
+        # The index may have shifted in place already, so anchor on what was last drawn on top.
+        anchor = self._top_key if self.scroll_offset.y > 0 else None
+        needle = self.filter_text
+        if needle:
+            rows = self.book.rows
+            self.view = [key for key in self.book.order if needle in rows[key].customer_id.casefold()]
+        else:
+            self.view = self.book.order
+        self._view_membership = self.book.membership
+        self._view_filter = needle
+        return anchor
+
+    def _spare_width(self) -> int:
+        return self.scrollable_content_region.width - _line_width(columns_for(self.book.longest_customer, 0))
+
+    @property
+    def visible_count(self) -> int:
+        return len(self.view)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()
+
+    def _style(self, name: str) -> Style:
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = self.get_component_rich_style(f"balance-table--{name}", partial=True)
+        return style
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        pad = self.rich_style
+        if y == 0:
+            strip, pad = self._header_strip(), pad + self._style("header")
+        else:
+            index = scroll_y + y - 1
+            if index < len(self.view):
+                key = self.view[index]
+                if y == 1:
+                    self._top_key = key
+                strip = self._row_strip(key)
+                if "changed" in self.row_style_names(key):
+                    pad += self._style("changed")  # the highlight spans the whole line
+            elif index == 0:
+                strip = self._empty_strip()
+            else:
+                strip = Strip.blank(width, pad)
+        return strip.crop_extend(scroll_x, scroll_x + width, pad)
+
+    def _header_strip(self) -> Strip:
+        style = self.rich_style + self._style("header")
+        text = " " + "".join(_cell(column.label, column) + " " * column.gap for column in self._columns)
+        return Strip([Segment(text, style)])
+
+    def _empty_strip(self) -> Strip:
+        if self.filter_text:
+            message = f" No customer matches “{self.filter_text}”"
+        else:
+            message = " Waiting for balances from this member's partitions…"
+        return Strip([Segment(message, self.rich_style + self._style("empty"))])
+
+    def row_style_names(self, key: str) -> set[str]:
+        """Component classes that apply to a row (also what tests check)."""
+        names = set()
+        row = self.book.rows.get(key)
+        if row is not None and row.balance < 0:
+            names.add("negative")
+        if self._now is not None and self.book.is_fresh(key, self._now):
+            names.add("changed")
+        return names
+
+    def _row_strip(self, key: str) -> Strip:
+        row = self.book.rows.get(key)
+        if row is None:  # dropped since the last flush; the next one rebuilds the view
+            return Strip.blank(0)
+        names = self.row_style_names(key)
+        base = self.rich_style
+        if "changed" in names:
+            base += self._style("changed")
+        dim = base + self._style("dim")
+        money = base + self._style("negative") if "negative" in names else base + Style(bold=True)
+        customer, balance, currency, count, last_tx, updated, partition = self._columns
+        values = (
+            (" ", base, None),
+            (row.customer_id, base, customer),
+            (fmt.money(row.balance), money, balance),
+            (row.currency, dim, currency),
+            (f"{row.transaction_count:,}", base, count),
+            (row.last_transaction_id, dim, last_tx),
+            (fmt.clock_time(row.last_updated), dim, updated),
+            (fmt.DASH if row.partition is None else str(row.partition), dim, partition),
+        )
+        segments = []
+        for text, style, column in values:
+            if column is None:
+                segments.append(Segment(text, style))
+            else:
+                segments.append(Segment(_cell(text, column), style))
+                segments.append(Segment(" " * column.gap, base))
+        return Strip(segments)
+
+
+class FilterInput(Input):
+    """The `/` filter: shown on demand; Escape (an app binding) clears and hides it."""
+
+
+class BalancesPanel(Vertical):
+    """The filter input above the balance table, framed with counts in the border."""
+
+    DEFAULT_CSS = """
+    BalancesPanel {
+        FilterInput { display: none; margin: 0 0 0 1; background: $panel; }
+        &.-filtering FilterInput { display: block; }
+        BalanceTable { height: 1fr; }
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.filter_input = FilterInput(
+            placeholder="filter customers (Enter keeps it, Escape clears)", id="balance-filter", compact=True
+        )
+        self.table = BalanceTable(id="balance-table")
+
+    def compose(self) -> ComposeResult:
+        yield self.filter_input
+        yield self.table
+
+    def open_filter(self) -> None:
+        self.add_class("-filtering")
+        self.filter_input.focus()
+
+    def clear_filter(self) -> None:
+        if not self.has_class("-filtering"):
+            return  # Escape with no filter open must not pull the focus here
+        self.remove_class("-filtering")
+        self.filter_input.value = ""
+        self.table.set_filter("")
+        self.table.focus()
+
+    @on(Input.Changed, "#balance-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.table.set_filter(event.value)
+
+    @on(Input.Submitted, "#balance-filter")
+    def _filter_submitted(self) -> None:
+        self.table.focus()
+
+    def flush(self, now: datetime) -> None:
+        table = self.table
+        table.flush(now)
+        total = len(table.book)
+        if table.filter_text:
+            subtitle = f"{table.visible_count:,} of {total:,} match “{table.filter_text}”"
+        else:
+            subtitle = f"{total:,} rows"
+        if subtitle != self.border_subtitle:  # setting it repaints the frame, even when unchanged
+            self.border_subtitle = subtitle

@@ -1,0 +1,1 @@
+"""Dashboard tests: Pilot, snapshots and the fake worker they share."""

@@ -1,0 +1,151 @@
+"""A fake worker and deterministic data for UI tests: messages are the only link, so no Kafka."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from textual.message import Message
+
+from balance_tui.config import Settings
+from balance_tui.control import MessageSink
+from balance_tui.core.rows import (
+    BalanceRow,
+    ConsumerStatus,
+    Counters,
+    PartitionRow,
+    PartitionState,
+    TimelineEntry,
+)
+from balance_tui.messages import SessionStarted, Snapshot, WorkerStopped
+
+T0 = datetime(2026, 2, 8, 22, 0, 0, tzinfo=UTC)
+CONSUMER_ID = "balance-worker-labhost-1a2b3c4d"
+EXPORT_PATHS = (Path("/tmp/balance-tui/export/balances.csv"), Path("/tmp/balance-tui/export/timeline.json"))
+
+
+def make_settings(**overrides: object) -> Settings:
+    """Defaults without reading the environment or a config file; a fast refresh keeps tests quick."""
+    values: dict[str, object] = {"refresh_hz": 30.0, **overrides}
+    return Settings.model_construct(**values)
+
+
+class FakeClock:
+    """A clock tests move by hand, so highlights and uptime are deterministic."""
+
+    def __init__(self, start: datetime = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class FakeWorker:
+    """Implements WorkerControl: records every call; tests post messages through `post`."""
+
+    answer_stop: bool = True
+    export_paths: tuple[Path, ...] = EXPORT_PATHS
+    calls: list[tuple[str, tuple[object, ...]]] = field(default_factory=list)
+    sink: MessageSink | None = None
+
+    def start(self, sink: MessageSink) -> None:
+        self.calls.append(("start", ()))
+        self.sink = sink
+
+    def set_strategy(self, strategy: str) -> None:
+        self.calls.append(("set_strategy", (strategy,)))
+
+    def restart(self) -> None:
+        self.calls.append(("restart", ()))
+
+    def toggle_pause(self) -> None:
+        self.calls.append(("toggle_pause", ()))
+
+    def change_work_ms(self, delta: float) -> None:
+        self.calls.append(("change_work_ms", (delta,)))
+
+    def export(self) -> None:
+        self.calls.append(("export", ()))
+
+    def stop(self, reason: str) -> None:
+        self.calls.append(("stop", (reason,)))
+        if self.answer_stop:
+            self.post(WorkerStopped(reason, self.export_paths))
+
+    def post(self, *messages: Message) -> None:
+        assert self.sink is not None, "the app has not started the worker yet"
+        for message in messages:
+            self.sink(message)
+
+    def called(self, name: str) -> list[tuple[object, ...]]:
+        return [args for call, args in self.calls if call == name]
+
+
+def session_started(strategy: str = "cooperative-sticky") -> SessionStarted:
+    return SessionStarted(
+        consumer_id=CONSUMER_ID,
+        group="balance-service",
+        topic="banking.transactions",
+        strategy=strategy,
+        bootstrap_servers="localhost:9092",
+        log_path=Path("/var/tmp/balance-tui/sessions/2026-02-08T22-00-00-1a2b3c4d.jsonl"),
+        work_ms=2.0,
+    )
+
+
+def customer_id(number: int) -> str:
+    return f"CUST-{number:06d}"
+
+
+def balance_row(number: int, balance: str | Decimal = "100.00", *, partition: int | None = None,
+                currency: str = "EUR", count: int = 1, at: datetime = T0) -> BalanceRow:
+    return BalanceRow(
+        customer_id=customer_id(number),
+        currency=currency,
+        balance=Decimal(balance),
+        transaction_count=count,
+        last_updated=at,
+        last_transaction_id=f"TX-{number:08d}-{count:04d}",
+        partition=number % 6 if partition is None else partition,
+    )
+
+
+def partition_rows(mine: tuple[int, ...] = (0, 1, 2), count: int = 6, *, lag: int = 0) -> tuple[PartitionRow, ...]:
+    rows = []
+    for number in range(count):
+        owned = number in mine
+        high = 10_000 + 1_000 * number
+        rows.append(PartitionRow(
+            partition=number,
+            mine=owned,
+            state=PartitionState.CONSUMING if owned else PartitionState.NOT_MINE,
+            position=high - lag * (number + 1) if owned else None,
+            high_watermark=high,
+            lag=lag * (number + 1) if owned else None,
+            rate=40.0 + number if owned else 0.0,
+        ))
+    return tuple(rows)
+
+
+def snapshot(consumed: int = 123_456, *, mine: tuple[int, ...] = (0, 1, 2), lag: int = 0,
+             status: ConsumerStatus = ConsumerStatus.CONSUMING, paused: bool = False) -> Snapshot:
+    history = tuple(float(200 + (i * 37) % 180) for i in range(60))
+    counters = Counters(
+        consumed=consumed, applied=consumed - 12, skipped=5, rejected=7,
+        last_rejection="insufficient funds: CUST-000042 EUR -1,250.00", errors=1,
+        rate=history[-1], rate_history=history, lag=sum((lag * (p + 1)) for p in mine),
+        latency_p50_ms=3.2, latency_p99_ms=41.7,
+    )
+    return Snapshot(counters=counters, partitions=partition_rows(mine, lag=lag), status=status,
+                    generation=7, member_id=f"{CONSUMER_ID}-6f1c2d3e-9a8b-4c7d-b6e5-0f1e2d3c4b5a",
+                    strategy="cooperative-sticky", work_ms=2.0, paused=paused)
+
+
+def timeline_entry(kind: str, seconds: float, **fields: object) -> TimelineEntry:
+    return TimelineEntry(at=T0 + timedelta(seconds=seconds), kind=kind, **fields)  # type: ignore[arg-type]

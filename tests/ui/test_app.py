@@ -1,0 +1,390 @@
+"""Pilot tests: keys reach the worker, messages reach the widgets. Conditions are polled, never slept on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+from textual.pilot import Pilot
+from textual.widget import Widget
+
+from balance_tui.core.rows import ConsumerStatus, PartitionState
+from balance_tui.messages import (
+    BalancesChanged,
+    Exported,
+    KafkaErrorReported,
+    PartitionsAssigned,
+    PartitionsLost,
+    PartitionsRevoked,
+    StatusChanged,
+    TimelineEvent,
+    WorkerStopped,
+)
+from balance_tui.ui.app import BalanceApp, DashboardExit
+from balance_tui.ui.screens.help import HelpScreen
+from balance_tui.ui.widgets.balances import BalanceTable
+
+from .fakes import (
+    CONSUMER_ID,
+    EXPORT_PATHS,
+    FakeClock,
+    FakeWorker,
+    balance_row,
+    customer_id,
+    make_settings,
+    session_started,
+    snapshot,
+    timeline_entry,
+)
+
+SIZE = (120, 40)
+INCONSISTENT_HINT = "the other members use another protocol family; switch them all or use shift+number"
+
+
+def make_app(worker: FakeWorker | None = None, *, clock: FakeClock | None = None,
+             crash: Callable[[], None] = lambda: None, **settings: object) -> BalanceApp:
+    return BalanceApp(make_settings(**settings), worker or FakeWorker(), crash=crash, clock=clock or FakeClock())
+
+
+async def wait_until(pilot: Pilot, condition: Callable[[], object], what: str, timeout: float = 10.0) -> None:
+    """Let the app run until `condition()` holds; fail with `what` after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.01)
+
+
+def text_of(widget: Widget) -> str:
+    """What the widget draws right now, as plain text."""
+    return "\n".join(strip.text for strip in widget.render_lines(widget.size.region))
+
+
+def table_of(app: BalanceApp) -> BalanceTable:
+    return app.query_one(BalanceTable)
+
+
+def notifications(app: BalanceApp) -> list[str]:
+    return [f"{note.title}: {note.message}" for note in app._notifications]
+
+
+# -- keys ----------------------------------------------------------------------------
+
+
+async def test_mount_starts_the_worker_with_the_apps_post_message() -> None:
+    worker = FakeWorker()
+    app = make_app(worker)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: worker.sink is not None, "worker.start")
+        assert worker.calls[0] == ("start", ())
+        assert worker.sink == app.post_message
+
+
+@pytest.mark.parametrize(("key", "strategy"), [("1", "range"), ("2", "roundrobin"), ("3", "cooperative-sticky")])
+async def test_number_keys_switch_strategy(key: str, strategy: str) -> None:
+    worker = FakeWorker()
+    async with make_app(worker).run_test(size=SIZE) as pilot:
+        await pilot.press(key)
+        await wait_until(pilot, lambda: worker.called("set_strategy"), "set_strategy")
+        assert worker.called("set_strategy") == [(strategy,)]
+
+
+@pytest.mark.parametrize(("key", "method"), [("r", "restart"), ("p", "toggle_pause"), ("e", "export")])
+async def test_action_keys_call_the_worker(key: str, method: str) -> None:
+    worker = FakeWorker()
+    async with make_app(worker).run_test(size=SIZE) as pilot:
+        await pilot.press(key)
+        await wait_until(pilot, lambda: worker.called(method), method)
+        assert worker.called(method) == [()]
+        assert [name for name, _ in worker.calls] == ["start", method]
+
+
+@pytest.mark.parametrize(
+    ("work_ms", "key", "delta"),
+    [(2.0, "plus", 1.0), (2.0, "minus", -1.0), (2.0, "equals_sign", 1.0),
+     (1.0, "minus", -0.5), (1.0, "plus", 1.0), (0.5, "plus", 0.5), (0.5, "minus", -0.5), (0.0, "plus", 0.5)],
+)
+async def test_plus_minus_change_work_ms(work_ms: float, key: str, delta: float) -> None:
+    worker = FakeWorker()
+    async with make_app(worker, work_ms=work_ms).run_test(size=SIZE) as pilot:
+        await pilot.press(key)
+        await wait_until(pilot, lambda: worker.called("change_work_ms"), "change_work_ms")
+        assert worker.called("change_work_ms") == [(delta,)]
+
+
+async def test_repeated_plus_steps_from_the_value_it_asked_for() -> None:
+    worker = FakeWorker()
+    async with make_app(worker, work_ms=0.5).run_test(size=SIZE) as pilot:
+        await pilot.press("plus", "plus", "minus", "minus", "minus")
+        await wait_until(pilot, lambda: len(worker.called("change_work_ms")) == 5, "five changes")
+        assert worker.called("change_work_ms") == [(0.5,), (1.0,), (-1.0,), (-0.5,), (-0.5,)]
+
+
+async def test_k_crashes_through_the_injected_crash_without_leaving_the_group() -> None:
+    worker, crashes = FakeWorker(), []
+    async with make_app(worker, crash=lambda: crashes.append("crash")).run_test(size=SIZE) as pilot:
+        await pilot.press("k")
+        await wait_until(pilot, lambda: crashes, "crash")
+        assert crashes == ["crash"]
+        assert not worker.called("stop")
+
+
+async def test_q_stops_the_worker_then_exits_with_the_export_paths() -> None:
+    worker = FakeWorker(answer_stop=False)
+    app = make_app(worker)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("q")
+        await wait_until(pilot, lambda: worker.called("stop"), "stop")
+        assert worker.called("stop") == [("quit",)]
+        await wait_until(pilot, lambda: "LEAVING GROUP" in text_of(app.header), "leaving group in the header")
+        assert app.return_value is None, "must wait for WorkerStopped"
+        worker.post(WorkerStopped("quit", EXPORT_PATHS))
+        await wait_until(pilot, lambda: app.return_value is not None, "exit")
+    assert app.return_value == DashboardExit(EXPORT_PATHS, "quit", clean=True)
+
+
+async def test_q_exits_after_the_deadline_when_the_worker_never_answers() -> None:
+    worker = FakeWorker(answer_stop=False)
+    app = make_app(worker)
+    app.quit_deadline = 0.05
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("q")
+        await wait_until(pilot, lambda: app.return_value is not None, "exit after the deadline")
+    assert app.return_value is not None and not app.return_value.clean
+
+
+async def test_q_twice_exits_without_waiting() -> None:
+    worker = FakeWorker(answer_stop=False)
+    app = make_app(worker)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("q", "q")
+        await wait_until(pilot, lambda: app.return_value is not None, "exit")
+    assert worker.called("stop") == [("quit",)]
+    assert app.return_value is not None and not app.return_value.clean
+
+
+async def test_worker_stopping_by_itself_keeps_the_app_until_q() -> None:
+    worker = FakeWorker()
+    app = make_app(worker)
+    async with app.run_test(size=SIZE) as pilot:
+        worker.post(WorkerStopped("fatal: broker gone", ()))
+        await wait_until(pilot, lambda: "STOPPED" in text_of(app.header), "stopped status")
+        assert app.return_value is None
+        await pilot.press("q")
+        await wait_until(pilot, lambda: app.return_value is not None, "exit")
+    assert not worker.called("stop"), "a stopped worker is not asked to stop again"
+    assert app.return_value == DashboardExit((), "fatal: broker gone", clean=True)
+
+
+@pytest.mark.parametrize("close_key", ["escape", "question_mark", "q"])
+async def test_help_lists_every_key_and_closes(close_key: str) -> None:
+    worker = FakeWorker()
+    app = make_app(worker)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), "help screen")
+        shown = text_of(app.screen.query_one("#help-keys"))
+        for key in ["1", "2", "3", "r", "p", "+", "-", "e", "k", "/", "?", "q", "Escape"]:
+            assert any(line.strip().startswith(key + " ") for line in shown.splitlines()), key
+        await pilot.press(close_key)
+        await wait_until(pilot, lambda: not isinstance(app.screen, HelpScreen), "help closed")
+        assert app.return_value is None and not worker.called("stop")
+
+
+# -- messages ------------------------------------------------------------------------
+
+
+async def test_filter_shows_only_matching_customers_and_escape_clears_it() -> None:
+    worker = FakeWorker()
+    app = make_app(worker)
+    async with app.run_test(size=SIZE) as pilot:
+        worker.post(BalancesChanged(tuple(balance_row(number) for number in range(1, 51))))
+        table = table_of(app)
+        await wait_until(pilot, lambda: table.visible_count == 50, "50 rows")
+        await pilot.press("slash", *"00004")
+        expected = {customer_id(n) for n in range(1, 51) if "00004" in customer_id(n)}
+        await wait_until(pilot, lambda: table.visible_count == len(expected), "filtered rows")
+        assert {table.book.rows[key].customer_id for key in table.view} == expected
+        assert "CUST-000040" in text_of(table) and "CUST-000001" not in text_of(table)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.focused is table, "focus back on the table")
+        assert table.visible_count == len(expected), "Enter keeps the filter"
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: table.visible_count == 50, "filter cleared")
+        assert not app.query_one("#balance-filter").display
+
+
+async def test_keys_typed_in_the_filter_are_not_commands() -> None:
+    worker = FakeWorker()
+    async with make_app(worker).run_test(size=SIZE) as pilot:
+        await pilot.press("slash", "1", "q", "k")
+        await wait_until(pilot, lambda: pilot.app.query_one("#balance-filter").value == "1qk", "typed filter")
+        assert [name for name, _ in worker.calls] == ["start"]
+
+
+async def test_negative_balance_is_drawn_in_the_negative_style() -> None:
+    worker = FakeWorker()
+    app = make_app(worker)
+    async with app.run_test(size=SIZE) as pilot:
+        worker.post(BalancesChanged((balance_row(1, "250.00"), balance_row(2, "-1250.75"))))
+        table = table_of(app)
+        await wait_until(pilot, lambda: table.visible_count == 2, "two rows")
+        negative = table.get_component_rich_style("balance-table--negative", partial=True)
+        assert negative.color is not None
+
+        def balance_style(line: int, amount: str):
+            return next(segment.style for segment in table.render_line(line) if amount in segment.text)
+
+        assert balance_style(2, "-1,250.75").color == negative.color
+        assert balance_style(1, "250.00").color != negative.color
+        first, second = table.view
+        assert "negative" in table.row_style_names(second) and "negative" not in table.row_style_names(first)
+
+
+async def test_changed_rows_are_highlighted_then_fade() -> None:
+    worker, clock = FakeWorker(), FakeClock()
+    app = make_app(worker, clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        worker.post(BalancesChanged((balance_row(1), balance_row(2))))
+        table = table_of(app)
+        await wait_until(pilot, lambda: table.visible_count == 2, "two rows")
+        clock.advance(2)
+        worker.post(BalancesChanged((balance_row(2, "90.00", count=2),)))
+        await wait_until(pilot, lambda: not table.book.changed_at.keys() - {table.view[1]}, "first highlight gone")
+        assert table.row_style_names(table.view[1]) == {"changed"}
+        assert table.row_style_names(table.view[0]) == set()
+        clock.advance(2)
+        await wait_until(pilot, lambda: not table.book.changed_at, "highlight gone")
+
+
+async def test_removed_partitions_drop_their_customers() -> None:
+    worker = FakeWorker()
+    app = make_app(worker)
+    async with app.run_test(size=SIZE) as pilot:
+        worker.post(BalancesChanged(tuple(balance_row(number) for number in range(60))))
+        table = table_of(app)
+        await wait_until(pilot, lambda: table.visible_count == 60, "60 rows")
+        worker.post(BalancesChanged((), removed_partitions=(2, 3)))
+        await wait_until(pilot, lambda: table.visible_count == 40, "40 rows left")
+        assert {row.partition for row in table.book.rows.values()} == {0, 1, 4, 5}
+        assert "CUST-000002" not in text_of(table) and "CUST-000001" in text_of(table)
+
+
+async def test_partition_events_update_the_mine_column() -> None:
+    worker = FakeWorker()
+    app = make_app(worker)
+    async with app.run_test(size=SIZE) as pilot:
+        worker.post(snapshot(mine=(0, 1, 2)))
+        table = app.partitions
+
+        def mine(partition: int) -> str:
+            return table.get_cell(str(partition), "mine").plain.strip()
+
+        await wait_until(pilot, lambda: table.row_count == 6, "six partitions")
+        assert [mine(p) for p in range(6)] == ["●", "●", "●", "·", "·", "·"]
+        entry = timeline_entry("assigned", 10, partitions=(3,), assignment=(0, 1, 2, 3), generation=8)
+        worker.post(PartitionsAssigned((3,), (0, 1, 2, 3), entry))
+        await wait_until(pilot, lambda: mine(3) == "●", "partition 3 mine")
+        worker.post(PartitionsRevoked((0,), (1, 2, 3), timeline_entry("revoked", 11, partitions=(0,))))
+        await wait_until(pilot, lambda: mine(0) == "·", "partition 0 not mine")
+        assert table.rows_by_partition[0].state is PartitionState.REVOKED
+        worker.post(PartitionsLost((1, 2, 3), (), timeline_entry("lost", 12, partitions=(1, 2, 3))))
+        await wait_until(pilot, lambda: [mine(p) for p in range(6)] == ["·"] * 6, "everything lost")
+        await wait_until(pilot, lambda: len(app.timeline.entries) == 3, "three timeline entries")
+        shown = text_of(app.timeline)
+        assert shown.index("LOST") < shown.index("REVOKED") < shown.index("ASSIGNED"), "newest first"
+        assert "generation 8" in text_of(app.header)
+
+
+async def test_snapshot_updates_counters_and_header() -> None:
+    worker = FakeWorker()
+    app = make_app(worker)
+    async with app.run_test(size=SIZE) as pilot:
+        worker.post(session_started(), snapshot(consumed=987_654, lag=10))
+        figures = app.query_one("#figures")
+        await wait_until(pilot, lambda: "987,654" in text_of(figures), "consumed count")
+        shown = text_of(figures)
+        assert "987,642" in shown  # applied
+        assert "60" in shown  # lag: 10 + 20 + 30 on the three partitions
+        assert "41.7 ms" in shown and "insufficient funds" in shown
+        assert app.query_one("#rate-history").data == list(snapshot().counters.rate_history)
+        header = text_of(app.header)
+        assert CONSUMER_ID in header and "CONSUMING" in header and "generation 7" in header
+
+
+async def test_joining_status_counts_seconds() -> None:
+    worker, clock = FakeWorker(), FakeClock()
+    app = make_app(worker, clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        worker.post(StatusChanged(ConsumerStatus.JOINING))
+        await wait_until(pilot, lambda: "JOINING 0s" in text_of(app.header), "joining 0s")
+        clock.advance(4)
+        await wait_until(pilot, lambda: "JOINING 4s" in text_of(app.header), "joining 4s")
+
+
+async def test_kafka_error_hint_is_notified_and_added_to_the_timeline() -> None:
+    worker = FakeWorker()
+    app = make_app(worker)
+    async with app.run_test(size=SIZE) as pilot:
+        worker.post(KafkaErrorReported("INCONSISTENT_GROUP_PROTOCOL", "Broker: Inconsistent group protocol",
+                                       fatal=False, hint=INCONSISTENT_HINT))
+        await wait_until(pilot, lambda: app.timeline.entries, "timeline entry")
+        assert any("INCONSISTENT_GROUP_PROTOCOL" in note and INCONSISTENT_HINT in note
+                   for note in notifications(app))
+        (_, entry), = app.timeline.entries
+        assert entry.kind == "error" and INCONSISTENT_HINT in entry.detail
+        body = app.timeline
+        await wait_until(pilot, lambda: "protocol family" in text_of(body), "hint in the timeline")
+        await pilot.press("p")
+        await wait_until(pilot, lambda: worker.called("toggle_pause"), "still running")
+
+
+async def test_every_reported_error_gets_one_timeline_line() -> None:
+    worker = FakeWorker()
+    app = make_app(worker)
+    async with app.run_test(size=SIZE) as pilot:
+        reason = "Broker: Inconsistent group protocol"
+        worker.post(
+            KafkaErrorReported("INCONSISTENT_GROUP_PROTOCOL", reason, fatal=False, hint=INCONSISTENT_HINT),
+            KafkaErrorReported("PROCESSING_ERROR", "P1:O42 ValueError()", fatal=False),
+        )
+        await wait_until(pilot, lambda: len(app.timeline.entries) == 2, "two timeline entries")
+        details = [entry.detail for _, entry in app.timeline.entries]
+        assert details == [f"INCONSISTENT_GROUP_PROTOCOL: {reason} — {INCONSISTENT_HINT}",
+                           "PROCESSING_ERROR: P1:O42 ValueError()"]
+
+
+async def test_timeline_event_and_exported_are_shown() -> None:
+    worker = FakeWorker()
+    app = make_app(worker)
+    async with app.run_test(size=SIZE) as pilot:
+        worker.post(TimelineEvent(timeline_entry("strategy_changed", 5, detail="range → roundrobin")),
+                    Exported(EXPORT_PATHS))
+        await wait_until(pilot, lambda: app.timeline.entries, "timeline entry")
+        body = app.timeline
+        await wait_until(pilot, lambda: "range → roundrobin" in text_of(body), "strategy change in the timeline")
+        await wait_until(pilot, lambda: any("balances.csv" in note for note in notifications(app)), "exported")
+        assert app.last_export == EXPORT_PATHS
+
+
+# -- load --------------------------------------------------------------------------
+
+
+async def test_keys_still_work_after_100k_customers_arrive() -> None:
+    worker = FakeWorker()
+    app = make_app(worker)
+    async with app.run_test(size=SIZE) as pilot:
+        for batch in range(50):
+            worker.post(BalancesChanged(tuple(
+                balance_row(number, Decimal(number % 5000) - 1000) for number in range(batch, 100_000, 50)
+            )))
+        await pilot.press("p")
+        table = table_of(app)
+        await wait_until(pilot, lambda: worker.called("toggle_pause"), "pause key under load", timeout=60)
+        await wait_until(pilot, lambda: table.visible_count == 100_000, "100,000 rows", timeout=60)
+        assert table.view[:3] == table.book.order[:3]
+        assert [table.book.rows[key].customer_id for key in table.view[:3]] == [customer_id(n) for n in range(3)]
+        await pilot.press("end")
+        await wait_until(pilot, lambda: "CUST-099999" in text_of(table), "last customer on screen")

@@ -1,0 +1,110 @@
+"""Widget logic without a running app: the balance book, formatting and row cells."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from balance_tui.core.rows import BalanceRow, PartitionRow, PartitionState
+from balance_tui.ui import format as fmt
+from balance_tui.ui.widgets.balances import BULK_INSERT, BalanceBook, natural_prefix
+from balance_tui.ui.widgets.partitions import partition_cells
+from balance_tui.ui.widgets.timeline import entry_row
+
+from .fakes import T0, balance_row, timeline_entry
+
+# A batch: rows of (customer number, currency) with a balance; or a removal of partitions.
+customers = st.integers(min_value=0, max_value=300)
+batches = st.lists(
+    st.one_of(
+        st.tuples(st.just("rows"), st.lists(st.tuples(customers, st.sampled_from(["EUR", "USD"])), max_size=150)),
+        st.tuples(st.just("remove"), st.lists(st.integers(min_value=0, max_value=5), max_size=3)),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(batches)
+def test_book_matches_a_plain_dict_and_stays_sorted(operations: list[tuple[str, list]]) -> None:
+    book, expected = BalanceBook(), {}
+    for step, (kind, payload) in enumerate(operations):
+        if kind == "rows":
+            rows = [balance_row(number, str(step), currency=currency, count=step) for number, currency in payload]
+            book.apply(rows, (), T0)
+            expected.update({(row.customer_id, row.currency): row for row in rows})
+        else:
+            book.apply((), payload, T0)
+            expected = {key: row for key, row in expected.items() if row.partition not in payload}
+    assert {(row.customer_id, row.currency): row for row in book.rows.values()} == expected
+    assert book.order == sorted(book.rows)
+    assert sorted(key for keys in book.by_partition.values() for key in keys) == book.order
+
+
+def test_bulk_and_single_inserts_agree() -> None:
+    many = [balance_row(number) for number in range(BULK_INSERT * 3, 0, -1)]
+    bulk, single = BalanceBook(), BalanceBook()
+    bulk.apply(many, (), T0)
+    for row in many:
+        single.apply([row], (), T0)
+    assert bulk.order == single.order == sorted(bulk.rows)
+
+
+def test_customers_sort_naturally_then_by_currency() -> None:
+    book = BalanceBook()
+    book.apply([balance_row(0, currency="USD"), balance_row(0, currency="EUR")], (), T0)
+    book.apply([BalanceRow(name, "EUR", Decimal(1), 1, T0, "t", 0) for name in ["CUST-10", "cust-2", "CUST-1"]],
+               (), T0)
+    assert [(book.rows[key].customer_id, book.rows[key].currency) for key in book.order] == [
+        ("CUST-000000", "EUR"), ("CUST-000000", "USD"), ("CUST-1", "EUR"), ("cust-2", "EUR"), ("CUST-10", "EUR"),
+    ]
+    assert natural_prefix("A9") < natural_prefix("A10")
+
+
+def test_highlights_expire_after_a_second_and_a_half() -> None:
+    book = BalanceBook()
+    book.apply([balance_row(1)], (), T0)
+    key = book.order[0]
+    assert book.is_fresh(key, T0 + timedelta(seconds=1.4))
+    assert not book.expire(T0 + timedelta(seconds=1.4))
+    assert book.expire(T0 + timedelta(seconds=1.5))
+    assert not book.is_fresh(key, T0 + timedelta(seconds=1.5)) and not book.changed_at
+
+
+def test_money_keeps_decimal_precision() -> None:
+    assert fmt.money(Decimal("12345678901234567.89")) == "12,345,678,901,234,567.89"  # beyond float
+    assert fmt.money(Decimal("-1250.5")) == "-1,250.50"
+    assert fmt.money(Decimal("0")) == "0.00"
+
+
+def test_partition_lists_fold_runs() -> None:
+    assert fmt.partitions([5, 0, 1, 2, 7, 8, 3]) == "0-3,5,7-8"
+    assert fmt.partitions([4]) == "4"
+    assert fmt.partitions([]) == fmt.DASH
+
+
+def test_durations_and_paths() -> None:
+    assert fmt.millis(850) == "850 ms" and fmt.millis(2150) == "2.15 s" and fmt.millis(3.24) == "3.2 ms"
+    assert fmt.duration(timedelta(seconds=754)) == "0:12:34"
+    assert fmt.duration(timedelta(days=2, seconds=5)) == "2d 0:00:05"
+    assert fmt.ellipsize_left("/a/very/long/session.jsonl", 14) == "…session.jsonl"
+
+
+def test_partition_cells_show_ownership_and_lag() -> None:
+    mine = partition_cells(PartitionRow(3, True, PartitionState.CONSUMING, 900, 1_000, 100, 42.0))
+    other = partition_cells(PartitionRow(4, False, PartitionState.NOT_MINE, None, 2_000, None, 0.0))
+    assert [cell.plain.strip() for cell in mine] == ["3", "●", "consuming", "100", "42.0", "900", "1,000"]
+    assert [cell.plain.strip() for cell in other] == ["4", "·", "not mine", fmt.DASH, fmt.DASH, fmt.DASH, "2,000"]
+
+
+def test_timeline_row_shows_measured_durations() -> None:
+    entry = timeline_entry("assigned", 42.65, partitions=(3,), assignment=(0, 1, 3), generation=7, join_ms=850.0,
+                           kept=(0, 1), moved_in=(3,), downtime_ms={3: 2150.0})
+    cells = [str(cell) for cell in entry_row(4, entry)]
+    assert cells[:7] == ["4", "22:00:42.650", "ASSIGNED", "+3", "0-1,3", "7", "850 ms"]
+    assert cells[7] == "kept 0-1 · moved in 3 · downtime p3 2.15 s"
+    compact = [str(cell) for cell in entry_row(4, entry, compact=True)]
+    assert compact[:5] == ["22:00:42", "ASSIGNED", "+3", "7", "850 ms"]
