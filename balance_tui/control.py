@@ -35,3 +35,10 @@ class WorkerControl(Protocol):
 
     def stop(self, reason: str) -> None:
         """Leave the group cleanly, write the final export, then post `WorkerStopped`."""
+
+    def make_room(self, seconds: float) -> None:
+        """Hold back processing for up to `seconds` (0: carry on), so a key press gets the CPU.
+
+        Python runs one thread at a time: under full load the worker would otherwise share
+        the interpreter with every step of drawing the answer to a key.
+        """

@@ -7,6 +7,7 @@ screen never builds a backlog; events and balance batches are never dropped.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,10 +73,15 @@ class TimelineEvent(Message):
 
 @dataclass
 class BalancesChanged(Message):
-    """A coalesced batch: the current rows of every customer changed since the last batch."""
+    """A coalesced batch: the current rows of every customer changed since the last batch.
+
+    The receiver sets `applied` once it has taken the rows in; until then the worker keeps
+    coalescing, so a busy screen never has more than one batch waiting.
+    """
 
     rows: tuple[BalanceRow, ...]
     removed_partitions: tuple[int, ...] = ()
+    applied: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
 
 
 @dataclass

@@ -119,6 +119,7 @@ class ConsumerWorker:
         self._status = ConsumerStatus.CONNECTING
         self._status_detail = ""
         self._fatal = False
+        self._room_until = 0.0
 
         self.ledger = Ledger()
         self.tracker = AssignmentTracker()
@@ -135,6 +136,7 @@ class ConsumerWorker:
         self._rate = RateMeter()
         self._latency = LatencyWindow()
         self._dirty: set[str] = set()
+        self._balances_in_flight: threading.Event | None = None
         self._last_error_at: dict[str, float] = {}
         self._join_started_mono: float | None = None
         self._librdkafka_log = _LibrdkafkaLog()
@@ -174,6 +176,9 @@ class ConsumerWorker:
 
     def stop(self, reason: str) -> None:
         self._commands.put(("stop", reason))
+
+    def make_room(self, seconds: float) -> None:
+        self._room_until = time.monotonic() + seconds if seconds > 0 else 0.0
 
     def join(self, timeout: float | None = None) -> bool:
         if self._thread is None:
@@ -327,6 +332,8 @@ class ConsumerWorker:
                     return None
                 if outcome is not None:
                     return outcome
+            while self._room_until > time.monotonic():
+                time.sleep(0.002)  # the UI is answering a key: let it have the interpreter
             # Small batches when processing is slow, so commands are answered quickly.
             batch = 1000 if self.work_ms <= 0 else max(1, min(1000, int(50 / self.work_ms)))
             if self._restoring:
@@ -440,9 +447,14 @@ class ConsumerWorker:
             return
         if not self._dirty and not removed_partitions:
             return
+        if not removed_partitions and self._balances_in_flight is not None \
+                and not self._balances_in_flight.is_set():
+            return  # the screen has not taken the last batch in: keep coalescing
         rows = tuple(self.ledger.rows_for(self._dirty)) if self._dirty else ()
         self._dirty = set()
-        self._post(BalancesChanged(rows=rows, removed_partitions=removed_partitions))
+        batch = BalancesChanged(rows=rows, removed_partitions=removed_partitions)
+        self._balances_in_flight = batch.applied
+        self._post(batch)
 
     # -- rebalance callbacks (run inside consume(), on this thread) ----------------------
 

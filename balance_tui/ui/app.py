@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -210,6 +211,7 @@ class BalanceApp(App[DashboardExit]):
 
     def on_balances_changed(self, message: BalancesChanged) -> None:
         self.balances.table.apply_batch(message.rows, message.removed_partitions, self.clock())
+        message.applied.set()
 
     def on_snapshot(self, message: Snapshot) -> None:
         self.counters.show_counters(message.counters)
@@ -261,6 +263,14 @@ class BalanceApp(App[DashboardExit]):
             self.header.info.generation = entry.generation
 
     # -- keys: ask the worker, never wait for it -----------------------------------------
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            # Under full load the worker shares the interpreter with every step of drawing the
+            # answer; it holds back (at most 200 ms) until the screen after this key is drawn.
+            self.worker.make_room(0.2)
+            self.call_after_refresh(self.worker.make_room, 0)
+        await super().on_event(event)
 
     def action_strategy(self, strategy: str) -> None:
         self.worker.set_strategy(strategy)

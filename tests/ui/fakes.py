@@ -53,6 +53,7 @@ class FakeWorker:
     export_paths: tuple[Path, ...] = EXPORT_PATHS
     calls: list[tuple[str, tuple[object, ...]]] = field(default_factory=list)
     sink: MessageSink | None = None
+    room_requests: list[float] = field(default_factory=list)
 
     def start(self, sink: MessageSink) -> None:
         self.calls.append(("start", ()))
@@ -77,6 +78,9 @@ class FakeWorker:
         self.calls.append(("stop", (reason,)))
         if self.answer_stop:
             self.post(WorkerStopped(reason, self.export_paths))
+
+    def make_room(self, seconds: float) -> None:
+        self.room_requests.append(seconds)
 
     def post(self, *messages: Message) -> None:
         assert self.sink is not None, "the app has not started the worker yet"
