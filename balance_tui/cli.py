@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "down": ("down", "stop the broker and traffic generator started by `demo`"),
     "verify": ("verify", "recompute every balance from the topic and check the changelog or exports"),
     "report": ("report", "merge session logs of several terminals into one rebalance story"),
+    "lab": ("lab", "run the lab's exercises with real consumer processes and measure them"),
 }
 
 #: Settings that have a command-line flag: field name -> (flag, help).

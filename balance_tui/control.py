@@ -21,6 +21,9 @@ class WorkerControl(Protocol):
     def set_strategy(self, strategy: str) -> None:
         """Leave the group and rejoin with this assignment strategy."""
 
+    def request_group_strategy(self, strategy: str) -> None:
+        """Ask every member (through the members topic) to rejoin with this strategy together."""
+
     def restart(self) -> None:
         """Leave the group and rejoin with the same settings."""
 

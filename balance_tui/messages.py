@@ -13,6 +13,7 @@ from pathlib import Path
 
 from textual.message import Message
 
+from balance_tui.core.group import MemberRow, PartitionLag
 from balance_tui.core.rows import BalanceRow, ConsumerStatus, Counters, PartitionRow, TimelineEntry
 
 
@@ -99,6 +100,22 @@ class Snapshot(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, Snapshot)
+
+
+@dataclass
+class GroupChanged(Message):
+    """The whole group as this terminal sees it, about once a second. Newer replaces older."""
+
+    rows: tuple[MemberRow, ...]
+    unowned: tuple[int, ...]
+    capacity: str
+    partition_lag: tuple[PartitionLag, ...]
+    source: str
+    cross_check: tuple[str, ...] = ()
+    problem: str | None = None
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, GroupChanged)
 
 
 @dataclass

@@ -8,6 +8,7 @@ Usage: python scripts/bench_consume.py [--count 500000] [--customers 10000] [--r
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import sys
 import tempfile
@@ -44,6 +45,9 @@ def consume_rate(settings, count: int) -> float:
 
 
 def main() -> int:
+    # The same interpreter settings as `balance-tui` itself (commands/dashboard.py).
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=500_000)
     parser.add_argument("--customers", type=int, default=10_000)

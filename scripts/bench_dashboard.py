@@ -11,6 +11,7 @@ percentiles. Usage: python scripts/bench_dashboard.py [--count 500000] [--custom
 from __future__ import annotations
 
 import argparse
+import gc
 import asyncio
 import statistics
 import sys
@@ -66,6 +67,9 @@ async def run_dashboard(settings, count: int) -> tuple[float, list[float], int]:
 
 
 def main() -> int:
+    # The same interpreter settings as `balance-tui` itself (commands/dashboard.py).
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=500_000)
     parser.add_argument("--customers", type=int, default=10_000)

@@ -19,6 +19,10 @@ LAB_EVENT_TYPES = {
     "paused": "Paused",
     "resumed": "Resumed",
     "error": "Error",
+    "restored": "Restored",
+    "strategy_requested": "StrategyRequested",
+    "member_left": "MemberLeft",
+    "member_gone": "MemberGone",
 }
 
 

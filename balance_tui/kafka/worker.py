@@ -29,16 +29,20 @@ from balance_tui.config import Settings
 from balance_tui.control import MessageSink
 from balance_tui.core.assignment import AssignmentTracker, format_partitions, utc_now
 from balance_tui.core.changelog import PartitionRestore, encode_state
+from balance_tui.core.group import HEARTBEAT_SECONDS, GroupCommand, GroupView, MemberHeartbeat
 from balance_tui.core.export import ExportState, export_document, export_markdown
 from balance_tui.core.ledger import Ledger
 from balance_tui.core.metrics import LatencyWindow, RateMeter
 from balance_tui.core.rows import ConsumerStatus, Counters, PartitionRow, PartitionState, TimelineEntry
 from balance_tui.core.transaction import Rejection, parse_transaction
 from balance_tui.kafka.admin import ensure_topic
+from balance_tui.errors import UserError
 from balance_tui.kafka.changelog import ChangelogRestorer, ChangelogWriter
+from balance_tui.kafka.members import MemberBeacon
 from balance_tui.messages import (
     BalancesChanged,
     Exported,
+    GroupChanged,
     KafkaErrorReported,
     PartitionsAssigned,
     PartitionsLost,
@@ -55,7 +59,13 @@ BALANCE_BATCH_SECONDS = 0.1
 STATS_LOG_SECONDS = 5.0
 ERROR_REPEAT_SECONDS = 5.0
 PAUSED_WATERMARK_SECONDS = 2.0
+#: Heartbeats are read four times a second, so the newest one held is never near the silence threshold.
+GROUP_READ_SECONDS = 0.25
 
+EXPECTED_COMMIT_FAILURES = {
+    KafkaError._NO_OFFSET, KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION,
+    KafkaError.UNKNOWN_MEMBER_ID, KafkaError._STATE,
+}
 UNREACHABLE_CODES = {KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE}
 
 #: Plain-words advice for errors a learner is likely to cause on purpose.
@@ -145,6 +155,9 @@ class ConsumerWorker:
         self._logger.addHandler(self._librdkafka_log)
         self._logger.setLevel(logging.INFO)
         self.session: SessionLog | None = None
+        self.group_view = GroupView(own_consumer_id=self.consumer_id)
+        self._beacon: MemberBeacon | None = None
+        self.committed: dict[int, int] = {}
         self._changelog: ChangelogWriter | None = None
         self._restorer: ChangelogRestorer | None = None
         #: Source partitions assigned but not consumed until their state is restored.
@@ -161,6 +174,9 @@ class ConsumerWorker:
 
     def set_strategy(self, strategy: str) -> None:
         self._commands.put(("strategy", strategy))
+
+    def request_group_strategy(self, strategy: str) -> None:
+        self._commands.put(("group_strategy", strategy))
 
     def restart(self) -> None:
         self._commands.put(("restart", None))
@@ -200,6 +216,7 @@ class ConsumerWorker:
         ))
         paths: tuple[Path, ...] = ()
         try:
+            self._open_beacon()
             if settings.changelog:
                 self._open_changelog()
             while True:
@@ -210,6 +227,7 @@ class ConsumerWorker:
                     self._flush_balances()
                     paths = self._write_export()
                     self._close_consumer()
+                    self._say_goodbye()
                     break
                 self._close_consumer()
         except Exception as error:  # the worker must report, never die silently
@@ -222,7 +240,7 @@ class ConsumerWorker:
                 self._close_consumer()
             except Exception:
                 pass
-        for closable in (self._changelog, self._restorer):
+        for closable in (self._changelog, self._restorer, self._beacon):
             if closable is not None:
                 try:
                     closable.close()
@@ -237,6 +255,77 @@ class ConsumerWorker:
 
     def _post(self, message: Any) -> None:
         self._sink(message)
+
+    def _open_beacon(self) -> None:
+        try:
+            self._beacon = MemberBeacon(self.settings, self.consumer_id)
+        except (UserError, KafkaException) as error:
+            self._post(KafkaErrorReported(code="MEMBERS_TOPIC", reason=str(error), fatal=False,
+                                          hint="The Group panel shows this terminal only."))
+
+    def _say_goodbye(self) -> None:
+        if self._beacon is None:
+            return
+        try:
+            self._beacon.goodbye(self._heartbeat())
+        except (KafkaException, RuntimeError):
+            pass
+
+    def _heartbeat(self) -> MemberHeartbeat:
+        assignment = tuple(sorted(self.tracker.assignment))
+        lags = self._lag_by_partition()
+        return MemberHeartbeat(
+            consumer_id=self.consumer_id, host=socket.gethostname(), pid=os.getpid(),
+            strategy=self.strategy, status=self._status.value, assignment=assignment,
+            generation=self._membership()[0],
+            lag=sum(lags.values()) if lags else (0 if not assignment else None),
+            rate=self._rate.rate(time.monotonic()), work_ms=self.work_ms, sent_at=utc_now(),
+            session_timeout_ms=self.settings.session_timeout_ms,
+            position_by_partition={p: self.position[p] for p in assignment if p in self.position},
+            high_watermark_by_partition={p: h for p in assignment if (h := self._known_high(p)) is not None},
+            committed_by_partition={p: self.committed[p] for p in assignment if p in self.committed},
+        )
+
+    def _read_group(self) -> str | None:
+        """Take in the members' heartbeats and carry out group commands; "restart" to rejoin."""
+        if self._beacon is None:
+            return None
+        assert self.session is not None
+        now, outcome = utc_now(), None
+        commands: list[GroupCommand] = []
+        for message in self._beacon.poll(now):
+            if isinstance(message, GroupCommand):
+                commands.append(message)
+            else:
+                self.group_view.observe(message, now)
+        for command in commands:
+            self.session.write("group_command", strategy=command.strategy, requested_by=command.requested_by,
+                               requested_at=command.requested_at, command_id=command.command_id)
+            self._post(TimelineEvent(entry=self.tracker.note("strategy_requested", now, command.timeline_text())))
+            if command.strategy != self.strategy:
+                outcome = self._handle_command("strategy", command.strategy)
+        return outcome
+
+    def _beat(self) -> None:
+        """Publish this member's heartbeat and show the group as it stands."""
+        heartbeat = self._heartbeat()
+        now, view = heartbeat.sent_at, self.group_view
+        view.observe(heartbeat, now)
+        if self._beacon is not None:
+            self._beacon.publish(heartbeat)
+            self._beacon.refresh_broker_members()
+            view.broker_members = self._beacon.broker_members
+        rows = view.rows(now)
+        for gone in view.take_departures():
+            kind = "member_left" if gone.reason == "left" else "member_gone"
+            self._post(TimelineEvent(entry=self.tracker.note(kind, now, gone.timeline_text(), gone.partitions)))
+        partitions = self.partition_count
+        self._post(GroupChanged(
+            rows=tuple(rows), unowned=tuple(view.unowned_partitions(partitions)),
+            capacity=view.capacity_text(partitions), partition_lag=tuple(view.partition_lag(partitions, now)),
+            source=view.source_text(), cross_check=tuple(view.cross_check()),
+            problem=None if self._beacon is not None else "members topic unavailable",
+        ))
 
     def _open_changelog(self) -> None:
         settings = self.settings
@@ -266,6 +355,7 @@ class ConsumerWorker:
             "statistics.interval.ms": 1000,
             "stats_cb": self._on_stats,
             "error_cb": self._on_error,
+            "on_commit": self._on_commit,
             "logger": self._logger,
         }
         config.update(settings.client_config())
@@ -320,6 +410,8 @@ class ConsumerWorker:
         next_watermarks = now
         commit_every = self.settings.commit_interval_ms / 1000.0
         next_commit = now + commit_every
+        next_group_read = now
+        next_beat = now
         snapshot_every = 1.0 / self.settings.refresh_hz
         while True:
             while True:
@@ -354,6 +446,13 @@ class ConsumerWorker:
             if now >= next_commit:
                 self._commit_covered(consumer)
                 next_commit = now + commit_every
+            if now >= next_group_read:
+                next_group_read = now + GROUP_READ_SECONDS
+                if self._read_group() == "restart":
+                    return None
+            if now >= next_beat:
+                next_beat = now + HEARTBEAT_SECONDS
+                self._beat()
             if self._status == ConsumerStatus.JOINING and self._join_started_mono is not None:
                 self._set_status(ConsumerStatus.JOINING, f"{now - self._join_started_mono:.0f}s")
             if self._paused and now >= next_watermarks:
@@ -437,7 +536,10 @@ class ConsumerWorker:
                                                 f"{self._changelog.first_error}); offsets not committed"))
             return
         try:
-            consumer.commit(offsets=offsets, asynchronous=False)
+            # Asynchronous: during a join phase the embedded broker can hold a commit for seconds,
+            # and this thread must keep heartbeating the members topic. Positions never depend on
+            # commits (the changelog decides), so nothing waits for the answer (`_on_commit`).
+            consumer.commit(offsets=offsets, asynchronous=True)
         except KafkaException as error:
             self._report_kafka_error(error.args[0])
 
@@ -594,6 +696,7 @@ class ConsumerWorker:
         removed = self.ledger.drop_partition(partition)
         self._dirty.difference_update(removed)
         self.position.pop(partition, None)
+        self.committed.pop(partition, None)
 
     def _log_rebalance(self, event: str, entry: TimelineEntry) -> None:
         assert self.session is not None
@@ -632,6 +735,20 @@ class ConsumerWorker:
             brokers = stats.get("brokers", {}).values()
             if any(broker.get("state") == "UP" and broker.get("nodeid", -1) >= 0 for broker in brokers):
                 self._set_status_from_assignment()
+
+    def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        if error is not None:
+            if error.code() in EXPECTED_COMMIT_FAILURES:
+                # A commit that crossed a rebalance: harmless here (the changelog positions a new
+                # owner), so it goes to the session log only, not to the screen.
+                if self.session is not None and error.code() != KafkaError._NO_OFFSET:
+                    self.session.write("commit_skipped", code=error.name(), reason=error.str())
+            else:
+                self._report_kafka_error(error)
+            return
+        for tp in partitions:
+            if tp.error is None and tp.offset >= 0 and tp.partition in self.tracker.assignment:
+                self.committed[tp.partition] = tp.offset
 
     def _on_error(self, error: KafkaError) -> None:
         self._report_kafka_error(error)
@@ -698,6 +815,12 @@ class ConsumerWorker:
                                       "leaving the group and rejoining")
             self._post(TimelineEvent(entry=entry))
             return "restart"
+        if command == "group_strategy":
+            request = GroupCommand(strategy=str(argument), requested_by=self.consumer_id, requested_at=now)
+            if self._beacon is None:
+                return self._handle_command("strategy", argument)
+            self._beacon.send_command(request)  # carried out when read back, by every member alike
+            return None
         if command == "restart":
             self.session.write("restarted")
             entry = self.tracker.note("restarted", now, "leaving the group and rejoining")
@@ -852,6 +975,7 @@ class ConsumerWorker:
             rejected=self.rejected, partition_offsets=dict(self.position),
             history=list(self.tracker.history), started_at=self.started_at,
             last_message_at=self.last_message_at, balances=self.ledger.rows(), exported_at=utc_now(),
+            extra={"group": self.group_view.export_entries(utc_now())},
         )
 
     def _write_export(self) -> tuple[Path, ...]:

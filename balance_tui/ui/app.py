@@ -26,6 +26,7 @@ from balance_tui.config import Settings
 from balance_tui.control import WorkerControl
 from balance_tui.core.rows import ConsumerStatus, TimelineEntry
 from balance_tui.messages import (
+    GroupChanged,
     BalancesChanged,
     Exported,
     KafkaErrorReported,
@@ -41,6 +42,7 @@ from balance_tui.messages import (
 from balance_tui.ui.screens.help import HelpScreen
 from balance_tui.ui.widgets.balances import BalancesPanel
 from balance_tui.ui.widgets.counters import CountersPanel
+from balance_tui.ui.widgets.group import GroupPanel
 from balance_tui.ui.widgets.header import HeaderBar
 from balance_tui.ui.widgets.partitions import PartitionsTable
 from balance_tui.ui.widgets.timeline import RebalanceTimeline
@@ -89,6 +91,12 @@ class BalanceApp(App[DashboardExit]):
         Binding("3", "strategy('cooperative-sticky')", "coop-sticky",
                 tooltip="Rejoin with cooperative-sticky (incremental: only moved partitions stop). "
                         "All members must use the same protocol family."),
+        Binding("exclamation_mark", "group_strategy('range')", "all: range", key_display="!", show=False,
+                tooltip="Shift+1: ask every member to rejoin with range together (via the members topic)."),
+        Binding("at", "group_strategy('roundrobin')", "all: roundrobin", key_display="@", show=False,
+                tooltip="Shift+2: ask every member to rejoin with roundrobin together."),
+        Binding("number_sign", "group_strategy('cooperative-sticky')", "all: coop-sticky", key_display="#",
+                show=False, tooltip="Shift+3: ask every member to rejoin with cooperative-sticky together."),
         Binding("r", "restart", "restart",
                 tooltip="Leave the group and rejoin with the same settings: watch the others rebalance."),
         Binding("p", "toggle_pause", "pause",
@@ -134,7 +142,9 @@ class BalanceApp(App[DashboardExit]):
             with Vertical(id="left"):
                 yield PartitionsTable(id="partitions")
                 yield CountersPanel(id="counters")
-            yield BalancesPanel(id="balances")
+            with Vertical(id="right"):
+                yield GroupPanel(id="group")
+                yield BalancesPanel(id="balances")
         yield RebalanceTimeline(id="timeline")
         yield Footer()
 
@@ -144,6 +154,8 @@ class BalanceApp(App[DashboardExit]):
         self.counters = self.query_one(CountersPanel)
         self.balances = self.query_one(BalancesPanel)
         self.timeline = self.query_one(RebalanceTimeline)
+        self.group = self.query_one(GroupPanel)
+        self.group.border_title = "Group"
         self.partitions.border_title = "Partitions"
         self.counters.border_title = "Throughput"
         self.balances.border_title = "Balances"
@@ -182,6 +194,7 @@ class BalanceApp(App[DashboardExit]):
         self.partitions.flush()
         self.counters.flush()
         self.balances.flush(now)
+        self.group.flush()
         self.timeline.flush()
 
     # -- messages from the worker: store, don't draw ------------------------------------
@@ -212,6 +225,9 @@ class BalanceApp(App[DashboardExit]):
     def on_balances_changed(self, message: BalancesChanged) -> None:
         self.balances.table.apply_batch(message.rows, message.removed_partitions, self.clock())
         message.applied.set()
+
+    def on_group_changed(self, message: GroupChanged) -> None:
+        self.group.show_group(message)
 
     def on_snapshot(self, message: Snapshot) -> None:
         self.counters.show_counters(message.counters)
@@ -275,6 +291,10 @@ class BalanceApp(App[DashboardExit]):
     def action_strategy(self, strategy: str) -> None:
         self.worker.set_strategy(strategy)
         self.notify(f"Rejoining with {strategy}…", timeout=3)
+
+    def action_group_strategy(self, strategy: str) -> None:
+        self.worker.request_group_strategy(strategy)
+        self.notify(f"Asking every member to rejoin with {strategy}…", timeout=3)
 
     def action_restart(self) -> None:
         self.worker.restart()

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -102,22 +103,42 @@ class Cluster:
     def live(self) -> list[Member]:
         return [m for m in self.members if m.process.poll() is None]
 
-    def wait_for_assignments(self, expected: list[int], timeout: float = 60) -> None:
-        """Wait until the live members' assignment sizes are `expected` (sorted, descending)
-        and together cover every partition exactly once."""
-        def settled() -> bool:
-            assignments = [m.assignment() for m in self.live()]
-            if any(a is None for a in assignments):
-                return False
-            sizes = sorted((len(a) for a in assignments), reverse=True)
-            owned = sorted(p for a in assignments for p in a)
-            return sizes == sorted(expected, reverse=True) and owned == sorted(set(owned))
+    def settled(self, expected: list[int]) -> bool:
+        """The live members' assignment sizes are `expected` and cover each partition at most once."""
+        assignments = [m.assignment() for m in self.live()]
+        if any(a is None for a in assignments):
+            return False
+        sizes = sorted((len(a) for a in assignments), reverse=True)
+        owned = sorted(p for a in assignments for p in a)
+        return sizes == sorted(expected, reverse=True) and owned == sorted(set(owned))
 
+    def wait_for_assignments(self, expected: list[int], timeout: float = 60) -> None:
         try:
-            wait_until(settled, timeout, f"assignments never became {expected}")
+            wait_until(lambda: self.settled(expected), timeout, f"assignments never became {expected}")
         except AssertionError as error:
             seen = "; ".join(f"{m.name}={m.assignment()}" for m in self.live())
             raise AssertionError(f"{error}: {seen}") from None
+
+    def quiet_for(self, seconds: float) -> bool:
+        """No live member logged a rebalance or restore in the last `seconds`."""
+        now = datetime.now(timezone.utc)
+        for member in self.live():
+            events = [e for e in member.events() if e["event"] in ("assigned", "revoked", "lost", "restored")]
+            if not events:
+                return False
+            last = datetime.fromisoformat(events[-1]["ts"].replace("Z", "+00:00"))
+            if (now - last).total_seconds() < seconds:
+                return False
+        return True
+
+    def wait_until_stable(self, expected: list[int], quiet_seconds: float = 3.0, timeout: float = 90) -> None:
+        """Like `wait_for_assignments`, and no member saw a rebalance event for `quiet_seconds`.
+
+        Cooperative rebalances on the embedded broker take several rounds: the sizes can look
+        right between two rounds while partitions are still about to move.
+        """
+        wait_until(lambda: self.settled(expected) and self.quiet_for(quiet_seconds), timeout,
+                   f"the group never stayed at {expected} for {quiet_seconds} s")
 
     def stop_all(self) -> None:
         for member in self.members:

@@ -19,7 +19,8 @@ from balance_tui.core.rows import (
     PartitionState,
     TimelineEntry,
 )
-from balance_tui.messages import SessionStarted, Snapshot, WorkerStopped
+from balance_tui.core.group import MemberRow, PartitionLag
+from balance_tui.messages import GroupChanged, SessionStarted, Snapshot, WorkerStopped
 
 T0 = datetime(2026, 2, 8, 22, 0, 0, tzinfo=UTC)
 CONSUMER_ID = "balance-worker-labhost-1a2b3c4d"
@@ -61,6 +62,9 @@ class FakeWorker:
 
     def set_strategy(self, strategy: str) -> None:
         self.calls.append(("set_strategy", (strategy,)))
+
+    def request_group_strategy(self, strategy: str) -> None:
+        self.calls.append(("request_group_strategy", (strategy,)))
 
     def restart(self) -> None:
         self.calls.append(("restart", ()))
@@ -153,3 +157,20 @@ def snapshot(consumed: int = 123_456, *, mine: tuple[int, ...] = (0, 1, 2), lag:
 
 def timeline_entry(kind: str, seconds: float, **fields: object) -> TimelineEntry:
     return TimelineEntry(at=T0 + timedelta(seconds=seconds), kind=kind, **fields)  # type: ignore[arg-type]
+
+
+def member_row(name: str, partitions: tuple[int, ...], *, silent: bool = False, is_self: bool = False,
+               status: str = "Consuming") -> MemberRow:
+    return MemberRow(
+        consumer_id=f"balance-worker-{name}", host="host", pid=100, strategy="cooperative-sticky", status=status,
+        partitions=partitions, generation=7, rate=0.0 if silent else 120.0, lag=0, work_ms=2.0,
+        heartbeat_age=6.0 if silent else 0.4, silent=silent, rebalance_expected_in=4.0 if silent else None,
+        last_seen=datetime(2026, 11, 25, 12, 0, tzinfo=UTC), is_self=is_self,
+    )
+
+
+def group_changed(*rows: MemberRow, unowned: tuple[int, ...] = (), capacity: str = "3 members, 6 partitions"
+                  ) -> GroupChanged:
+    lags = tuple(PartitionLag(p, "x", 10, 12, 2, False) for p in range(6))
+    return GroupChanged(rows=rows, unowned=unowned, capacity=capacity, partition_lag=lags,
+                        source="source: member heartbeats (broker has no DescribeGroups)")

@@ -33,7 +33,9 @@ from .fakes import (
     FakeWorker,
     balance_row,
     customer_id,
+    group_changed,
     make_settings,
+    member_row,
     session_started,
     snapshot,
     timeline_entry,
@@ -388,3 +390,29 @@ async def test_keys_still_work_after_100k_customers_arrive() -> None:
         assert [table.book.rows[key].customer_id for key in table.view[:3]] == [customer_id(n) for n in range(3)]
         await pilot.press("end")
         await wait_until(pilot, lambda: "CUST-099999" in text_of(table), "last customer on screen")
+
+
+@pytest.mark.parametrize(("key", "strategy"), [("exclamation_mark", "range"), ("at", "roundrobin"),
+                                               ("number_sign", "cooperative-sticky")])
+async def test_shifted_number_keys_ask_the_whole_group(key: str, strategy: str) -> None:
+    worker = FakeWorker()
+    app = make_app(worker)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(key)
+        await wait_until(pilot, lambda: worker.called("request_group_strategy"), "a group request")
+        assert worker.called("request_group_strategy") == [(strategy,)]
+        assert worker.called("set_strategy") == []
+
+
+async def test_group_panel_shows_members_a_silent_countdown_and_unowned_partitions() -> None:
+    worker = FakeWorker()
+    app = make_app(worker)
+    async with app.run_test(size=SIZE) as pilot:
+        worker.post(group_changed(member_row("me", (0, 1), is_self=True), member_row("b", (2, 3)),
+                                  member_row("dead", (4, 5), silent=True), unowned=(4, 5),
+                                  capacity="3 members, 6 partitions"))
+        await wait_until(pilot, lambda: "rebalance expected in 4 s" in text_of(app.group), "the countdown")
+        shown = text_of(app.group)
+        assert "▸ me" in shown and "2,3" in shown
+        assert "unowned [4, 5]" in shown
+        assert app.group.border_subtitle == "3 members, 6 partitions"

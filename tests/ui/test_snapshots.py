@@ -19,7 +19,17 @@ from balance_tui.messages import (
 )
 from balance_tui.ui.app import BalanceApp
 
-from .fakes import FakeClock, FakeWorker, balance_row, make_settings, session_started, snapshot, timeline_entry
+from .fakes import (
+    FakeClock,
+    FakeWorker,
+    balance_row,
+    group_changed,
+    make_settings,
+    member_row,
+    session_started,
+    snapshot,
+    timeline_entry,
+)
 
 HINT = "the other members use another protocol family; switch them all or use shift+number"
 
@@ -63,6 +73,8 @@ async def feed_a_rebalanced_session(pilot: Pilot, worker: FakeWorker, clock: Fak
         BalancesChanged(tuple(balance_row(number, "-42.10", partition=(0, 1, 3)[number % 3], count=60)
                               for number in (4, 9, 10))),
         snapshot(mine=(0, 1, 3), lag=120),
+        group_changed(member_row("host-a1b2c3d4", (0, 1, 3), is_self=True), member_row("host-e5f6a7b8", (2, 4)),
+                      member_row("host-c9d0e1f2", (5,), silent=True), unowned=(5,)),
         KafkaErrorReported("INCONSISTENT_GROUP_PROTOCOL", "Broker: Inconsistent group protocol", False, HINT),
     )
     await pilot.pause()

@@ -1,0 +1,697 @@
+"""`balance-tui lab`: the exercises of LAB 1.3B run with real member processes, then measured.
+
+A `LabRun` starts the embedded broker on a free port (or uses the cluster named by an explicit
+`--bootstrap-servers`), and for each consumer group of its scenario a unique topic, a traffic
+generator and `balance-tui --headless` members. It acts on the members (start, SIGTERM,
+SIGKILL) and after each action waits, with a deadline, for the assignment the step expects,
+read from the members' own session logs (the embedded broker cannot describe groups).
+Everything it started is stopped on the way out, whatever happened. The session logs
+stay in the output directory, with `report.md`/`report.json` built by `core.report` and
+the lab's tables (`summary.md`) built by `core.lab_measure`. Design and timings: docs/lab.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from balance_tui import __version__
+from balance_tui.config import Settings
+from balance_tui.core.assignment import iso_ms, utc_now
+from balance_tui.core.lab_measure import (
+    STRATEGY_ORDER,
+    LabStep,
+    StepMeasure,
+    balanced_sizes,
+    jsonable,
+    measure_step,
+    render_crash_table,
+    render_scale_table,
+    render_strategies_table,
+    size_summary,
+)
+from balance_tui.core.report import Report, ReportError, build_report, parse_ts, render_json, render_markdown
+from balance_tui.core.traffic import PROFILES
+from balance_tui.errors import UserError
+
+SCENARIOS = ("scale", "crash", "strategies")
+PARTITIONS = 6  # the lab's banking.transactions
+#: The lab's appsettings.json: SessionTimeoutMs 10000, HeartbeatIntervalMs 3000.
+LAB_SESSION_TIMEOUT_MS = 10_000
+LAB_HEARTBEAT_INTERVAL_MS = 3_000
+#: `--fast`: the test suite's values (Tansu then holds each join round 1 s instead of 5 s).
+FAST_SESSION_TIMEOUT_MS = 2_000
+FAST_HEARTBEAT_INTERVAL_MS = 500
+#: The lab's worker: "Traitement: 500 tx/sec max" per consumer.
+LAB_WORK_MS = 2.0
+#: The lab's own strategy (BalanceConsumerService: PartitionAssignmentStrategy.CooperativeSticky).
+LAB_STRATEGY = "cooperative-sticky"
+#: scale tells the lab's scaling story (one worker saturates at 1000 tx/s); the others run at peak.
+DEFAULT_PROFILES = {"scale": "black-friday", "crash": "peak", "strategies": "peak"}
+#: Each member logs `stats` this often (worker constant); holds are counted in these lines.
+STATS_INTERVAL_S = 5.0
+POLL_S = 0.1
+#: Sent to members and the generator if the lab process dies (even by SIGKILL), on Linux.
+_DIE_WITH_LAB = """\
+import ctypes, os, signal, sys
+ctypes.CDLL(None).prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+if os.getppid() != int(sys.argv[1]):
+    sys.exit("balance-tui lab: the lab exited before this process started")
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+
+class LabStepFailed(UserError):
+    """A step's assignment was not reached in time, or a process the lab needs died."""
+
+
+@dataclass(frozen=True)
+class LabOptions:
+    scenario: str
+    output: Path
+    strategy: str  # scale and crash
+    session_timeout_ms: int
+    heartbeat_interval_ms: int
+    profile: str
+    #: `stats` lines each live member logs between steps (the load the step runs under).
+    hold: int
+    #: Connection settings of an explicit cluster; None: start an embedded broker.
+    cluster: Settings | None
+    fast: bool = False
+    argv: tuple[str, ...] = ()
+    work_ms: float = 2.0  # the lab's worker: "Traitement: 500 tx/sec max"
+    #: Settings flags given on the lab's command line and passed on to every member (`--changelog off`).
+    member_flags: tuple[str, ...] = ()
+
+    @property
+    def step_timeout_s(self) -> float:
+        """Deadline of one step: cooperative-sticky on Tansu needs several join rounds of session/2."""
+        return 60.0 + 8 * self.session_timeout_ms / 1000
+
+    @property
+    def produce_rate(self) -> float:
+        return float(PROFILES[self.profile])
+
+
+def default_output(scenario: str) -> Path:
+    from balance_tui import locations
+
+    return locations.state_dir() / "lab" / f"{scenario}-{utc_now().strftime('%Y%m%dT%H%M%SZ')}"
+
+
+# -- processes -----------------------------------------------------------------------------------------
+
+
+def python_command(*args: str) -> list[str]:
+    """`python -m balance_tui ARGS`, on Linux through a wrapper that ties it to the lab's life."""
+    command = [sys.executable, "-m", "balance_tui", *args]
+    if sys.platform.startswith("linux"):
+        return [sys.executable, "-c", _DIE_WITH_LAB, str(os.getpid()), *command]
+    return command
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " / ".join(text[-lines:])
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]], timeout: float = 30.0) -> list[int]:
+    """SIGTERM them all, wait, SIGKILL what is left; the pids that had to be killed."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    killed = []
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        try:
+            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+            killed.append(process.pid)
+    return killed
+
+
+@dataclass
+class MemberProcess:
+    """One `balance-tui --headless` member, and what its session log says so far."""
+
+    name: str  # w1, w2 ...
+    consumer_id: str
+    log_path: Path
+    output_path: Path
+    process: subprocess.Popen[bytes]
+    #: Set when the lab asked it to leave (SIGTERM) or killed it: no longer counted as live.
+    leaving: bool = False
+    started: bool = False
+    assignment: tuple[int, ...] | None = None
+    last_assigned_at: datetime | None = None
+    stats: list[tuple[datetime, float, int | None]] = field(default_factory=list)
+    _offset: int = 0
+
+    def refresh(self) -> None:
+        """Read the complete lines appended since the last call."""
+        try:
+            with self.log_path.open("rb") as handle:
+                handle.seek(self._offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return
+        complete, newline, _ = data.rpartition(b"\n")
+        if not newline:
+            return
+        self._offset += len(complete) + 1
+        for line in complete.split(b"\n"):
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            kind = event.get("event")
+            if kind == "started":
+                self.started = True
+            elif kind in ("assigned", "revoked", "lost") and isinstance(event.get("assignment"), list):
+                self.assignment = tuple(sorted(event["assignment"]))
+                if kind == "assigned":
+                    self.last_assigned_at = parse_ts(event["ts"])
+            elif kind == "stats":
+                self.stats.append((parse_ts(event["ts"]), float(event.get("rate") or 0.0), event.get("lag")))
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    @property
+    def live(self) -> bool:
+        return self.alive and not self.leaving
+
+    def stats_since(self, moment: datetime) -> int:
+        return sum(1 for at, _, _ in self.stats if at > moment)
+
+    def describe(self) -> str:
+        owned = "waiting" if self.assignment is None else f"{list(self.assignment)}"
+        return f"{self.name}={owned}"
+
+
+class GroupRun:
+    """One consumer group on its own topic: a traffic generator, members, and the steps done to them."""
+
+    def __init__(self, lab: LabRun, label: str, strategy: str, directory: Path) -> None:
+        self.lab = lab
+        self.label = label
+        self.strategy = strategy
+        self.directory = directory
+        self.topic = f"{lab.prefix}{label}.transactions"
+        self.group = f"{lab.prefix}{label}"
+        self.members: list[MemberProcess] = []
+        self.steps: list[LabStep] = []
+        self.producer: subprocess.Popen[bytes] | None = None
+        self.report: Report | None = None
+        self.report_path: Path | None = None
+        self.closed = False
+        self.warnings: list[str] = []
+        directory.mkdir(parents=True, exist_ok=True)
+
+    # -- processes ------------------------------------------------------------------------------------
+
+    def _spawn(self, argv: list[str], output: Path) -> subprocess.Popen[bytes]:
+        with output.open("wb") as out:
+            # A session of its own: Ctrl+C in the terminal reaches the lab only, which stops
+            # everything in order (members leave cleanly, then the generator, then the broker).
+            return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                    env=self.lab.child_environment(), start_new_session=True)
+
+    def start_producer(self) -> None:
+        from balance_tui.kafka.admin import ensure_topic
+
+        ensure_topic(self.lab.client_config, self.topic, PARTITIONS)
+        self.producer = self._spawn(python_command(
+            "produce", "--bootstrap-servers", self.lab.bootstrap, "--topic", self.topic,
+            "--profile", self.lab.options.profile, "--seed", "7", "--connect-timeout", "30"),
+            self.directory / "producer.log")
+
+    def start_members(self, count: int) -> list[MemberProcess]:
+        options = self.lab.options
+        started = []
+        for _ in range(count):
+            name = f"w{len(self.members) + 1}"
+            consumer_id = f"balance-worker-lab-{name}"
+            log_path = self.directory / f"{name}.jsonl"
+            output_path = self.directory / f"{name}.out"
+            argv = python_command(
+                "--headless", "--bootstrap-servers", self.lab.bootstrap, "--topic", self.topic,
+                "--group", self.group, "--partitions", str(PARTITIONS), "--strategy", self.strategy,
+                "--session-timeout-ms", str(options.session_timeout_ms),
+                "--heartbeat-interval-ms", str(options.heartbeat_interval_ms),
+                "--work-ms", f"{options.work_ms:g}", "--session-log", str(log_path), "--consumer-id", consumer_id,
+                "--connect-timeout", "30", *options.member_flags)
+            member = MemberProcess(name, consumer_id, log_path, output_path, self._spawn(argv, output_path))
+            self.members.append(member)
+            started.append(member)
+            # One `started` line after the other: the report names members W1, W2... in the order
+            # of their first line, and the tables must call them what the lab calls them.
+            self.lab.wait_for(lambda: self._has_started(member), 60.0,
+                              lambda: f"{member.name} wrote no `started` line: {_tail(member.output_path)}")
+        return started
+
+    def _has_started(self, member: MemberProcess) -> bool:
+        self._check_processes()
+        member.refresh()
+        return member.started
+
+    def live(self) -> list[MemberProcess]:
+        return [m for m in self.members if m.live]
+
+    # -- steps ---------------------------------------------------------------------------------------
+
+    def join(self, key: str, count: int, label: str = "") -> LabStep:
+        """Start `count` members and wait until the group is balanced over all live members."""
+        at = utc_now()
+        new = self.start_members(count)
+        action = "start" if len(new) == len(self.members) else "join"
+        return self._settle(LabStep(key, action, tuple(m.consumer_id for m in new), at,
+                                    balanced_sizes(PARTITIONS, len(self.live())), label or f"+{count}"))
+
+    def leave(self, key: str, members: list[MemberProcess], label: str = "") -> LabStep:
+        """SIGTERM `members` (a clean LeaveGroup) and wait for the survivors' new assignment."""
+        at = utc_now()
+        for member in members:
+            member.leaving = True
+            member.process.send_signal(signal.SIGTERM)
+        step = self._settle(LabStep(key, "leave", tuple(m.consumer_id for m in members), at,
+                                    balanced_sizes(PARTITIONS, len(self.live())), label or f"−{len(members)}"))
+        for member in members:
+            try:
+                code = member.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                member.process.kill()
+                member.process.wait(timeout=10)
+                code = None
+            if code != 0:
+                self.warnings.append(f"{member.name} did not stop cleanly (exit code {code})")
+        return step
+
+    def kill(self, key: str, member: MemberProcess, label: str = "kill -9") -> LabStep:
+        """SIGKILL `member` (no LeaveGroup: the coordinator notices after the session timeout)."""
+        member.leaving = True
+        at = utc_now()
+        member.process.send_signal(signal.SIGKILL)
+        member.process.wait(timeout=10)
+        return self._settle(LabStep(key, "crash", (member.consumer_id,), at,
+                                    balanced_sizes(PARTITIONS, len(self.live())), label))
+
+    def _settle(self, step: LabStep) -> LabStep:
+        self.steps.append(step)
+        what = f"{self.label}: {step.label} ({step.action} {', '.join(step.members)}) → {size_summary(step.expected)}"
+        self.lab.say(what + " ...")
+        self.lab.wait_for(lambda: self._reached(step), self.lab.options.step_timeout_s,
+                          lambda: f"{what} not reached: " + " ".join(m.describe() for m in self.live()))
+        assert step.reached_at is not None
+        self.lab.say(f"{self.label}: {size_summary(step.expected)} after "
+                     f"{(step.reached_at - step.at).total_seconds():.1f} s")
+        self.hold(step)
+        return step
+
+    def _reached(self, step: LabStep) -> bool:
+        """The expected sizes, every partition owned once, and every live member assigned since the step.
+
+        The last condition keeps a stale assignment from passing: when idle members leave, the
+        survivors already hold the expected sizes before the group has even rebalanced.
+        """
+        self._check_processes()
+        live = self.live()
+        for member in live:
+            member.refresh()
+        if any(m.assignment is None or m.last_assigned_at is None or m.last_assigned_at < step.at for m in live):
+            return False
+        sizes = tuple(sorted((len(m.assignment or ()) for m in live), reverse=True))
+        owned = sorted(p for m in live for p in (m.assignment or ()))
+        if sizes != step.expected or owned != list(range(PARTITIONS)):
+            return False
+        step.reached_at = max(m.last_assigned_at for m in live if m.last_assigned_at is not None)
+        step.assignment = {m.consumer_id: m.assignment or () for m in live}
+        return True
+
+    def hold(self, step: LabStep) -> None:
+        """Keep the group under load until every live member logged `hold` more `stats` lines."""
+        lines = self.lab.options.hold
+        live = self.live()
+        if lines <= 0 or not live or step.reached_at is None:
+            return
+        since = step.reached_at
+
+        def enough() -> bool:
+            self._check_processes()
+            for member in live:
+                member.refresh()
+            return all(m.stats_since(since) >= lines for m in live)
+
+        self.lab.wait_for(enough, lines * STATS_INTERVAL_S + 20.0,
+                          lambda: f"{self.label}: members stopped logging stats")
+        latest = [m.stats[-1] for m in live]
+        step.group_rate = sum(rate for _, rate, _ in latest)
+        lags = [lag for _, _, lag in latest if isinstance(lag, int)]
+        step.group_lag = sum(lags) if lags else None
+
+    def _check_processes(self) -> None:
+        for member in self.members:
+            if not member.leaving and not member.alive:
+                raise LabStepFailed(f"member {member.name} exited by itself (code {member.process.returncode}): "
+                                    f"{_tail(member.output_path)}")
+        if self.producer is not None and self.producer.poll() is not None:
+            raise LabStepFailed(f"the traffic generator exited (code {self.producer.returncode}): "
+                                f"{_tail(self.directory / 'producer.log')}")
+
+    # -- the end ------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop every member still running (a clean leave), then the generator."""
+        if self.closed:
+            return
+        self.closed = True
+        running = [m for m in self.members if m.alive]
+        for member in running:
+            member.leaving = True
+        for pid in stop_processes([m.process for m in running]):
+            self.warnings.append(f"member pid {pid} ignored SIGTERM for 30 s and was killed")
+        if self.producer is not None:
+            stop_processes([self.producer])
+
+    def write_report(self) -> Report | None:
+        """report.md and report.json from every member's session log (None if no log holds events)."""
+        from balance_tui.core.report import valid_events
+        from balance_tui.session_log import read_session_log
+
+        logs = [valid_events(read_session_log(m.log_path)) for m in self.members if m.log_path.exists()]
+        logs = [log for log in logs if log]
+        if not logs:
+            return None
+        try:
+            report = build_report(logs, partitions=PARTITIONS)
+        except ReportError as error:
+            self.warnings.append(f"no report: {error}")
+            return None
+        self.report_path = self.directory / "report.md"
+        self.report_path.write_text(render_markdown(report), encoding="utf-8")
+        (self.directory / "report.json").write_text(render_json(report), encoding="utf-8")
+        self.report = report
+        return report
+
+    def measures(self) -> dict[str, StepMeasure]:
+        if self.report is None:
+            return {}
+        alias = {m.consumer_id: m.name.upper() for m in self.members}
+        return {step.key: measure_step(self.report, step, alias) for step in self.steps
+                if step.reached_at is not None}
+
+
+# -- the run -------------------------------------------------------------------------------------------
+
+
+class LabRun:
+    """Everything one `balance-tui lab SCENARIO` starts, and the files it leaves."""
+
+    def __init__(self, options: LabOptions, say: Callable[[str], None] | None = None) -> None:
+        self.options = options
+        self.output = options.output
+        self.run_id = uuid.uuid4().hex[:6]
+        #: Every topic and group of this run starts with it, so the run never touches anything else.
+        self.prefix = f"balance-tui-lab-{self.run_id}-"
+        self.groups: list[GroupRun] = []
+        self.broker: Any = None
+        self.bootstrap = options.cluster.bootstrap_servers if options.cluster is not None else ""
+        self.client_config: dict[str, str] = options.cluster.client_config() if options.cluster is not None else {}
+        self._say = say or (lambda text: print(text, file=sys.stderr, flush=True))
+        self._started_mono = time.monotonic()
+        self.started_at = utc_now()
+        self.tables = ""
+        self.error: str | None = None
+
+    def say(self, text: str) -> None:
+        self._say(f"[{time.monotonic() - self._started_mono:6.1f}s] {text}")
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float, describe: Callable[[], str]) -> None:
+        """Poll `condition` until true; LabStepFailed(describe()) at the deadline."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() >= deadline:
+                raise LabStepFailed(f"{describe()} (waited {timeout:g} s)")
+            time.sleep(POLL_S)  # poll period only: every wait ends on a condition or its deadline
+
+    def child_environment(self) -> dict[str, str]:
+        """The lab's children see none of the user's balance-tui settings, only what the lab passes.
+
+        Their flags name broker, topic, group and timings; an explicit cluster's security
+        settings (secrets included) travel in the environment, never on a command line or on disk.
+        """
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("BALANCE_TUI_", "Kafka__"))}
+        env["PYTHONUNBUFFERED"] = "1"
+        env["BALANCE_TUI_CONFIG"] = str(self._empty_config())
+        cluster = self.options.cluster
+        if cluster is not None:
+            env["BALANCE_TUI_SECURITY_PROTOCOL"] = cluster.security_protocol
+            for name in ("sasl_mechanism", "sasl_username", "ssl_ca_location", "ssl_certificate_location",
+                         "ssl_key_location"):
+                if getattr(cluster, name) is not None:
+                    env[f"BALANCE_TUI_{name.upper()}"] = str(getattr(cluster, name))
+            for name in ("sasl_password", "ssl_key_password"):
+                if getattr(cluster, name) is not None:
+                    env[f"BALANCE_TUI_{name.upper()}"] = getattr(cluster, name).get_secret_value()
+            if cluster.librdkafka:
+                env["BALANCE_TUI_LIBRDKAFKA"] = json.dumps(cluster.librdkafka)
+        return env
+
+    def _empty_config(self) -> Path:
+        path = self.output / "member-config.toml"
+        if not path.exists():
+            path.write_text("# Empty on purpose: lab members ignore the user's config file; their settings are\n"
+                            "# on their command lines (see each member's `started` line).\n", encoding="utf-8")
+        return path
+
+    def group(self, label: str, strategy: str, directory: Path | None = None) -> GroupRun:
+        group = GroupRun(self, label, strategy, directory or self.output / label)
+        self.groups.append(group)
+        group.start_producer()
+        return group
+
+    # -- start and finish --------------------------------------------------------------------------
+
+    def _start_broker(self) -> None:
+        if self.options.cluster is not None:
+            from balance_tui.kafka.admin import wait_for_broker
+
+            self.say(f"using the cluster at {self.bootstrap} (topic and group unique to this run)")
+            wait_for_broker(self.client_config, timeout=15)
+            return
+        from balance_tui.kafka.broker import EmbeddedBroker
+
+        self.broker = EmbeddedBroker(port=0, log_path=self.output / "broker.log").start(timeout=30)
+        self.bootstrap = self.broker.bootstrap
+        self.client_config = self.broker.client_config()
+        self.say(f"embedded broker (Tansu) on {self.bootstrap}")
+
+    def run(self) -> str:
+        """Run the scenario; returns the tables. Reports, tables and lab.json are written even on failure."""
+        self.output.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start_broker()
+            SCENARIO_STEPS[self.options.scenario](self)
+        except BaseException as error:
+            self.error = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
+            raise
+        finally:
+            try:
+                self._stop_everything()
+            finally:
+                self._write_results()
+        return self.tables
+
+    def _stop_everything(self) -> None:
+        try:
+            for group in self.groups:
+                group.close()
+        except KeyboardInterrupt:
+            # A second Ctrl+C while members leave: no more waiting.
+            for group in self.groups:
+                for process in [m.process for m in group.members] + ([group.producer] if group.producer else []):
+                    if process.poll() is None:
+                        process.kill()
+            raise
+        finally:
+            if self.broker is not None:
+                self.broker.stop()
+            elif self.options.cluster is not None:
+                self._delete_cluster_leftovers()
+
+    def _delete_cluster_leftovers(self) -> None:
+        """On a real cluster, remove the topics and groups this run created (their names are unique to it)."""
+        from confluent_kafka import KafkaException
+
+        from balance_tui.kafka.admin import admin_client
+
+        client = admin_client(self.client_config)
+        try:
+            # Members create topics of their own (the changelog, ...): every name with this run's prefix.
+            topics = sorted(name for name in client.list_topics(timeout=10).topics if name.startswith(self.prefix))
+            groups = [g.group for g in self.groups]
+            futures = {**(client.delete_topics(topics, operation_timeout=15) if topics else {}),
+                       **(client.delete_consumer_groups(groups, request_timeout=15) if groups else {})}
+            for name, future in futures.items():
+                try:
+                    future.result(timeout=20)
+                except KafkaException as error:
+                    self.say(f"could not delete {name}: {error}")
+            self.say(f"deleted this run's {len(topics)} topic(s) and {len(groups)} group(s) from the cluster")
+        except Exception as error:  # cleanup must not hide the run's own outcome
+            self.say(f"cleanup on the cluster failed: {error}")
+
+    def _write_results(self) -> None:
+        for group in self.groups:
+            group.write_report()
+        self.tables = render_tables(self)
+        summary = [f"# balance-tui lab {self.options.scenario}", "", *describe_run(self), "", self.tables, ""]
+        reports = [g for g in self.groups if g.report_path is not None]
+        if reports:
+            summary += ["Reports (every rebalance, assignment histories, sequence diagrams):", ""]
+            summary += [f"- {g.label}: {g.report_path.relative_to(self.output)}" for g in reports
+                        if g.report_path is not None]
+            summary.append("")
+        (self.output / "summary.md").write_text("\n".join(summary), encoding="utf-8")
+        (self.output / "lab.json").write_text(json.dumps(self.as_json(), indent=2, ensure_ascii=False) + "\n",
+                                              encoding="utf-8")
+
+    def as_json(self) -> dict[str, Any]:
+        options = self.options
+        return {
+            "version": 1,
+            "scenario": options.scenario,
+            "command": list(options.argv),
+            "started_at": iso_ms(self.started_at),
+            "ended_at": iso_ms(utc_now()),
+            "error": self.error,
+            "broker": "embedded Tansu" if options.cluster is None else "cluster",
+            "bootstrap_servers": self.bootstrap,
+            "session_timeout_ms": options.session_timeout_ms,
+            "heartbeat_interval_ms": options.heartbeat_interval_ms,
+            "profile": options.profile,
+            "produce_rate": options.produce_rate,
+            "work_ms": options.work_ms,
+            "member_flags": list(options.member_flags),
+            "hold_stats_lines": options.hold,
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                        "balance_tui": __version__},
+            "groups": [{
+                "label": g.label, "strategy": g.strategy, "topic": g.topic, "group": g.group,
+                "directory": str(g.directory), "report": str(g.report_path) if g.report_path else None,
+                "warnings": g.warnings + (g.report.warnings if g.report else []),
+                "steps": jsonable(g.steps), "measured": jsonable(g.measures()),
+            } for g in self.groups],
+        }
+
+
+def describe_run(lab: LabRun) -> list[str]:
+    options = lab.options
+    broker = "embedded broker (Tansu 0.6.0)" if options.cluster is None else f"cluster {lab.bootstrap}"
+    lines = [
+        f"Run {iso_ms(lab.started_at)[:10]} on {broker}, {os.cpu_count()} CPU(s): "
+        f"session.timeout.ms={options.session_timeout_ms}, heartbeat.interval.ms={options.heartbeat_interval_ms}, "
+        f"traffic {options.profile} ({options.produce_rate:g} tx/s), {options.work_ms:g} ms of work per transaction"
+        + (f" ({1000 / options.work_ms:,.0f} tx/s per member at most)" if options.work_ms > 0 else "")
+        + f", {options.hold} `stats` line(s) per member held after each step"
+        + (f", members also get `{' '.join(options.member_flags)}`" if options.member_flags else "") + ".",
+        "",
+        f"Command: `{' '.join(options.argv) or 'balance-tui lab ' + options.scenario}`. "
+        "How each number is measured: docs/lab.md.",
+    ]
+    if lab.error:
+        lines += ["", f"> **The run did not complete:** {lab.error}"]
+    for group in lab.groups:
+        for warning in group.warnings:
+            lines += ["", f"> **Warning ({group.label}):** {warning}"]
+    return lines
+
+
+def render_tables(lab: LabRun) -> str:
+    scenario = lab.options.scenario
+    rate = lab.options.produce_rate
+    if scenario == "strategies":
+        measures = {g.strategy: g.measures() for g in lab.groups if g.report is not None}
+        return "## Tableau Comparatif des Stratégies: the lab's claims and this run\n\n" + \
+            render_strategies_table(measures)
+    group = lab.groups[0] if lab.groups else None
+    measures_by_key = group.measures() if group is not None else {}
+    strategy = lab.options.strategy
+    if scenario == "scale":
+        rows = [measures_by_key[s.key] for s in (group.steps if group else []) if s.key in measures_by_key]
+        return (f"## Scaling 1 → 2 → 3 → 6 → 8 → 1 ({strategy}): the lab's scenarios and this run\n\n"
+                + render_scale_table(rows, rate))
+    return (f"## Crash of one of three members ({strategy}): the lab's sequence and this run\n\n"
+            + render_crash_table(measures_by_key.get("crash"), rate))
+
+
+# -- scenarios -----------------------------------------------------------------------------------------
+
+
+def run_scale(lab: LabRun) -> None:
+    """1 → 2 → 3 → 6 → 8 members (balanced each time, 2 idle at 8), then back to 1 by clean stops."""
+    group = lab.group("scale", lab.options.strategy, directory=lab.output)
+    count = 0
+    for target in (1, 2, 3, 6, 8):
+        group.join(f"up-{target}", target - count, label=f"+{target - count}")
+        count = target
+    for target in (6, 3, 2, 1):
+        newest_first = sorted(group.live(), key=lambda m: group.members.index(m), reverse=True)
+        group.leave(f"down-{target}", newest_first[:count - target], label=f"−{count - target}")
+        count = target
+
+
+def run_crash(lab: LabRun) -> None:
+    """Three members under load, W2 is SIGKILLed, the two survivors take over all 6 partitions."""
+    group = lab.group("crash", lab.options.strategy, directory=lab.output)
+    group.join("three", 3, label="3 start")
+    w2 = group.members[1]
+    group.kill("crash", w2, label="kill -9 W2")
+
+
+def run_strategies(lab: LabRun) -> None:
+    """For range, roundrobin and cooperative-sticky: 2 members, a 3rd joins, W1 leaves, W2 is killed."""
+    for strategy in STRATEGY_ORDER:
+        group = lab.group(strategy, strategy)
+        group.join("two", 2, label="2 start")
+        group.join("join", 1, label="W3 joins")
+        w1, w2 = group.members[0], group.members[1]
+        group.leave("leave", [w1], label="W1 leaves")
+        group.kill("crash", w2, label="kill -9 W2")
+        group.close()  # the next strategy runs alone on the machine
+
+
+SCENARIO_STEPS: dict[str, Callable[[LabRun], None]] = {
+    "scale": run_scale, "crash": run_crash, "strategies": run_strategies,
+}
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops a lab like Ctrl+C does: everything it started is stopped first."""
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,79 @@
+"""`balance-tui lab` end to end: a broker, a traffic generator and real member processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Subprocess deadlines below are what bounds each run; pytest-timeout only backs them up.
+pytestmark = [pytest.mark.broker, pytest.mark.timeout(240)]
+
+ROOT = Path(__file__).resolve().parents[2]
+DURATION = re.compile(r"\d+(\.\d+)? (s|ms)")
+
+
+def run_lab(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "balance_tui", "lab", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def table_row(text: str, label: str) -> list[str]:
+    """The cells after the first two of the table row whose second cell is `label`."""
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) > 2 and cells[1] == label:
+            return cells[2:]
+    raise AssertionError(f"no row {label!r} in:\n{text}")
+
+
+def test_crash_on_a_given_cluster_keeps_logs_and_reports_the_crash(broker: object, tmp_path: Path) -> None:
+    output = tmp_path / "crash"
+    result = run_lab("crash", "--fast", "--hold", "1", "--bootstrap-servers", broker.bootstrap,  # type: ignore[attr-defined]
+                     "--output", str(output), timeout=180)
+    assert result.returncode == 0, result.stderr
+    logs = sorted(output.glob("*.jsonl"))
+    assert len(logs) >= 3
+    # The killed member left no `stopped` line; the others left cleanly at the end.
+    ends = {log.stem: json.loads(log.read_text().splitlines()[-1])["event"] for log in logs}
+    assert ends["w2"] != "stopped" and ends["w1"] == ends["w3"] == "stopped"
+    report = (output / "report.md").read_text()
+    assert re.search(r"\| crash W2 \| cooperative-sticky \| 3 → 2 \(−W2\) \|", report), report
+    assert "```mermaid\nsequenceDiagram" in report and "💥 CRASH W2" in report
+    detection = next(line for line in result.stdout.splitlines() if line.startswith("| Detection"))
+    assert DURATION.search(detection.split("|")[3]), result.stdout
+    lab = json.loads((output / "lab.json").read_text())
+    assert lab["error"] is None and lab["broker"] == "cluster"
+    assert lab["groups"][0]["measured"]["crash"]["members_after"] == 2
+
+
+def test_strategies_prints_the_lab_table_with_measured_values(tmp_path: Path) -> None:
+    output = tmp_path / "strategies"
+    # Its own embedded broker; --hold 0 goes from step to step without waiting for `stats` lines.
+    result = run_lab("strategies", "--fast", "--hold", "0", "--output", str(output), timeout=180)
+    assert result.returncode == 0, result.stderr
+    table = result.stdout
+    header = next(line for line in table.splitlines() if line.startswith("| Critère"))
+    assert [c.strip() for c in header.strip("|").split("|")][2:] == ["Range", "RoundRobin", "CooperativeSticky"]
+    assert table_row(table, "lab")[:3] == ["Partitions consécutives", "Circulaire équitable", "Équitable + stable"]
+    for cell in table_row(table, "measured, 3rd joins"):
+        assert cell.startswith("2+2+2: W1 [P"), cell
+    for label in ("measured, join 2 → 3", "measured, leave 3 → 2", "measured, kill -9, 2 → 1"):
+        for cell in table_row(table, label):
+            assert DURATION.match(cell), (label, cell)
+    range_, roundrobin, cooperative = table_row(table, "measured")
+    assert range_.startswith("stop-the-world") and roundrobin.startswith("stop-the-world"), table
+    assert cooperative.startswith("incremental"), table
+    # The lab's distributions: range gives consecutive partitions, roundrobin deals them out.
+    two = table_row(table, "measured, 2 members")
+    assert sorted(re.findall(r"\[P[\d,P]+\]", two[0])) == ["[P0,P1,P2]", "[P3,P4,P5]"]
+    assert sorted(re.findall(r"\[P[\d,P]+\]", two[1])) == ["[P0,P2,P4]", "[P1,P3,P5]"]
+    for strategy in ("range", "roundrobin", "cooperative-sticky"):
+        assert len(list((output / strategy).glob("*.jsonl"))) == 3
+        assert "sequenceDiagram" in (output / strategy / "report.md").read_text()
+    assert "Tableau Comparatif" in (output / "summary.md").read_text()
