@@ -88,7 +88,8 @@ class HeadlessPrinter:
 
 
 #: Lines a script may write on a headless member's standard input.
-STDIN_COMMANDS = "strategy <range|roundrobin|cooperative-sticky>, restart, pause, work <+/-ms>, export, quit"
+STDIN_COMMANDS = ("strategy <range|roundrobin|cooperative-sticky>, group-strategy <name> (every member), "
+                  "restart, pause, work <+/-ms>, export, quit")
 
 
 def control_from_lines(worker: ConsumerWorker, lines: Iterable[str], printer: HeadlessPrinter) -> None:
@@ -100,6 +101,8 @@ def control_from_lines(worker: ConsumerWorker, lines: Iterable[str], printer: He
         match words:
             case ["strategy", name] if name in STRATEGIES:
                 worker.set_strategy(name)
+            case ["group-strategy", name] if name in STRATEGIES:
+                worker.request_group_strategy(name)
             case ["restart"]:
                 worker.restart()
             case ["pause"]:

@@ -16,7 +16,8 @@ from balance_tui.config import Settings
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--headless", action="store_true", default=argparse.SUPPRESS,
                         help="no UI: print one line per event and a periodic status (containers, CI, scripts); "
-                             "commands on stdin: strategy NAME, restart, pause, work +/-MS, export, quit")
+                             "commands on stdin: strategy NAME, group-strategy NAME, restart, pause, work +/-MS, "
+                             "export, quit")
     parser.add_argument("--consumer-id", default=argparse.SUPPRESS, metavar="ID",
                         help="consumer id (default balance-worker-<host>-<8 hex>)")
     parser.add_argument("--connect-timeout", type=float, default=argparse.SUPPRESS, metavar="SECONDS",

@@ -35,6 +35,9 @@ HISTORY_SECONDS = 30.0
 STRATEGY_NAMES = ("range", "roundrobin", "cooperative-sticky")
 
 SWITCH_STRATEGY = "switch_strategy"
+#: Sent by the member that deleted the emptied group during a switch: the others rejoin at once.
+GROUP_RESET = "group_reset"
+COMMAND_KINDS = (SWITCH_STRATEGY, GROUP_RESET)
 _FORMAT_VERSION = 1
 
 
@@ -77,6 +80,9 @@ class GroupCommand:
 
     def timeline_text(self) -> str:
         """The timeline line every member writes when it carries the command out."""
+        if self.kind == GROUP_RESET:
+            return (f"group emptied and reset for {self.strategy} by {self.requested_by} "
+                    f"at {iso_ms(self.requested_at)}")
         return (f"strategy switch to {self.strategy} requested by {self.requested_by} "
                 f"at {iso_ms(self.requested_at)}")
 
@@ -154,7 +160,7 @@ def _decode_heartbeat(document: dict[str, Any]) -> MemberHeartbeat:
 
 def _decode_command(document: dict[str, Any]) -> GroupCommand:
     kind = _text(document, "kind")
-    if kind != SWITCH_STRATEGY:
+    if kind not in COMMAND_KINDS:
         raise ValueError(f"unknown command {kind!r}")
     strategy = _text(document, "strategy")
     if strategy not in STRATEGY_NAMES:

@@ -62,7 +62,8 @@ class LabStep:
     at: datetime  # when the lab acted (the SIGKILL for a crash)
     expected: tuple[int, ...]  # assignment sizes waited for, largest first
     label: str = ""
-    #: When the lab saw the expected assignment (None: never, the run failed there).
+    #: The expected assignment held from then on: the latest `assigned` line among the live members
+    #: when the lab saw it (None: never, the run failed there).
     reached_at: datetime | None = None
     #: Live members' assignments then, by consumer id, in the order they were started.
     assignment: dict[str, tuple[int, ...]] = field(default_factory=dict)
@@ -95,6 +96,9 @@ class StepMeasure:
     stayed: int
     moved: tuple[int, ...]
     interrupted: tuple[int, ...]
+    #: The longest time one partition had no consuming owner (a crash's from the SIGKILL), and which.
+    longest_pause_ms: float | None = None
+    longest_pause_partitions: tuple[int, ...] = ()
     lag_before: int | None = None
     lag_peak: int | None = None
     lag_drained_ms: float | None = None
@@ -164,7 +168,8 @@ def measure_step(report: Report, step: LabStep, alias: dict[str, str] | None = N
     moved: tuple[int, ...] = ()
     interrupted: tuple[int, ...] = ()
     lag_before = lag_peak = None
-    lag_drained = None
+    lag_drained = longest = None
+    longest_partitions: tuple[int, ...] = ()
     if rebalance is not None:
         if rebalance.settled_at is not None:
             # The logs cannot know when a SIGKILL came (the member's last line is earlier): the lab does.
@@ -182,6 +187,10 @@ def measure_step(report: Report, step: LabStep, alias: dict[str, str] | None = N
             elif pause.before:
                 kept.append(name)
         moved, interrupted = rebalance.moved, rebalance.interrupted
+        downtime = partition_downtime(rebalance, step)
+        if downtime:
+            longest = max(downtime.values())
+            longest_partitions = tuple(p for p, ms in downtime.items() if ms == longest)
         if rebalance.lag is not None:
             lag_before, lag_peak = rebalance.lag.before, rebalance.lag.peak
             lag_drained = rebalance.lag.drained_ms
@@ -193,8 +202,27 @@ def measure_step(report: Report, step: LabStep, alias: dict[str, str] | None = N
         distribution=distribution_text(step.assignment, alias),
         rebalance=rebalance.number if rebalance is not None else None,
         all_owned_ms=all_owned, detect_ms=detect, stopped=stopped, kept=kept, stayed=stayed,
-        moved=moved, interrupted=interrupted, lag_before=lag_before, lag_peak=lag_peak,
+        moved=moved, interrupted=interrupted, longest_pause_ms=longest, longest_pause_partitions=longest_partitions,
+        lag_before=lag_before, lag_peak=lag_peak,
         lag_drained_ms=lag_drained, group_rate=step.group_rate, group_lag=step.group_lag)
+
+
+def partition_downtime(rebalance: Rebalance, step: LabStep) -> dict[int, float]:
+    """Per partition, how long it had no consuming owner; a killed member's partitions counted from the kill.
+
+    The report counts them from the member's last log line (all it can know), up to 5 s too early.
+    """
+    downtime = dict(rebalance.partition_downtime_ms)
+    if step.action != "crash":
+        return downtime
+    for crash in rebalance.crashes:
+        if crash.member not in step.members:
+            continue
+        early_ms = max(0.0, _ms(crash.crashed_at, step.at))
+        orphaned = {p for pause in rebalance.pauses if pause.member == crash.member for p in pause.before}
+        for partition in orphaned & set(downtime):
+            downtime[partition] = max(0.0, downtime[partition] - early_ms)
+    return downtime
 
 
 # -- cells -------------------------------------------------------------------------------------------
@@ -237,7 +265,9 @@ def interruption_cell(measure: StepMeasure | None) -> str:
         who = f"{', '.join(measure.stopped)} stopped, {', '.join(measure.kept) or 'the others'} kept consuming"
     else:
         who = "no member stopped"
-    return f"{who}; partitions unconsumed: {partitions}"
+    longest = (f" for up to {format_ms(measure.longest_pause_ms)}"
+               if measure.interrupted and measure.longest_pause_ms is not None else "")
+    return f"{who}; partitions unconsumed: {partitions}{longest}"
 
 
 def moved_cell(measure: StepMeasure | None) -> str:
@@ -340,12 +370,18 @@ def render_crash_table(measure: StepMeasure | None, produce_rate: float) -> str:
     pauses = ", ".join(f"{name} {format_ms(ms)}" for name, ms in measure.stopped.items())
     if measure.kept:
         pauses = (pauses + ", " if pauses else "") + ", ".join(measure.kept) + " kept consuming"
+    if measure.longest_pause_ms is None:
+        behind = "n/a"
+    else:
+        behind = (f"{format_ms(measure.longest_pause_ms)} {format_partitions(measure.longest_pause_partitions)} "
+                  "(longest partition pause)")
     if measure.lag_peak is None:
         lag = "n/a (no `stats` line after the kill)"
     else:
         drained = (f", back to normal after {format_ms(measure.lag_drained_ms)}"
                    if measure.lag_drained_ms is not None else "")
-        lag = f"peak {_lag_text(measure.lag_peak, produce_rate)}, before {measure.lag_before:,}{drained}"
+        lag = (f"peak {_lag_text(measure.lag_peak, produce_rate)}, before {measure.lag_before:,}{drained} "
+               "(`stats` lines, 5 s apart)")
     rows = [
         ("Detection: kill -9 → first survivor reaction", LAB_CRASH_CLAIMS["detect"],
          format_ms(measure.detect_ms) if measure.detect_ms is not None else "n/a"),
@@ -353,7 +389,8 @@ def render_crash_table(measure: StepMeasure | None, produce_rate: float) -> str:
         ("Survivors", LAB_CRASH_CLAIMS["pause"], pauses or "–"),
         ("Partitions moved", LAB_CRASH_CLAIMS["moved"],
          f"{_partition_list(measure.moved)}; after: {measure.distribution}"),
-        ("Group lag", LAB_CRASH_CLAIMS["lag"], lag),
+        ("Balances behind", LAB_CRASH_CLAIMS["lag"], behind),
+        ("Group lag (messages)", "–", lag),
     ]
     lines = [_row(["What", "Lab (session timeout 10 s)", "Measured"]), "|---|---|---|"]
     lines += [_row(row) for row in rows]

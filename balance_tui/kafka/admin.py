@@ -126,3 +126,29 @@ def ensure_topic(
 def _reason(error: KafkaException) -> str:
     first = error.args[0] if error.args else error
     return first.str() if isinstance(first, KafkaError) else str(first)
+
+
+def delete_empty_group(client_config: dict[str, str], group: str, timeout: float = 5.0) -> str:
+    """Try to delete a consumer group; "deleted", "gone", "not empty", "retry" or "refused: <why>".
+
+    A group-wide strategy switch needs it: the embedded broker keeps an emptied group's
+    protocol forever (a group once on range refuses roundrobin), Apache Kafka resets it.
+    Only an empty group can be deleted, so this never disturbs running members.
+    """
+    admin = admin_client(client_config)  # keep it referenced: a collected client never completes its futures
+    futures = admin.delete_consumer_groups([group], request_timeout=timeout)
+    try:
+        futures[group].result(timeout=timeout + 1)
+    except KafkaException as error:
+        code = error.args[0].code() if error.args and isinstance(error.args[0], KafkaError) else None
+        if code == KafkaError.GROUP_ID_NOT_FOUND:
+            return "gone"
+        if code == KafkaError.NON_EMPTY_GROUP:
+            return "not empty"
+        if code in (KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                    KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT):
+            return "retry"
+        return f"refused: {error}"
+    except Exception as error:  # noqa: BLE001 - a future that times out
+        return f"retry ({type(error).__name__})"
+    return "deleted"

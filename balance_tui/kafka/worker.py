@@ -29,13 +29,13 @@ from balance_tui.config import Settings
 from balance_tui.control import MessageSink
 from balance_tui.core.assignment import AssignmentTracker, format_partitions, utc_now
 from balance_tui.core.changelog import PartitionRestore, encode_state
-from balance_tui.core.group import HEARTBEAT_SECONDS, GroupCommand, GroupView, MemberHeartbeat
+from balance_tui.core.group import GROUP_RESET, HEARTBEAT_SECONDS, GroupCommand, GroupView, MemberHeartbeat
 from balance_tui.core.export import ExportState, export_document, export_markdown
 from balance_tui.core.ledger import Ledger
 from balance_tui.core.metrics import LatencyWindow, RateMeter
 from balance_tui.core.rows import ConsumerStatus, Counters, PartitionRow, PartitionState, TimelineEntry
 from balance_tui.core.transaction import Rejection, parse_transaction
-from balance_tui.kafka.admin import ensure_topic
+from balance_tui.kafka.admin import delete_empty_group, ensure_topic
 from balance_tui.errors import UserError
 from balance_tui.kafka.changelog import ChangelogRestorer, ChangelogWriter
 from balance_tui.kafka.members import MemberBeacon
@@ -158,6 +158,8 @@ class ConsumerWorker:
         self.group_view = GroupView(own_consumer_id=self.consumer_id)
         self._beacon: MemberBeacon | None = None
         self.committed: dict[int, int] = {}
+        #: A group-wide switch in progress: rejoin only once the emptied group was reset.
+        self._group_switch: GroupCommand | None = None
         self._changelog: ChangelogWriter | None = None
         self._restorer: ChangelogRestorer | None = None
         #: Source partitions assigned but not consumed until their state is restored.
@@ -230,6 +232,9 @@ class ConsumerWorker:
                     self._say_goodbye()
                     break
                 self._close_consumer()
+                if self._group_switch is not None:
+                    self._wait_for_group_reset(self._group_switch)
+                    self._group_switch = None
         except Exception as error:  # the worker must report, never die silently
             reason = f"worker crashed: {error!r}"
             self.processing_errors += 1
@@ -295,7 +300,8 @@ class ConsumerWorker:
         commands: list[GroupCommand] = []
         for message in self._beacon.poll(now):
             if isinstance(message, GroupCommand):
-                commands.append(message)
+                if message.kind != GROUP_RESET:  # a reset only matters while waiting for one
+                    commands.append(message)
             else:
                 self.group_view.observe(message, now)
         for command in commands:
@@ -304,7 +310,51 @@ class ConsumerWorker:
             self._post(TimelineEvent(entry=self.tracker.note("strategy_requested", now, command.timeline_text())))
             if command.strategy != self.strategy:
                 outcome = self._handle_command("strategy", command.strategy)
+                self._group_switch = command
         return outcome
+
+    def _wait_for_group_reset(self, command: GroupCommand) -> None:
+        """Between leaving and rejoining in a group-wide switch: wait until the group is reset.
+
+        Every member left; whoever first finds the group empty deletes it (the embedded broker
+        would otherwise keep the old protocol forever and refuse the new one) and tells the
+        others. Bounded: after the deadline this member rejoins anyway.
+        """
+        assert self.session is not None and self._beacon is not None
+        self._set_status(ConsumerStatus.REBALANCING, f"switching the whole group to {command.strategy}")
+        deadline = time.monotonic() + max(15.0, 2 * self.settings.session_timeout_ms / 1000)
+        next_try = next_beat = 0.0
+        attempts: list[str] = []
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            if now >= next_beat:
+                next_beat = now + HEARTBEAT_SECONDS
+                self._beat()
+            for message in self._beacon.poll(utc_now()):
+                if isinstance(message, GroupCommand):
+                    if message.kind == GROUP_RESET and message.strategy == command.strategy:
+                        self.session.write("group_reset", by=message.requested_by)
+                        self._post(TimelineEvent(entry=self.tracker.note("group_reset", utc_now(),
+                                                                          message.timeline_text())))
+                        return
+                else:
+                    self.group_view.observe(message, utc_now())
+            if now >= next_try:
+                next_try = now + 0.5
+                outcome = delete_empty_group(self.settings.client_config(), self.settings.group)
+                attempts.append(outcome)
+                if outcome in ("deleted", "gone") or outcome.startswith("refused"):
+                    reset = GroupCommand(strategy=command.strategy, requested_by=self.consumer_id,
+                                         requested_at=utc_now(), kind=GROUP_RESET)
+                    if outcome != "gone" and not outcome.startswith("refused"):
+                        self._beacon.send_command(reset)
+                    self.session.write("group_reset", by=self.consumer_id, outcome=outcome)
+                    self._post(TimelineEvent(entry=self.tracker.note(
+                        "group_reset", utc_now(), f"group {outcome} before rejoining with {command.strategy}")))
+                    return
+            time.sleep(0.05)  # a bounded retry loop, the consumer is closed meanwhile
+        self.session.write("group_reset", by=None, outcome="deadline passed: rejoining anyway",
+                           attempts=sorted(set(attempts)))
 
     def _beat(self) -> None:
         """Publish this member's heartbeat and show the group as it stands."""
@@ -477,14 +527,17 @@ class ConsumerWorker:
         produced_at_ms: list[int] = []
         work_seconds = self.work_ms / 1000.0
         paced_until = time.monotonic()
+        not_records = 0
         for message in messages:
             error = message.error()
             if error is not None:
+                not_records += 1
                 if error.code() != KafkaError._PARTITION_EOF:
                     self._report_kafka_error(error)
                 continue
             partition = message.partition()
             if partition in restoring:
+                not_records += 1
                 continue  # fetched before the pause took effect; read again after the restore
             offset = message.offset()
             result = parse_transaction(message.value())
@@ -511,7 +564,7 @@ class ConsumerWorker:
                 delay = paced_until - time.monotonic()
                 if delay > 0.001:
                     time.sleep(delay)
-        count = len(messages)
+        count = len(messages) - not_records
         self.consumed += count
         if count:
             self.last_message_at = utc_now()

@@ -34,7 +34,8 @@ def table_row(text: str, label: str) -> list[str]:
 
 def test_crash_on_a_given_cluster_keeps_logs_and_reports_the_crash(broker: object, tmp_path: Path) -> None:
     output = tmp_path / "crash"
-    result = run_lab("crash", "--fast", "--hold", "1", "--bootstrap-servers", broker.bootstrap,  # type: ignore[attr-defined]
+    bootstrap = broker.bootstrap  # type: ignore[attr-defined]
+    result = run_lab("crash", "--fast", "--hold", "1", "--bootstrap-servers", bootstrap,
                      "--output", str(output), timeout=180)
     assert result.returncode == 0, result.stderr
     logs = sorted(output.glob("*.jsonl"))
