@@ -63,13 +63,14 @@ DEFAULT_PROFILES = {"scale": "black-friday", "crash": "peak", "strategies": "pea
 #: Each member logs `stats` this often (worker constant); holds are counted in these lines.
 STATS_INTERVAL_S = 5.0
 POLL_S = 0.1
-#: Sent to members and the generator if the lab process dies (even by SIGKILL), on Linux.
+#: Makes members and the generator receive signal argv[1] when the lab process dies (even by
+#: SIGKILL), on Linux. argv: <signal> <lab pid> <program> <args...>
 _DIE_WITH_LAB = """\
-import ctypes, os, signal, sys
-ctypes.CDLL(None).prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-if os.getppid() != int(sys.argv[1]):
+import ctypes, os, sys
+ctypes.CDLL(None).prctl(1, int(sys.argv[1]), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+if os.getppid() != int(sys.argv[2]):
     sys.exit("balance-tui lab: the lab exited before this process started")
-os.execv(sys.argv[2], sys.argv[2:])
+os.execv(sys.argv[3], sys.argv[3:])
 """
 
 
@@ -89,7 +90,6 @@ class LabOptions:
     hold: int
     #: Connection settings of an explicit cluster; None: start an embedded broker.
     cluster: Settings | None
-    fast: bool = False
     argv: tuple[str, ...] = ()
     work_ms: float = 2.0  # the lab's worker: "Traitement: 500 tx/sec max"
     #: Settings flags given on the lab's command line and passed on to every member (`--changelog off`).
@@ -114,11 +114,11 @@ def default_output(scenario: str) -> Path:
 # -- processes -----------------------------------------------------------------------------------------
 
 
-def python_command(*args: str) -> list[str]:
-    """`python -m balance_tui ARGS`, on Linux through a wrapper that ties it to the lab's life."""
+def python_command(*args: str, death_signal: int = signal.SIGTERM) -> list[str]:
+    """`python -m balance_tui ARGS`, on Linux through a wrapper that sends `death_signal` if the lab dies."""
     command = [sys.executable, "-m", "balance_tui", *args]
     if sys.platform.startswith("linux"):
-        return [sys.executable, "-c", _DIE_WITH_LAB, str(os.getpid()), *command]
+        return [sys.executable, "-c", _DIE_WITH_LAB, str(int(death_signal)), str(os.getpid()), *command]
     return command
 
 
@@ -228,6 +228,13 @@ class GroupRun:
 
     # -- processes ------------------------------------------------------------------------------------
 
+    def _command(self, *args: str) -> list[str]:
+        # The embedded broker dies with the lab: members could not leave cleanly (their close
+        # would wait for a coordinator that is gone), so they go the same way. A cluster stays:
+        # there a SIGTERM lets them leave the group.
+        death = signal.SIGKILL if self.lab.options.cluster is None else signal.SIGTERM
+        return python_command(*args, death_signal=death)
+
     def _spawn(self, argv: list[str], output: Path) -> subprocess.Popen[bytes]:
         with output.open("wb") as out:
             # A session of its own: Ctrl+C in the terminal reaches the lab only, which stops
@@ -239,7 +246,7 @@ class GroupRun:
         from balance_tui.kafka.admin import ensure_topic
 
         ensure_topic(self.lab.client_config, self.topic, PARTITIONS)
-        self.producer = self._spawn(python_command(
+        self.producer = self._spawn(self._command(
             "produce", "--bootstrap-servers", self.lab.bootstrap, "--topic", self.topic,
             "--profile", self.lab.options.profile, "--seed", "7", "--connect-timeout", "30"),
             self.directory / "producer.log")
@@ -252,7 +259,7 @@ class GroupRun:
             consumer_id = f"balance-worker-lab-{name}"
             log_path = self.directory / f"{name}.jsonl"
             output_path = self.directory / f"{name}.out"
-            argv = python_command(
+            argv = self._command(
                 "--headless", "--bootstrap-servers", self.lab.bootstrap, "--topic", self.topic,
                 "--group", self.group, "--partitions", str(PARTITIONS), "--strategy", self.strategy,
                 "--session-timeout-ms", str(options.session_timeout_ms),
@@ -534,7 +541,7 @@ class LabRun:
         finally:
             if self.broker is not None:
                 self.broker.stop()
-            elif self.options.cluster is not None:
+            elif self.options.cluster is not None and self.groups:
                 self._delete_cluster_leftovers()
 
     def _delete_cluster_leftovers(self) -> None:

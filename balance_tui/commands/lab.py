@@ -95,7 +95,6 @@ def options_from_args(args: argparse.Namespace, settings: Settings) -> LabOption
         profile=args.profile or DEFAULT_PROFILES[args.scenario],
         hold=args.hold,
         cluster=settings if hasattr(args, "bootstrap_servers") else None,
-        fast=args.fast,
         argv=("balance-tui", *sys.argv[1:]),
         work_ms=settings.work_ms if hasattr(args, "work_ms") else LAB_WORK_MS,
         member_flags=member_flags(args, settings),
