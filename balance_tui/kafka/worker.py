@@ -27,8 +27,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from balance_tui.config import Settings
 from balance_tui.control import MessageSink
-from balance_tui.core.assignment import AssignmentTracker, format_partitions, utc_now
-from balance_tui.core.changelog import PartitionRestore, encode_state
+from balance_tui.core.assignment import AssignmentTracker, utc_now
+from balance_tui.core.changelog import encode_state
 from balance_tui.core.group import GROUP_RESET, HEARTBEAT_SECONDS, GroupCommand, GroupView, MemberHeartbeat
 from balance_tui.core.export import ExportState, export_document, export_markdown
 from balance_tui.core.ledger import Ledger

@@ -9,28 +9,9 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import Producer
 
-from balance_tui.kafka.admin import ensure_topic
 from tests.helpers import wait_until
-from tests.integration.members import Cluster
 
 pytestmark = pytest.mark.broker
-
-
-@pytest.fixture
-def cluster(broker, unique, tmp_path, client_config):
-    created: list[Cluster] = []
-
-    def make(strategy: str = "range") -> Cluster:
-        topic = unique("tx")
-        ensure_topic(client_config, topic, 6)
-        group = unique("grp")
-        made = Cluster(broker.bootstrap, topic, group, tmp_path, strategy=strategy)
-        created.append(made)
-        return made
-
-    yield make
-    for made in created:
-        made.stop_all()
 
 
 def produce(bootstrap: str, topic: str, values: list[tuple[bytes | None, bytes]]) -> None:

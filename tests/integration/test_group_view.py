@@ -8,31 +8,15 @@ import json
 import pytest
 
 from balance_tui.config import load_settings
-from balance_tui.kafka.admin import ensure_topic
 from balance_tui.kafka.worker import ConsumerWorker
 from balance_tui.session_log import export_paths
 from balance_tui.ui.app import BalanceApp
 from tests.helpers import wait_until
-from tests.integration.members import FAST_GROUP_FLAGS, Cluster
+from tests.integration.members import FAST_GROUP_FLAGS
 
 pytestmark = pytest.mark.broker
 
 TARGET = "cooperative-sticky"
-
-
-@pytest.fixture
-def cluster(broker, unique, tmp_path, client_config):
-    made: list[Cluster] = []
-
-    def make(strategy: str = "range") -> Cluster:
-        topic = unique("tx")
-        ensure_topic(client_config, topic, 6)
-        made.append(Cluster(broker.bootstrap, topic, unique("grp"), tmp_path, strategy=strategy))
-        return made[-1]
-
-    yield make
-    for cluster_ in made:
-        cluster_.stop_all()
 
 
 def test_a_group_wide_switch_moves_every_member_to_the_new_strategy(cluster):

@@ -13,11 +13,10 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from balance_tui.config import load_settings
 from balance_tui.core.traffic import TrafficGenerator, murmur2_partition
@@ -25,6 +24,7 @@ from balance_tui.core.transaction import Rejection, Transaction, parse_transacti
 from balance_tui.kafka.admin import topic_partition_count
 from balance_tui.kafka.broker import EmbeddedBroker
 from balance_tui.kafka.producer import ProduceReport, produce
+from balance_tui.kafka.reader import read_partitions
 from tests.helpers import free_port, wait_until
 
 pytestmark = pytest.mark.broker
@@ -49,31 +49,8 @@ def start_produce(bootstrap: str, topic: str, *flags: str) -> subprocess.Popen[s
 
 def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> list[tuple[int, bytes | None, bytes]]:
     """Every (partition, key, value) of `topic`, read from the beginning to the end of each partition."""
-    partitions = topic_partition_count({"bootstrap.servers": bootstrap}, topic)
-    assert partitions is not None, f"topic {topic} does not exist"
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap, "group.id": f"reader-{topic}", "enable.auto.commit": False,
-        "enable.partition.eof": True,
-    })
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
-    records: list[tuple[int, bytes | None, bytes]] = []
-    at_end: set[int] = set()
-    deadline = time.monotonic() + timeout
-    try:
-        while len(at_end) < partitions:
-            assert time.monotonic() < deadline, f"only partitions {sorted(at_end)} reached their end"
-            for message in consumer.consume(1000, timeout=0.5):
-                error = message.error()
-                if error is None:
-                    records.append((message.partition(), message.key(), message.value()))
-                    at_end.discard(message.partition())  # more arrived after an EOF
-                elif error.code() == KafkaError._PARTITION_EOF:
-                    at_end.add(message.partition())
-                else:
-                    raise AssertionError(f"consumer error: {error}")
-    finally:
-        consumer.close()
-    return records
+    return [(partition, key, value) for partition, _offset, key, value
+            in read_partitions({"bootstrap.servers": bootstrap}, topic, timeout=timeout)]
 
 
 def wait_for_a_message(bootstrap: str, topic: str, timeout: float = 30.0) -> None:

@@ -1,0 +1,26 @@
+"""Fixtures for tests that run real group members (headless balance-tui processes)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from balance_tui.kafka.admin import ensure_topic
+from tests.integration.members import Cluster
+
+
+@pytest.fixture
+def cluster(broker, unique, tmp_path, client_config) -> Iterator[Callable[..., Cluster]]:
+    """`cluster(strategy)`: a fresh 6-partition topic and group; every member is stopped afterwards."""
+    made: list[Cluster] = []
+
+    def make(strategy: str = "range") -> Cluster:
+        topic = unique("tx")
+        ensure_topic(client_config, topic, 6)
+        made.append(Cluster(broker.bootstrap, topic, unique("grp"), tmp_path, strategy=strategy))
+        return made[-1]
+
+    yield make
+    for each in made:
+        each.stop_all()
