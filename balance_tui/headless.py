@@ -27,6 +27,8 @@ from balance_tui.messages import (
 )
 
 STATUS_EVERY_SECONDS = 5.0
+#: After SIGTERM/SIGINT, how long to wait for the consumer to leave the group.
+STOP_DEADLINE_SECONDS = 30.0
 
 
 def _lag_text(lag: int | None) -> str:
@@ -128,13 +130,22 @@ def run_headless(worker: ConsumerWorker, out: TextIO = sys.stdout, commands: Tex
         threading.Thread(target=control_from_lines, args=(worker, commands, printer),
                          name="headless-stdin", daemon=True).start()
 
+    stop_requested: list[float] = []
+
     def request_stop(signum: int, _frame: object) -> None:
+        stop_requested.append(time.monotonic())
         worker.stop(signal.Signals(signum).name)
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     worker.start(inbox.put)
     while printer.stopped is None:
+        if stop_requested and time.monotonic() - stop_requested[0] > STOP_DEADLINE_SECONDS:
+            # The export is written before leaving the group; only the goodbye to an unreachable
+            # broker can hang (inside librdkafka), so give up on it rather than hang forever.
+            printer.line(f"Stopped: the consumer did not leave the group within {STOP_DEADLINE_SECONDS:.0f} s "
+                         "(broker unreachable?); exiting anyway")
+            return 1
         try:
             message = inbox.get(timeout=0.5)
         except queue.Empty:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 
 from balance_tui.config import Settings
@@ -39,7 +40,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if headless:
         from balance_tui.headless import run_headless
 
-        return run_headless(worker, commands=None if sys.stdin is None or sys.stdin.isatty() else sys.stdin)
+        code = run_headless(worker, commands=None if sys.stdin is None or sys.stdin.isatty() else sys.stdin)
+        if code != 0:
+            # The consumer is stuck inside librdkafka: interpreter shutdown would wait for it.
+            sys.stdout.flush()
+            os._exit(code)
+        return code
 
     from balance_tui.ui.app import BalanceApp
 
