@@ -12,7 +12,6 @@ from balance_tui.kafka.worker import ConsumerWorker
 from balance_tui.session_log import export_paths
 from balance_tui.ui.app import BalanceApp
 from tests.helpers import wait_until
-from tests.integration.members import FAST_GROUP_FLAGS
 
 pytestmark = pytest.mark.broker
 
@@ -58,7 +57,9 @@ async def test_survivors_group_panel_flags_a_killed_member_then_shows_its_partit
     others = [group.start("other"), group.start("victim")]
     settings = load_settings({
         "bootstrap_servers": broker.bootstrap, "topic": group.topic, "group": group.group, "strategy": "range",
-        "session_timeout_ms": int(FAST_GROUP_FLAGS[1]) * 3, "heartbeat_interval_ms": 500,
+        # A longer session than the headless members': under the test's load the app's own
+        # member must never be the one the broker evicts.
+        "session_timeout_ms": 6000, "heartbeat_interval_ms": 500,
         "session_log": str(tmp_path / "pilot.jsonl"),
     })
     worker = ConsumerWorker(settings, consumer_id="balance-worker-test-pilot")
