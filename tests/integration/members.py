@@ -84,7 +84,9 @@ class Cluster:
         self.extra_flags = extra_flags or []
         self.members: list[Member] = []
 
-    def start(self, name: str | None = None, strategy: str | None = None, work_ms: float = 0) -> Member:
+    def start(self, name: str | None = None, strategy: str | None = None, work_ms: float = 0,
+              flags: list[str] | None = None) -> Member:
+        """Start a member; `flags` come last, so they override the cluster's (argparse: last wins)."""
         name = name or f"m{len(self.members) + 1}"
         log_path = self.workdir / f"{name}.jsonl"
         output_path = self.workdir / f"{name}.out"
@@ -92,7 +94,7 @@ class Cluster:
                 "--bootstrap-servers", self.bootstrap, "--topic", self.topic, "--group", self.group,
                 "--strategy", strategy or self.strategy, "--work-ms", str(work_ms),
                 "--session-log", str(log_path), "--consumer-id", f"balance-worker-test-{name}",
-                *FAST_GROUP_FLAGS, *self.extra_flags]
+                *FAST_GROUP_FLAGS, *self.extra_flags, *(flags or [])]
         with output_path.open("wb") as out:
             process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.PIPE,
                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
