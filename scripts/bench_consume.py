@@ -8,7 +8,6 @@ Usage: python scripts/bench_consume.py [--count 500000] [--customers 10000] [--r
 from __future__ import annotations
 
 import argparse
-import gc
 import statistics
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from balance_tui.core.traffic import TrafficGenerator
 from balance_tui.kafka.admin import ensure_topic
 from balance_tui.kafka.broker import EmbeddedBroker
 from balance_tui.kafka.producer import produce
-from balance_tui.kafka.worker import ConsumerWorker
+from balance_tui.kafka.worker import ConsumerWorker, tune_garbage_collector
 from balance_tui.messages import PartitionsAssigned
 
 
@@ -45,9 +44,7 @@ def consume_rate(settings, count: int) -> float:
 
 
 def main() -> int:
-    # The same interpreter settings as `balance-tui` itself (commands/dashboard.py).
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    tune_garbage_collector()  # as `balance-tui` itself does
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=500_000)
     parser.add_argument("--customers", type=int, default=10_000)

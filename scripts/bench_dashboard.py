@@ -11,7 +11,6 @@ percentiles. Usage: python scripts/bench_dashboard.py [--count 500000] [--custom
 from __future__ import annotations
 
 import argparse
-import gc
 import asyncio
 import statistics
 import sys
@@ -27,7 +26,7 @@ from balance_tui.core.traffic import TrafficGenerator
 from balance_tui.kafka.admin import ensure_topic
 from balance_tui.kafka.broker import EmbeddedBroker
 from balance_tui.kafka.producer import produce
-from balance_tui.kafka.worker import ConsumerWorker
+from balance_tui.kafka.worker import ConsumerWorker, tune_garbage_collector
 from balance_tui.ui.app import BalanceApp
 from balance_tui.ui.screens.help import HelpScreen
 
@@ -67,9 +66,7 @@ async def run_dashboard(settings, count: int) -> tuple[float, list[float], int]:
 
 
 def main() -> int:
-    # The same interpreter settings as `balance-tui` itself (commands/dashboard.py).
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    tune_garbage_collector()  # as `balance-tui` itself does
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=500_000)
     parser.add_argument("--customers", type=int, default=10_000)

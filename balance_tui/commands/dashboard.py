@@ -7,7 +7,6 @@ watch partitions move between them.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import sys
 
@@ -27,13 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from balance_tui.kafka.admin import wait_for_broker
-    from balance_tui.kafka.worker import ConsumerWorker
+    from balance_tui.kafka.worker import ConsumerWorker, tune_garbage_collector
 
     wait_for_broker(settings.client_config(), timeout=getattr(args, "connect_timeout", 10.0))
-    # The ledger keeps many long-lived objects: collect the young generation less often and
-    # keep start-up objects out of full collections (measured +4% consumption, docs/performance.md).
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    tune_garbage_collector()
     headless = getattr(args, "headless", False)
     worker = ConsumerWorker(settings, consumer_id=getattr(args, "consumer_id", None),
                             publish_balances=not headless)
