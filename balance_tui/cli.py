@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from confluent_kafka import KafkaError, KafkaException
+
 from balance_tui import __version__
 from balance_tui.config import STRATEGIES, Settings, load_settings
 from balance_tui.errors import ConfigError, UserError
@@ -49,6 +51,7 @@ SETTING_FLAGS: dict[str, tuple[str, str]] = {
     "ssl_ca_location": ("--ssl-ca-location", "CA bundle to verify the brokers"),
     "ssl_certificate_location": ("--ssl-certificate-location", "client certificate (mutual TLS)"),
     "ssl_key_location": ("--ssl-key-location", "client private key (mutual TLS)"),
+    "ssl_key_password": ("--ssl-key-password", "client private key password (prefer BALANCE_TUI_SSL_KEY_PASSWORD)"),
 }
 
 
@@ -103,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = settings_from_args(args)
+        if getattr(args.command_module, "USES_KAFKA", True):
+            from balance_tui.kafka.admin import check_client_config
+
+            check_client_config(settings.client_config())
     except ConfigError as error:
         print(f"balance-tui: error: {error}", file=sys.stderr)
         return 2
@@ -113,3 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         return error.exit_code
     except KeyboardInterrupt:
         return 130
+    except KafkaException as error:  # a Kafka client error nobody foresaw: still one line, not a traceback
+        first = error.args[0] if error.args else error
+        reason = first.str() if isinstance(first, KafkaError) else str(first)
+        print(f"balance-tui: error: Kafka client: {reason}", file=sys.stderr)
+        return 1

@@ -27,7 +27,8 @@ STRATEGIES: tuple[Strategy, ...] = ("range", "roundrobin", "cooperative-sticky")
 SecurityProtocol = Literal["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"]
 
 #: librdkafka property names whose values must never be shown, logged or exported.
-SECRET_PROPERTY_MARKERS = ("password", "secret", "key.pem", "keystore", "token", "credentials")
+SECRET_PROPERTY_MARKERS = ("password", "secret", "key.pem", "keystore", "token", "credentials",
+                           "oauthbearer.config")
 
 _config_file: ContextVar[Path | None] = ContextVar("balance_tui_config_file", default=None)
 
@@ -237,7 +238,7 @@ class TomlFileSource(PydanticBaseSettingsSource):
         try:
             with path.open("rb") as handle:
                 data = tomllib.load(handle)
-        except (OSError, tomllib.TOMLDecodeError) as error:
+        except (OSError, ValueError) as error:  # ValueError: TOMLDecodeError, or bytes that are not UTF-8
             raise ConfigError(f"config file {path}: {error}") from None
         # Accept `bootstrap-servers` as well as `bootstrap_servers`, like the flags.
         return {key.replace("-", "_"): value for key, value in data.items()}

@@ -95,10 +95,31 @@ def options_from_args(args: argparse.Namespace, settings: Settings) -> LabOption
         profile=args.profile or DEFAULT_PROFILES[args.scenario],
         hold=args.hold,
         cluster=settings if hasattr(args, "bootstrap_servers") else None,
-        argv=("balance-tui", *sys.argv[1:]),
+        argv=("balance-tui", *redact_argv(sys.argv[1:])),
         work_ms=settings.work_ms if hasattr(args, "work_ms") else LAB_WORK_MS,
         member_flags=member_flags(args, settings),
     )
+
+
+SECRET_FLAGS = ("--sasl-password", "--ssl-key-password")
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    """The command line as the lab records it (lab.json, summary.md): secret flag values replaced."""
+    redacted: list[str] = []
+    hide_next = False
+    for word in argv:
+        if hide_next:
+            redacted.append("***")
+            hide_next = False
+        elif word in SECRET_FLAGS:
+            redacted.append(word)
+            hide_next = True
+        elif word.startswith(tuple(f"{flag}=" for flag in SECRET_FLAGS)):
+            redacted.append(word.split("=", 1)[0] + "=***")
+        else:
+            redacted.append(word)
+    return redacted
 
 
 def member_flags(args: argparse.Namespace, settings: Settings) -> tuple[str, ...]:

@@ -93,6 +93,9 @@ class AssignmentTracker:
              generation: int | None = None, member_id: str | None = None) -> TimelineEntry:
         removed = set(partitions)
         self.assignment -= removed
+        # Partitions held back from an eager revoke are gone too: the group moved on without us.
+        self.last_dropped = set(self.pending_revoked)
+        self.pending_revoked.clear()
         for p in removed:
             self.revoked_at[p] = now
         self.join_started = now

@@ -15,10 +15,11 @@ import logging
 import time
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from balance_tui.errors import BrokerUnreachable, UserError
+from balance_tui.config import SECRET_PROPERTY_MARKERS
+from balance_tui.errors import BrokerUnreachable, ConfigError, UserError
 
 #: librdkafka logs end up here; without a handler configured by the app they are dropped.
 RDKAFKA_LOGGER = logging.getLogger("balance_tui.rdkafka")
@@ -31,6 +32,24 @@ def admin_client(client_config: dict[str, str]) -> AdminClient:
     config: dict[str, Any] = dict(client_config)
     config.setdefault("logger", RDKAFKA_LOGGER)
     return AdminClient(config)
+
+
+def check_client_config(client_config: dict[str, str]) -> None:
+    """Raise ConfigError in one line if librdkafka refuses these properties.
+
+    Creating a client without bootstrap servers validates every property (unknown names,
+    bad enum values, unreadable TLS files) in about a millisecond and connects to nothing.
+    """
+    config: dict[str, Any] = {key: value for key, value in client_config.items() if key != "bootstrap.servers"}
+    config["logger"] = RDKAFKA_LOGGER
+    try:
+        Producer(config)
+    except KafkaException as error:
+        reason = _reason(error).removeprefix("Failed to create producer: ")
+        for key, value in client_config.items():
+            if value and any(marker in key.lower() for marker in SECRET_PROPERTY_MARKERS):
+                reason = reason.replace(value, "***")
+        raise ConfigError(f"librdkafka refused the client configuration: {reason}") from None
 
 
 def broker_answers(client_config: dict[str, str], timeout: float = 2.0) -> bool:

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from balance_tui.core.changelog import PartitionRestore
 
@@ -28,36 +28,65 @@ class ChangelogWriter:
 
     def __init__(self, client_config: dict[str, str], topic: str, client_id: str) -> None:
         self.topic = topic
-        self.failed = 0
-        self.first_error: str | None = None
-        self._producer = Producer({
+        self._config = {
             **client_config,
             "client.id": f"{client_id}-changelog",
-            # Idempotence keeps each changelog partition an ordered prefix of what was sent,
-            # which is what restoration relies on (docs/consistency.md).
+            # Idempotence keeps each changelog partition an ordered prefix of what was sent, which
+            # is what restoration relies on (docs/consistency.md). A record is never given up on
+            # (no message timeout), and should one fail anyway, the gapless guarantee makes the
+            # producer stop rather than write records after a hole.
             "enable.idempotence": True,
+            "enable.gapless.guarantee": True,
+            "message.timeout.ms": 0,
             "acks": "all",
             "linger.ms": 5,
             "batch.num.messages": 10_000,
             "queue.buffering.max.messages": 1_000_000,
             "logger": _QUIET,
-        })
+        }
+        self._open()
+
+    def _open(self) -> None:
+        self.failed = 0
+        self.first_error: str | None = None
+        self._producer = Producer(self._config)
         self._produce = self._producer.produce
         self._on_delivery = self._delivered
 
+    @property
+    def broken(self) -> bool:
+        """A record failed: the changelog may end before what this process applied."""
+        return self.failed > 0
+
+    def reopen(self) -> None:
+        """A fresh producer after a failure (a fatal idempotent producer cannot be used again)."""
+        try:
+            self._producer.flush(0)
+        except KafkaException:
+            pass
+        self._open()
+
     def _delivered(self, error: KafkaError | None, _message: Any) -> None:
         if error is not None:
-            self.failed += 1
-            if self.first_error is None:
-                self.first_error = error.str()
+            self._fail(error.str())
+
+    def _fail(self, reason: str) -> None:
+        self.failed += 1
+        if self.first_error is None:
+            self.first_error = reason
 
     def write(self, partition: int, key: str, value: bytes) -> None:
+        if self.failed:
+            return  # nothing after a hole: the worker restores from the changelog as it stands
         while True:
             try:
                 self._produce(self.topic, value, key, partition, on_delivery=self._on_delivery)
                 return
             except BufferError:
                 self._producer.poll(0.05)  # the local queue is full: let deliveries drain
+            except KafkaException as error:  # fatal producer
+                self._fail(error.args[0].str() if error.args else str(error))
+                return
 
     def poll(self) -> None:
         self._producer.poll(0)
@@ -98,6 +127,8 @@ class ChangelogRestorer:
         })
         self._restores: dict[int, PartitionRestore] = {}
         self._started: dict[int, float] = {}
+        #: Errors met while reading, other than partition EOF; the worker takes and reports them.
+        self.errors: list[KafkaError] = []
 
     @property
     def partitions(self) -> set[int]:
@@ -150,6 +181,8 @@ class ChangelogRestorer:
                     if error.code() == KafkaError._PARTITION_EOF:
                         finished.append((restore, time.monotonic() - self._started[partition]))
                         self.cancel([partition])
+                    else:  # the partition keeps restoring (librdkafka retries); the worker shows why
+                        self.errors.append(error)
                     continue
                 restore.add(message.value())
         return finished

@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
 
 from balance_tui.config import Settings
 from balance_tui.control import MessageSink
@@ -32,11 +32,11 @@ from balance_tui.core.assignment import AssignmentTracker, utc_now
 from balance_tui.core.changelog import encode_state
 from balance_tui.core.group import GROUP_RESET, HEARTBEAT_SECONDS, GroupCommand, GroupView, MemberHeartbeat
 from balance_tui.core.export import ExportState, export_document, export_markdown
-from balance_tui.core.ledger import Ledger
+from balance_tui.core.ledger import Effect, Ledger
 from balance_tui.core.metrics import LatencyWindow, RateMeter
 from balance_tui.core.rows import ConsumerStatus, Counters, PartitionRow, PartitionState, TimelineEntry
 from balance_tui.core.transaction import Rejection, parse_transaction
-from balance_tui.kafka.admin import delete_empty_group, ensure_topic
+from balance_tui.kafka.admin import delete_empty_group, ensure_topic, topic_partition_count
 from balance_tui.errors import UserError
 from balance_tui.kafka.changelog import ChangelogRestorer, ChangelogWriter
 from balance_tui.kafka.members import MemberBeacon
@@ -153,19 +153,28 @@ class ConsumerWorker:
         self.kafka_errors = 0
         self.position: dict[int, int] = {}
         self.high_watermark: dict[int, int] = {}
+        #: librdkafka's fetch position of partitions with nothing read yet (statistics `next_offset`).
+        self._fetch_start: dict[int, int] = {}
         self._partition_rate_samples: deque[tuple[float, dict[int, int]]] = deque()
         self._rate = RateMeter()
         self._latency = LatencyWindow()
         self._dirty: set[str] = set()
         self._balances_in_flight: threading.Event | None = None
         self._last_error_at: dict[str, float] = {}
+        #: Errors not logged again within ERROR_REPEAT_SECONDS, counted in their next `error` event.
+        self._suppressed_errors: dict[str, int] = {}
         self._join_started_mono: float | None = None
         self._librdkafka_log = _LibrdkafkaLog()
         self._logger = logging.getLogger(f"balance_tui.librdkafka.{self.consumer_id}")
         self._logger.propagate = False
         self._logger.addHandler(self._librdkafka_log)
         self._logger.setLevel(logging.INFO)
-        self.session: SessionLog | None = None
+        # Opened here, in the caller's thread, so a path that cannot be written is a one-line error.
+        try:
+            self.session: SessionLog | None = SessionLog(self.log_path, self.consumer_id, settings.group,
+                                                         settings.topic, self.strategy)
+        except OSError as error:
+            raise UserError(f"cannot write the session log {self.log_path}: {error.strerror or error}") from None
         self.group_view = GroupView(own_consumer_id=self.consumer_id)
         self._beacon: MemberBeacon | None = None
         self.committed: dict[int, int] = {}
@@ -173,6 +182,8 @@ class ConsumerWorker:
         self._group_switch: GroupCommand | None = None
         self._changelog: ChangelogWriter | None = None
         self._restorer: ChangelogRestorer | None = None
+        #: The generation an eager revoke happened in: its partitions' state is kept only into the next one.
+        self._revoked_generation: int | None = None
         #: Source partitions assigned but not consumed until their state is restored.
         self._restoring: set[int] = set()
         self.final_export: tuple[Path, ...] = ()
@@ -218,7 +229,7 @@ class ConsumerWorker:
 
     def _run(self) -> None:
         settings = self.settings
-        self.session = SessionLog(self.log_path, self.consumer_id, settings.group, settings.topic, self.strategy)
+        assert self.session is not None
         self.session.write("started", config=settings.redacted(), consumer_id_full=self.consumer_id,
                            pid=os.getpid(), host=socket.gethostname())
         self._post(SessionStarted(
@@ -295,7 +306,7 @@ class ConsumerWorker:
             lag=self._total_lag(lags),
             rate=self._rate.rate(time.monotonic()), work_ms=self.work_ms, sent_at=utc_now(),
             session_timeout_ms=self.settings.session_timeout_ms,
-            position_by_partition={p: self.position[p] for p in assignment if p in self.position},
+            position_by_partition={p: pos for p in assignment if (pos := self._shown_position(p)) is not None},
             high_watermark_by_partition={p: h for p in assignment if (h := self._known_high(p)) is not None},
             committed_by_partition={p: self.committed[p] for p in assignment if p in self.committed},
         )
@@ -333,12 +344,16 @@ class ConsumerWorker:
         self._set_status(ConsumerStatus.REBALANCING, f"switching the whole group to {command.strategy}")
         deadline = time.monotonic() + max(15.0, 2 * self.settings.session_timeout_ms / 1000)
         next_try = next_beat = 0.0
+        next_stats = time.monotonic() + STATS_LOG_SECONDS
         attempts: list[str] = []
         while time.monotonic() < deadline:
             now = time.monotonic()
             if now >= next_beat:
                 next_beat = now + HEARTBEAT_SECONDS
                 self._beat()
+            if now >= next_stats:  # the session log's contract: stats at least every 5 s, whatever happens
+                next_stats = now + STATS_LOG_SECONDS
+                self._log_stats(now)
             for message in self._beacon.poll(utc_now()):
                 if isinstance(message, GroupCommand):
                     if message.kind == GROUP_RESET and message.strategy == command.strategy:
@@ -390,10 +405,23 @@ class ConsumerWorker:
         settings = self.settings
         topic = settings.changelog_topic_name
         config = settings.client_config()
+        # Changelog partition = source partition, so both must have the same count.
+        self.partition_count = topic_partition_count(config, settings.topic) or self.partition_count
         try:
             ensure_topic(config, topic, self.partition_count, config={"cleanup.policy": "compact"})
         except Exception:  # noqa: BLE001 - some brokers refuse compaction settings; try plain
             ensure_topic(config, topic, self.partition_count)
+        changelog_count = topic_partition_count(config, topic)
+        if changelog_count != self.partition_count:
+            self.session.write("error", code="CHANGELOG_PARTITIONS", fatal=False,
+                               reason=f"{topic} has {changelog_count} partitions, {settings.topic} has "
+                                      f"{self.partition_count}: changelog off")
+            self._post(KafkaErrorReported(
+                code="CHANGELOG_PARTITIONS", fatal=False,
+                reason=f"{topic} has {changelog_count} partitions but {settings.topic} has {self.partition_count}",
+                hint="Balances will not follow moved partitions (changelog off). Delete the changelog topic "
+                     "or set changelog_topic to a new name."))
+            return
         self._changelog = ChangelogWriter(config, topic, self.consumer_id)
         self._restorer = ChangelogRestorer(config, topic, self.consumer_id)
 
@@ -446,13 +474,24 @@ class ConsumerWorker:
         self._closing = True
         try:
             consumer.close()  # revokes (our callback commits what the changelog covers) and leaves the group
-        except (KafkaException, RuntimeError) as error:
-            self._report_kafka_error(error.args[0] if error.args else KafkaError(KafkaError._FAIL))
+        except KafkaException as error:
+            self._report_kafka_error(error.args[0])
+        except RuntimeError as error:  # already closed
+            self._report_kafka_error(KafkaError(KafkaError._FAIL, str(error)))
         self._consumer = None
+        if self._changelog is not None and self._changelog.broken:
+            self._changelog.reopen()  # after the revoke above refused to commit past the failure
+        # Out of the group, this process owns nothing: whatever the next join assigns is restored
+        # from the changelog, and partitions it does not assign must not linger on screen or in exports.
+        held = set(self.tracker.assignment) | self.tracker.pending_revoked | set(self.position)
         self.tracker.reset_membership()
         if self._restorer is not None:
             self._restorer.cancel(sorted(self._restoring))
         self._restoring.clear()
+        for partition in sorted(held):
+            self._forget_partition(partition)
+        if held:
+            self._flush_balances(removed_partitions=tuple(sorted(held)))
 
     @property
     def _cooperative(self) -> bool:
@@ -498,6 +537,13 @@ class ConsumerWorker:
                 return "consumer closed"
             if messages:
                 self._process(consumer, messages)
+            if self._changelog is not None and self._changelog.broken:
+                # A changelog record failed: what this process applied is ahead of the changelog.
+                # Rejoin without committing, so every partition is restored from the changelog
+                # as it stands and consumed again from there: nothing lost, nothing applied twice.
+                self._report_kafka_error(KafkaError(KafkaError._FAIL, "changelog write failed ("
+                                                    f"{self._changelog.first_error}); rejoining to restore"))
+                return None
             now = time.monotonic()
             if now >= next_balances:
                 self._flush_balances()
@@ -555,18 +601,21 @@ class ConsumerWorker:
                 self.last_rejection = f"P{partition}:O{offset} {result}"
             else:
                 try:
-                    ledger_apply(result, partition, offset)
+                    effect = ledger_apply(result, partition, offset)
                 except Exception as error:  # a bug or an absurd value must not stop the service
                     self.processing_errors += 1
                     self._report_processing_error(partition, offset, error)
                 else:
-                    customer_id = result.customer_id
-                    dirty.add(customer_id)
-                    if write is not None:
-                        write(partition, customer_id, encode_state(customers[customer_id]))
-                    timestamp = message.timestamp()[1]
-                    if timestamp > 0:
-                        produced_at_ms.append(timestamp)
+                    # Failed/Rejected changed nothing, so no changelog record: a new owner reads it
+                    # again after the last record and skips it again.
+                    if effect is not Effect.SKIPPED:
+                        customer_id = result.customer_id
+                        dirty.add(customer_id)
+                        if write is not None:
+                            write(partition, customer_id, encode_state(customers[customer_id]))
+                        timestamp = message.timestamp()[1]
+                        if timestamp > 0:
+                            produced_at_ms.append(timestamp)
             position[partition] = offset + 1
             if work_seconds:
                 paced_until += work_seconds
@@ -641,8 +690,12 @@ class ConsumerWorker:
         numbers = sorted(tp.partition for tp in partitions)
         to_restore: list[int] = []
         if self._changelog is not None:
+            generation = self._membership()[0]
+            # Only if no other generation came between: then nobody else owned the partition meanwhile.
+            uninterrupted = (generation is not None and self._revoked_generation is not None
+                             and generation == self._revoked_generation + 1)
             for tp in partitions:
-                if tp.partition in self.tracker.pending_revoked and tp.partition in self.position:
+                if uninterrupted and tp.partition in self.tracker.pending_revoked and tp.partition in self.position:
                     # An eager rebalance gave back a partition whose state never left this
                     # process: continue exactly where we were, whatever was committed.
                     tp.offset = self.position[tp.partition]
@@ -685,7 +738,9 @@ class ConsumerWorker:
         self._cancel_restores(numbers)
         # Eager protocols revoke everything and may give some back: keep their state until then.
         incremental = self._cooperative and not self._closing
-        entry = self.tracker.revoked(numbers, incremental, utc_now(), *self._membership())
+        generation, member_id = self._membership()
+        self._revoked_generation = generation
+        entry = self.tracker.revoked(numbers, incremental, utc_now(), generation, member_id)
         if incremental:
             for partition in numbers:
                 self._forget_partition(partition)
@@ -702,9 +757,10 @@ class ConsumerWorker:
         self._flush_balances()
         entry = self.tracker.lost(numbers, utc_now(), *self._membership())
         self._cancel_restores(numbers)
-        for partition in numbers:
+        gone = sorted(set(numbers) | self.tracker.last_dropped)
+        for partition in gone:
             self._forget_partition(partition)
-        self._flush_balances(removed_partitions=tuple(numbers))
+        self._flush_balances(removed_partitions=tuple(gone))
         self._paused_partitions -= set(numbers)
         self._join_started_mono = time.monotonic()
         self._log_rebalance("lost", entry)
@@ -720,7 +776,11 @@ class ConsumerWorker:
     def _restore_step(self, consumer: Consumer) -> None:
         """Read more of the changelog; hand each partition that reached its end over to consumption."""
         assert self._restorer is not None and self.session is not None
-        for restore, seconds in self._restorer.step():
+        finished = self._restorer.step()
+        for error in self._restorer.errors:
+            self._report_kafka_error(error)
+        self._restorer.errors.clear()
+        for restore, seconds in finished:
             partition = restore.partition
             if partition not in self._restoring:
                 continue
@@ -731,9 +791,7 @@ class ConsumerWorker:
             try:
                 consumer.seek(source)
             except KafkaException:
-                # Not fetching yet: give the partition its starting offset by re-assigning it.
-                consumer.incremental_unassign([TopicPartition(self.settings.topic, partition)])
-                consumer.incremental_assign([source])
+                self._reassign_at(consumer, source)
             if resume is not None:
                 self.position[partition] = resume
             if self._paused:
@@ -754,10 +812,26 @@ class ConsumerWorker:
             if not self._restoring:
                 self._set_status_from_assignment()
 
+    def _reassign_at(self, consumer: Consumer, source: TopicPartition) -> None:
+        """Not fetching yet, so `seek` refused: give the partition its starting offset by re-assigning it."""
+        topic = self.settings.topic
+        if self._cooperative:
+            consumer.incremental_unassign([TopicPartition(topic, source.partition)])
+            consumer.incremental_assign([source])
+            return
+        # Eager protocols only take whole assignments: keep every other partition where it is.
+        consumer.assign([source if p == source.partition else TopicPartition(topic, p, self.position.get(p, OFFSET_INVALID))
+                         for p in sorted(self.tracker.assignment)])
+        hold = sorted(p for p in self.tracker.assignment if p in self._restoring or p in self._paused_partitions
+                      or (self._paused and p == source.partition))
+        if hold:
+            consumer.pause([TopicPartition(topic, p) for p in hold])
+
     def _forget_partition(self, partition: int) -> None:
         removed = self.ledger.drop_partition(partition)
         self._dirty.difference_update(removed)
         self.position.pop(partition, None)
+        self._fetch_start.pop(partition, None)
         self.committed.pop(partition, None)
 
     def _log_rebalance(self, event: str, entry: TimelineEntry) -> None:
@@ -792,7 +866,17 @@ class ConsumerWorker:
             # ListOffsets is not (see docs/broker.md).
             high = values.get("hi_offset", -1)
             if high is not None and high >= 0:
-                self.high_watermark[partition] = max(high, self.high_watermark.get(partition, 0))
+                if partition in self._paused_partitions or partition in self._restoring:
+                    # Not fetching: the figure is stale, and ListOffsets may have seen further.
+                    self.high_watermark[partition] = max(high, self.high_watermark.get(partition, 0))
+                else:  # fresh from a fetch response: right even if it went down (a restarted broker)
+                    self.high_watermark[partition] = high
+            # Where fetching starts, for lag before the first record is read (a partition already
+            # at its end never delivers one). Display only: commits use positions of records read.
+            next_offset = values.get("next_offset", -1)
+            if values.get("fetch_state") == "active" and next_offset is not None and next_offset >= 0 \
+                    and values.get("fetchq_cnt", 1) == 0:
+                self._fetch_start[partition] = next_offset
         if self._status == ConsumerStatus.BROKER_UNREACHABLE:
             brokers = stats.get("brokers", {}).values()
             if any(broker.get("state") == "UP" and broker.get("nodeid", -1) >= 0 for broker in brokers):
@@ -825,11 +909,15 @@ class ConsumerWorker:
             self._set_status(ConsumerStatus.FATAL_ERROR, error.str())
         self.kafka_errors += 1
         if now - self._last_error_at.get(name, -1e9) < ERROR_REPEAT_SECONDS:
-            return  # the same error on every poll would flood the log and the timeline
+            # The same error on every poll would flood the log and the timeline: count it instead.
+            self._suppressed_errors[name] = self._suppressed_errors.get(name, 0) + 1
+            return
         self._last_error_at[name] = now
         hint = ERROR_HINTS.get(name, "")
         assert self.session is not None
-        self.session.write("error", code=name, reason=error.str(), fatal=error.fatal())
+        repeats = self._suppressed_errors.pop(name, 0)
+        self.session.write("error", code=name, reason=error.str(), fatal=error.fatal(),
+                           **({"repeated_since_last": repeats} if repeats else {}))
         # Kept in the tracker's history for the export; the UI draws its own line from the message.
         self.tracker.note("error", utc_now(), f"{name}: {error.str()}" + (f" — {hint}" if hint else ""))
         self._post(KafkaErrorReported(code=name, reason=error.str(), fatal=error.fatal(), hint=hint))
@@ -948,16 +1036,19 @@ class ConsumerWorker:
             return high
         return position
 
+    def _shown_position(self, partition: int) -> int | None:
+        """The next offset to read; before the first record, librdkafka's fetch position (display only)."""
+        position = self.position.get(partition)
+        if position is None and partition not in self._restoring:
+            position = self._fetch_start.get(partition)
+        return position
+
     def _lag_by_partition(self) -> dict[int, int]:
         lags = {}
         for partition in self.tracker.assignment:
             high = self.high_watermark.get(partition)
-            position = self.position.get(partition)
-            if high is None:
-                continue
-            if position is None:
-                # Nothing read yet: all of it is lag only if we start from the beginning,
-                # which is unknown until the first message; show what is certain.
+            position = self._shown_position(partition)
+            if high is None or position is None:
                 continue
             lags[partition] = max(0, high - position)
         return lags
@@ -1001,7 +1092,7 @@ class ConsumerWorker:
                 state = PartitionState.NOT_MINE
             rows.append(PartitionRow(
                 partition=partition, mine=mine, state=state,
-                position=self.position.get(partition) if mine else None,
+                position=self._shown_position(partition) if mine else None,
                 # Statistics arrive once a second; what we have read is part of the log too.
                 high_watermark=self._known_high(partition),
                 lag=lags.get(partition) if mine else None,

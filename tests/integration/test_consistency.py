@@ -146,6 +146,38 @@ def test_partitions_that_move_are_restored_and_balances_stay_exact(broker, uniqu
     assert union == expected_balances(recompute(sent))
 
 
+def test_a_rejoin_that_moves_partitions_leaves_no_stale_balances(broker, unique, tmp_path, client_config):
+    """A member that leaves and rejoins (here: a group-wide switch) keeps nothing it no longer owns."""
+    topic, group = unique("tx"), unique("grp")
+    ensure_topic(client_config, topic, 6)
+    sent = fill(broker.bootstrap, topic, 1200, seed=11)
+    cluster = Cluster(broker.bootstrap, topic, group, tmp_path, strategy="range")
+    try:
+        members = [cluster.start("a"), cluster.start("b")]
+        cluster.wait_for_assignments([3, 3])
+        wait_until(lambda: sum(m.events("stats")[-1]["consumed"] for m in members if m.events("stats")) >= 1200,
+                   60, "the members never consumed the backlog")
+        before = {m.name: m.assignment() for m in members}
+        members[0].command("group-strategy roundrobin")
+        wait_until(lambda: all(m.events("assigned") and m.events("assigned")[-1]["strategy"] == "roundrobin"
+                               for m in members), 90, "the members never rejoined with roundrobin")
+        cluster.wait_until_stable([3, 3])
+        # range gave consecutive partitions, roundrobin interleaves them: something really moved.
+        assert {m.name: m.assignment() for m in members} != before
+        wait_until(lambda: sum(m.events("stats")[-1]["lag"] or 0 for m in members if m.events("stats")) == 0
+                   and all(m.events("stats") for m in members), 60, "the members never caught up")
+        for member in members:
+            assert member.terminate() == 0
+        union: dict = {}
+        for member in members:
+            balances = exported_balances(member.export())
+            assert not set(balances) & set(union), "a customer is exported by two members (stale state)"
+            union.update(balances)
+    finally:
+        cluster.stop_all()
+    assert union == expected_balances(recompute(sent))
+
+
 def run_verify(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "balance_tui", "verify", *args], capture_output=True, text=True,
                           timeout=120, stdin=subprocess.DEVNULL)

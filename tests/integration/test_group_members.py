@@ -105,15 +105,20 @@ def test_malformed_messages_are_counted_and_the_worker_keeps_going(cluster, brok
         (b"CUST-9", b"{not json"),
         (b"CUST-9", b'{"transactionId": "X"}'),
         (b"CUST-9", b"\xff\xfe\x00garbage"),
+        # Well formed but Failed, for a customer never seen: skipped, no balance, no changelog record.
+        (b"CUST-9", good.replace(b"OK-1", b"FAILED-1").replace(b"CUST-9", b"CUST-8")
+                        .replace(b'"Completed"', b'"Failed"')),
         (b"CUST-9", good),
     ])
     member = group.start()
-    wait_until(lambda: any(e["consumed"] >= 4 for e in member.events("stats")), 60,
-               "the member never consumed the four messages")
+    wait_until(lambda: any(e["consumed"] >= 5 for e in member.events("stats")), 60,
+               "the member never consumed the five messages")
     stats = member.events("stats")[-1]
     assert stats["rejected"] == 3
     assert member.process.poll() is None, "a malformed message stopped the worker"
+    assert not [e for e in member.events("error") if e["code"] == "WORKER_CRASH"]
     assert member.terminate() == 0
     export = member.export()
     assert export["rejectedMessages"] == 3
     assert [b["balance"] for b in export["balances"] if b["customerId"] == "CUST-9"] == ["10.50"]
+    assert not [b for b in export["balances"] if b["customerId"] == "CUST-8"]

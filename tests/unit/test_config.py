@@ -31,6 +31,8 @@ def settings_for(monkeypatch: pytest.MonkeyPatch) -> Run:
         return 0
 
     monkeypatch.setattr(down, "run", record)
+    # These tests are about where settings come from; librdkafka's own check has its tests below.
+    monkeypatch.setattr(down, "USES_KAFKA", False, raising=False)
 
     def run(*argv: str, before: tuple[str, ...] = ()) -> Settings:
         assert cli.main([*before, "down", *argv]) == 0
@@ -234,6 +236,32 @@ def test_bad_values_in_the_file(capsys: pytest.CaptureFixture[str], tmp_path: Pa
                                 fragments: list[str]) -> None:
     config = write_toml(tmp_path / "c.toml", text)
     expect_error(capsys, ["down", "--config", str(config)], *fragments)
+
+
+@pytest.mark.parametrize(("argv", "toml", "fragments"), [
+    (["--security-protocol", "sasl_plaintext", "--sasl-mechanism", "BOGUS"], "", ["librdkafka", "BOGUS"]),
+    (["--security-protocol", "ssl", "--ssl-ca-location", "/nonexistent/ca.pem"], "", ["librdkafka", "ssl.ca.location"]),
+    ([], '[librdkafka]\n"no.such.property" = "1"\n', ["librdkafka", "no.such.property"]),
+])
+def test_settings_librdkafka_refuses_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                  argv: list[str], toml: str, fragments: list[str]) -> None:
+    config = write_toml(tmp_path / "c.toml", toml)
+    line = expect_error(capsys, ["down", "--config", str(config), "--sasl-password", "hunter2-secret", *argv],
+                        *fragments)
+    assert "hunter2-secret" not in line
+
+
+def test_report_reads_logs_without_checking_the_kafka_settings(capsys: pytest.CaptureFixture[str]) -> None:
+    logs = Path(__file__).parent.parent / "fixtures" / "sessions" / "range"
+    code = cli.main(["report", "--security-protocol", "ssl", "--ssl-ca-location", "/nonexistent", str(logs)])
+    assert code == 0, capsys.readouterr().err
+    assert "sequenceDiagram" in capsys.readouterr().out
+
+
+def test_non_utf8_config_file_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    config = tmp_path / "latin1.toml"
+    config.write_bytes(b'topic = "caf\xe9"\n')
+    expect_error(capsys, ["down", "--config", str(config)], "latin1.toml")
 
 
 def test_bad_value_subprocess_one_line_no_traceback(tmp_path: Path) -> None:
