@@ -46,8 +46,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from balance_tui.ui.app import BalanceApp
 
     app = BalanceApp(settings, worker)
-    app.run()
+    outcome = app.run()
     print(f"session log: {worker.log_path}", file=sys.stderr)
-    for path in worker.final_export:
+    for path in outcome.export_paths if outcome is not None and outcome.export_paths else worker.final_export:
         print(f"export: {path}", file=sys.stderr)
+    if outcome is not None and not outcome.clean:
+        # The consumer is stuck inside librdkafka (broker gone?): interpreter shutdown would wait for it.
+        print("the consumer did not leave the group in time; exiting anyway", file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(1)
     return app.return_code or 0

@@ -85,7 +85,7 @@ class Cluster:
         self.members: list[Member] = []
 
     def start(self, name: str | None = None, strategy: str | None = None, work_ms: float = 0,
-              flags: list[str] | None = None) -> Member:
+              flags: list[str] | None = None, env: dict[str, str] | None = None) -> Member:
         """Start a member; `flags` come last, so they override the cluster's (argparse: last wins)."""
         name = name or f"m{len(self.members) + 1}"
         log_path = self.workdir / f"{name}.jsonl"
@@ -97,7 +97,7 @@ class Cluster:
                 *FAST_GROUP_FLAGS, *self.extra_flags, *(flags or [])]
         with output_path.open("wb") as out:
             process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.PIPE,
-                                       env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                       env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
         member = Member(name, process, log_path, output_path)
         self.members.append(member)
         return member

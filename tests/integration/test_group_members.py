@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import Producer
 
+from balance_tui.session_log import export_paths
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.broker
@@ -122,3 +123,40 @@ def test_malformed_messages_are_counted_and_the_worker_keeps_going(cluster, brok
     assert export["rejectedMessages"] == 3
     assert [b["balance"] for b in export["balances"] if b["customerId"] == "CUST-9"] == ["10.50"]
     assert not [b for b in export["balances"] if b["customerId"] == "CUST-8"]
+
+
+SECRET = "hunter2-do-not-show"
+
+
+def test_pause_resume_and_work_ms_are_logged_and_secrets_never_reach_logs_or_exports(cluster, broker):
+    group = cluster("range")
+    member = group.start(env={
+        "BALANCE_TUI_SASL_PASSWORD": SECRET,  # plaintext ignores it, but it is configured
+        "BALANCE_TUI_LIBRDKAFKA": '{"sasl.oauthbearer.client.secret": "%s"}' % SECRET,
+    })
+    group.wait_for_assignments([6])
+    member.command("pause")
+    wait_until(lambda: member.events("paused"), 20, "pause was never logged")
+    good = (b'{"transactionId":"P-%d","fromAccount":"BANK","toAccount":"FR76P","amount":1.00,"currency":"EUR",'
+            b'"type":"Deposit","description":"d","customerId":"CUST-P","timestamp":"2026-02-08T22:00:00Z",'
+            b'"riskScore":0,"status":"Completed"}')
+    for n in range(5):  # one flush each, so the paused member's ListOffsets sees the true end
+        produce(broker.bootstrap, group.topic, [(b"CUST-P", good % n)])
+    wait_until(lambda: any((e["lag"] or 0) >= 5 for e in member.events("stats")), 30,
+               "the paused member never showed the lag growing")
+    assert all(e["consumed"] == 0 for e in member.events("stats"))
+    member.command("pause")
+    wait_until(lambda: member.events("resumed"), 20, "resume was never logged")
+    wait_until(lambda: any(e["consumed"] >= 5 and e["lag"] == 0 for e in member.events("stats")), 30,
+               "the resumed member never drained its lag")
+    member.command("work +1")
+    wait_until(lambda: member.events("work_ms_changed"), 20, "the work_ms change was never logged")
+    assert member.events("work_ms_changed")[0]["from"] == 0 and member.events("work_ms_changed")[0]["to"] == 1
+    assert member.terminate() == 0
+    started = member.events("started")[0]["config"]
+    assert started["sasl_password"] == "***"
+    assert started["librdkafka"]["sasl.oauthbearer.client.secret"] == "***"
+    json_path, markdown_path = export_paths(member.log_path)
+    for path in (member.log_path, json_path, markdown_path, member.output_path):
+        assert SECRET not in path.read_text(), f"the secret reached {path.name}"
+    assert [b["balance"] for b in member.export()["balances"] if b["customerId"] == "CUST-P"] == ["5.00"]
