@@ -433,6 +433,10 @@ class GroupView:
             result.append(PartitionLag(partition, owner, committed, log_end, lag, stale=not heard))
         return result
 
+    def log_end(self, partition: int) -> int | None:
+        """The log end of `partition` as its owner last reported it (None if nobody did)."""
+        return self._last_partition_figures.get(partition, (None, None))[1]
+
     def export_entries(self, now: datetime) -> list[dict[str, Any]]:
         """The export's `group`: `{consumerId, status, assignedPartitions, lag, lastSeen}` per member."""
         return [{

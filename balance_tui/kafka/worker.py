@@ -1093,8 +1093,9 @@ class ConsumerWorker:
             rows.append(PartitionRow(
                 partition=partition, mine=mine, state=state,
                 position=self._shown_position(partition) if mine else None,
-                # Statistics arrive once a second; what we have read is part of the log too.
-                high_watermark=self._known_high(partition),
+                # Statistics arrive once a second; what we have read is part of the log too. Another
+                # member's partition is not fetched here: its owner's heartbeat says where it ends.
+                high_watermark=self._known_high(partition) if mine else self.group_view.log_end(partition),
                 lag=lags.get(partition) if mine else None,
                 rate=rates.get(partition, 0.0) if mine else 0.0,
                 restored=restoring.records if restoring else None,

@@ -83,7 +83,7 @@ class PartitionsTable(DataTable):
     """One row per partition; data is stored on arrival and drawn by `flush` on the app's tick."""
 
     def __init__(self, *, id: str | None = None) -> None:
-        # No cell padding: the column widths carry their own one-cell gap, to fit 56 columns.
+        # No cell padding: the column widths carry their own one-cell gap, to fit 58 columns.
         super().__init__(id=id, cursor_type="none", zebra_stripes=True, show_cursor=False, cell_padding=0)
         self.rows_by_partition: dict[int, PartitionRow] = {}
         self._shown: dict[int, Cells] = {}

@@ -23,6 +23,11 @@ KINDS: dict[str, tuple[str, str]] = {
     "paused": ("PAUSED", "bold #af87d7"),
     "resumed": ("RESUMED", "bold #af87d7"),
     "error": ("ERROR", "bold #ff5f5f"),
+    "restored": ("RESTORED", "bold #5fafd7"),
+    "member_gone": ("GONE", "bold #ff5f5f"),
+    "member_left": ("LEFT", "#8a8a8a"),
+    "strategy_requested": ("ASKED", "bold #5fd7d7"),
+    "group_reset": ("RESET", "bold #5fd7d7"),
 }
 #: How a kind marks the partitions it moved: in, out, or gone without a revoke.
 PARTITION_MARKS = {"assigned": "+", "revoked": "−", "lost": "×"}
