@@ -16,6 +16,7 @@ import time
 
 from balance_tui import locations
 from balance_tui.commands import dashboard
+from balance_tui.commands.produce import number_arg
 from balance_tui.config import Settings
 from balance_tui.errors import UserError
 
@@ -25,7 +26,8 @@ LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="normal", choices=["normal", "peak", "black-friday"],
                         help="traffic profile of the generator (default normal: 100 tx/s)")
-    parser.add_argument("--customers", type=int, default=50, help="customers in the generated traffic (default 50)")
+    parser.add_argument("--customers", type=number_arg(int, 1, maximum=1_000_000), default=50,
+                        help="customers in the generated traffic (default 50)")
     parser.add_argument("--no-traffic", action="store_true", help="start the broker only")
     dashboard.add_arguments(parser)
 

@@ -24,7 +24,7 @@ from balance_tui.kafka.admin import wait_for_broker
 from balance_tui.kafka.producer import ProduceReport, produce
 
 
-def _number(kind: type, minimum: float, *, strict: bool = False, maximum: float | None = None
+def number_arg(kind: type, minimum: float, *, strict: bool = False, maximum: float | None = None
             ) -> Callable[[str], Any]:
     """argparse type: a number of `kind` >= minimum (> minimum if strict), <= maximum."""
     def parse(text: str) -> Any:
@@ -41,22 +41,22 @@ def _number(kind: type, minimum: float, *, strict: bool = False, maximum: float 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rate", type=_number(float, 0), default=None, metavar="N",
+    parser.add_argument("--rate", type=number_arg(float, 0), default=None, metavar="N",
                         help="transactions per second, 0 for as fast as possible (wins over --profile)")
     parser.add_argument("--profile", choices=sorted(PROFILES), default=None,
                         help="the lab's load scenarios: normal 100, peak 300, black-friday 1000 tx/s "
                              "(default: normal)")
-    parser.add_argument("--count", type=_number(int, 1), default=None, metavar="N",
+    parser.add_argument("--count", type=number_arg(int, 1), default=None, metavar="N",
                         help="stop after N transactions (default: until Ctrl+C)")
-    parser.add_argument("--duration", type=_number(float, 0, strict=True), default=None, metavar="S",
+    parser.add_argument("--duration", type=number_arg(float, 0, strict=True), default=None, metavar="S",
                         help="stop after S seconds (default: until Ctrl+C)")
-    parser.add_argument("--customers", type=_number(int, 1, maximum=1_000_000), default=50, metavar="N",
+    parser.add_argument("--customers", type=number_arg(int, 1, maximum=1_000_000), default=50, metavar="N",
                         help="number of customers CUST-001..CUST-N (default 50)")
-    parser.add_argument("--seed", type=_number(int, 0), default=None, metavar="S",
+    parser.add_argument("--seed", type=number_arg(int, 0), default=None, metavar="S",
                         help="random seed: same seed, same transactions (default: a random seed, printed)")
-    parser.add_argument("--bad-ratio", type=_number(float, 0, maximum=1), default=0.0, metavar="F",
+    parser.add_argument("--bad-ratio", type=number_arg(float, 0, maximum=1), default=0.0, metavar="F",
                         help="share of deliberately malformed messages, 0..1 (default 0)")
-    parser.add_argument("--connect-timeout", type=_number(float, 0, strict=True), default=10.0, metavar="S",
+    parser.add_argument("--connect-timeout", type=number_arg(float, 0, strict=True), default=10.0, metavar="S",
                         help="give up if no broker answers within S seconds (default 10)")
 
 

@@ -140,7 +140,7 @@ def export_markdown(state: ExportState) -> str:
         lines.append(
             f"| {iso_ms(entry.at)} | {LAB_EVENT_TYPES.get(entry.kind, entry.kind)} | "
             f"{format_partitions(entry.partitions)} | {format_partitions(entry.assignment)} | "
-            f"{_duration_text(entry)} | {entry.detail.replace('|', '/')} |"
+            f"{_duration_text(entry)} | {_cell(entry.detail)} |"
         )
     lines += [
         "",
@@ -151,8 +151,13 @@ def export_markdown(state: ExportState) -> str:
     ]
     for row in state.balances:
         lines.append(
-            f"| {row.customer_id} | {row.balance:,} | {row.currency} | {row.transaction_count} | "
-            f"{row.last_transaction_id} | {iso_ms(row.last_updated)} | "
+            f"| {_cell(row.customer_id)} | {row.balance:,} | {row.currency} | {row.transaction_count} | "
+            f"{_cell(row.last_transaction_id)} | {iso_ms(row.last_updated)} | "
             f"{'' if row.partition is None else row.partition} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell: ids come from the messages and may hold anything."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")

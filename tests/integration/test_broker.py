@@ -229,6 +229,35 @@ def test_broker_command_serves_kafka_until_sigterm(broker_command: Callable[...,
     assert not pid_file("broker", command.port).exists()
 
 
+def test_broker_command_then_produce_command_leave_1000_keyed_messages(
+    broker_command: Callable[..., BrokerCommand],
+) -> None:
+    """The foundation's end to end: `balance-tui broker --port P`, then `balance-tui produce ... --count 1000`."""
+    import json
+
+    from balance_tui.kafka.reader import read_partitions
+
+    command = broker_command("--port", str(free_port())).wait_ready()
+    try:
+        result = run_cli("produce", "--bootstrap-servers", command.bootstrap, "--count", "1000", "--rate", "0",
+                         timeout=120)
+        assert result.returncode == 0, result.stderr
+        config = {"bootstrap.servers": command.bootstrap}
+        assert admin.topic_partition_count(config, TOPIC) == 6
+        records = list(read_partitions(config, TOPIC, timeout=60))
+        assert len(records) == 1000
+        partitions_of: dict[str, set[int]] = {}
+        for partition, _offset, key, value in records:
+            customer = json.loads(value)["customerId"]
+            assert key == customer.encode()
+            partitions_of.setdefault(customer, set()).add(partition)
+        assert all(len(found) == 1 for found in partitions_of.values()), partitions_of
+        assert len({p for found in partitions_of.values() for p in found}) > 1  # spread, not all on one
+    finally:
+        command.process.send_signal(signal.SIGTERM)
+        command.finish()
+
+
 def test_sigkill_leaves_no_orphan_and_down_clears_the_stale_record(
     broker_command: Callable[..., BrokerCommand],
 ) -> None:
