@@ -56,14 +56,22 @@ SETTING_FLAGS: dict[str, tuple[str, str]] = {
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
-    """argparse that reports a bad flag in one line instead of usage plus error."""
+    """argparse that reports a bad flag in one line instead of usage plus error.
+
+    Abbreviated flags are refused: `--sasl-pass` would otherwise be `--sasl-password` under a
+    name that the lab's command-line redaction does not know.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _settings_parent() -> argparse.ArgumentParser:
-    parent = argparse.ArgumentParser(add_help=False)
+    parent = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     group = parent.add_argument_group("settings (also BALANCE_TUI_<NAME> env vars or a TOML file)")
     # SUPPRESS, not None: the subparser's default would otherwise overwrite a --config
     # given before the subcommand (`balance-tui --config x.toml down`).

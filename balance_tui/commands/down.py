@@ -12,6 +12,9 @@ import argparse
 from balance_tui.config import Settings
 from balance_tui.kafka.broker import stop_recorded
 
+#: Stops local processes by their pid files: the Kafka client settings are not checked.
+USES_KAFKA = False
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=None,

@@ -85,7 +85,12 @@ class PartitionRestore:
         except ValueError:
             self.invalid += 1
             return
-        self.states[state.customer_id] = state
+        known = self.states.get(state.customer_id)
+        # Newest by source offset, not by log order: a record that a former owner's producer
+        # delivered late must not win over what the new owner wrote since (the ledger is
+        # deterministic, so records for the same offset hold the same state).
+        if known is None or known.offset is None or state.offset is None or state.offset >= known.offset:
+            self.states[state.customer_id] = state
         if state.offset is not None and (self.highest_offset is None or state.offset > self.highest_offset):
             self.highest_offset = state.offset
 

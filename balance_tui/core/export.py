@@ -160,4 +160,4 @@ def export_markdown(state: ExportState) -> str:
 
 def _cell(text: str) -> str:
     """Text safe inside a Markdown table cell: ids come from the messages and may hold anything."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")

@@ -23,6 +23,10 @@ _QUIET.addHandler(logging.NullHandler())
 _QUIET.propagate = False
 
 
+#: How long `write` waits for room in librdkafka's queue before it calls the changelog failed.
+QUEUE_FULL_SECONDS = 30.0
+
+
 class ChangelogWriter:
     """Produces changelog records; `flush()` says whether everything sent so far is acknowledged."""
 
@@ -59,8 +63,14 @@ class ChangelogWriter:
         return self.failed > 0
 
     def reopen(self) -> None:
-        """A fresh producer after a failure (a fatal idempotent producer cannot be used again)."""
+        """Drop every record not yet acknowledged and start a fresh producer.
+
+        After a failure (a fatal idempotent producer cannot be used again), and whenever
+        partitions leave this process with records still unsent: those must never land after
+        what the partitions' new owners write.
+        """
         try:
+            self._producer.purge(in_queue=True, in_flight=True)
             self._producer.flush(0)
         except KafkaException:
             pass
@@ -78,12 +88,20 @@ class ChangelogWriter:
     def write(self, partition: int, key: str, value: bytes) -> None:
         if self.failed:
             return  # nothing after a hole: the worker restores from the changelog as it stands
+        deadline = None
         while True:
             try:
                 self._produce(self.topic, value, key, partition, on_delivery=self._on_delivery)
                 return
             except BufferError:
-                self._producer.poll(0.05)  # the local queue is full: let deliveries drain
+                # The local queue is full: let deliveries drain, but not forever (the changelog
+                # may be unreachable while the source is not).
+                now = time.monotonic()
+                deadline = deadline or now + QUEUE_FULL_SECONDS
+                if now >= deadline:
+                    self._fail(f"local queue still full after {QUEUE_FULL_SECONDS:.0f} s")
+                    return
+                self._producer.poll(0.05)
             except KafkaException as error:  # fatal producer
                 self._fail(error.args[0].str() if error.args else str(error))
                 return

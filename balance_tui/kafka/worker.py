@@ -60,6 +60,8 @@ BALANCE_BATCH_SECONDS = 0.1
 STATS_LOG_SECONDS = 5.0
 ERROR_REPEAT_SECONDS = 5.0
 PAUSED_WATERMARK_SECONDS = 2.0
+#: Changelog failures in a row (no successful flush between them) before the worker gives up.
+CHANGELOG_RETRIES = 3
 #: Heartbeats are read four times a second, so the newest one held is never near the silence threshold.
 GROUP_READ_SECONDS = 0.25
 
@@ -155,6 +157,10 @@ class ConsumerWorker:
         self.high_watermark: dict[int, int] = {}
         #: librdkafka's fetch position of partitions with nothing read yet (statistics `next_offset`).
         self._fetch_start: dict[int, int] = {}
+        #: Where a restore sent each partition (an offset, or OFFSET_BEGINNING), until it is forgotten.
+        self._start_offset: dict[int, int] = {}
+        #: Set where a rejoin is the only way out (a re-assignment refused); the loop carries it out.
+        self._rejoin_requested = False
         self._partition_rate_samples: deque[tuple[float, dict[int, int]]] = deque()
         self._rate = RateMeter()
         self._latency = LatencyWindow()
@@ -182,6 +188,7 @@ class ConsumerWorker:
         self._group_switch: GroupCommand | None = None
         self._changelog: ChangelogWriter | None = None
         self._restorer: ChangelogRestorer | None = None
+        self._changelog_failures = 0
         #: The generation an eager revoke happened in: its partitions' state is kept only into the next one.
         self._revoked_generation: int | None = None
         #: Source partitions assigned but not consumed until their state is restored.
@@ -528,6 +535,9 @@ class ConsumerWorker:
             batch = 1000 if self.work_ms <= 0 else max(1, min(1000, int(50 / self.work_ms)))
             if self._restoring:
                 self._restore_step(consumer)
+            if self._rejoin_requested:
+                self._rejoin_requested = False
+                return None
             try:
                 messages = consumer.consume(batch, timeout=0.005 if self._restoring else 0.05)
             except KafkaException as error:
@@ -539,11 +549,18 @@ class ConsumerWorker:
                 self._process(consumer, messages)
             if self._changelog is not None and self._changelog.broken:
                 # A changelog record failed: what this process applied is ahead of the changelog.
-                # Rejoin without committing, so every partition is restored from the changelog
-                # as it stands and consumed again from there: nothing lost, nothing applied twice.
-                self._report_kafka_error(KafkaError(KafkaError._FAIL, "changelog write failed ("
-                                                    f"{self._changelog.first_error}); rejoining to restore"))
-                return None
+                # Nothing is committed; every partition is restored from the changelog as it
+                # stands and consumed again from there: nothing lost, nothing applied twice.
+                self._changelog_failures += 1
+                reason = self._changelog.first_error
+                if self._changelog_failures > CHANGELOG_RETRIES:
+                    self._report_kafka_error(KafkaError(KafkaError._FAIL, f"changelog write failed {self._changelog_failures} "
+                                                        f"times in a row ({reason}); stopping: balances could not be kept exact",
+                                                        fatal=True))
+                    return f"changelog failing: {reason}"
+                self._report_kafka_error(KafkaError(KafkaError._FAIL, f"changelog write failed ({reason}); "
+                                                    "restoring every partition from the changelog"))
+                self._drop_unsent_changelog(consumer)
             now = time.monotonic()
             if now >= next_balances:
                 self._flush_balances()
@@ -635,17 +652,23 @@ class ConsumerWorker:
         if self._changelog is not None:
             self._changelog.poll()
 
-    def _commit_covered(self, consumer: Consumer, partitions: set[int] | None = None) -> None:
-        """Commit the positions of owned partitions once the changelog covering them is acknowledged."""
+    def _commit_covered(self, consumer: Consumer, partitions: set[int] | None = None) -> bool:
+        """Commit the positions of owned partitions once the changelog covering them is acknowledged.
+
+        False when the changelog could not be flushed (nothing was committed).
+        """
         owned = (partitions if partitions is not None else self.tracker.assignment) - self._restoring
         offsets = [TopicPartition(self.settings.topic, p, self.position[p]) for p in sorted(owned)
                    if p in self.position]
         if not offsets:
-            return
-        if self._changelog is not None and not self._changelog.flush(timeout=30):
-            self._report_kafka_error(KafkaError(KafkaError._FAIL, "changelog not acknowledged ("
-                                                f"{self._changelog.first_error}); offsets not committed"))
-            return
+            return True
+        if self._changelog is not None:
+            if not self._changelog.flush(timeout=30):
+                self._report_kafka_error(KafkaError(KafkaError._FAIL, "changelog not acknowledged ("
+                                                    f"{self._changelog.first_error or 'timed out'}); "
+                                                    "offsets not committed"))
+                return False
+            self._changelog_failures = 0
         try:
             # Asynchronous: during a join phase the embedded broker can hold a commit for seconds,
             # and this thread must keep heartbeating the members topic. Positions never depend on
@@ -653,6 +676,33 @@ class ConsumerWorker:
             consumer.commit(offsets=offsets, asynchronous=True)
         except KafkaException as error:
             self._report_kafka_error(error.args[0])
+        return True
+
+    def _drop_unsent_changelog(self, consumer: Consumer) -> None:
+        """Purge changelog records not yet acknowledged; restore what this process still owns.
+
+        Called when partitions leave with records unsent (they must not land after their new
+        owner's) and after a write failed. The in-memory state is then ahead of the changelog,
+        so every partition still held is restored in place from the changelog as it stands and
+        consumed again from there.
+        """
+        assert self._changelog is not None
+        self._changelog.reopen()
+        held_back = sorted(self.tracker.pending_revoked)
+        self.tracker.pending_revoked.clear()  # if they come back, they are restored
+        for partition in held_back:
+            self._forget_partition(partition)
+        owned = sorted(self.tracker.assignment - self._restoring)
+        if held_back or owned:
+            self._flush_balances(removed_partitions=tuple(sorted({*held_back, *owned})))
+        if not owned or self._restorer is None:
+            return
+        for partition in owned:
+            self._forget_partition(partition)
+        consumer.pause([TopicPartition(self.settings.topic, p) for p in owned])
+        self._restoring |= set(owned)
+        self._restorer.start(owned)
+        self._set_status_from_assignment()
 
     def _flush_balances(self, removed_partitions: tuple[int, ...] = ()) -> None:
         if not self.publish_balances:
@@ -714,6 +764,8 @@ class ConsumerWorker:
                 self._paused_partitions |= set(numbers)
         if to_restore:
             assert self._restorer is not None
+            # Not kept, even if they were ours before the revoke: their state is read back.
+            self.tracker.pending_revoked.difference_update(to_restore)
             for partition in to_restore:
                 self._forget_partition(partition)
             self._restoring |= set(to_restore)
@@ -734,7 +786,7 @@ class ConsumerWorker:
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         numbers = sorted(tp.partition for tp in partitions)
         self._flush_balances()
-        self._commit_covered(consumer, set(numbers))
+        flushed = self._commit_covered(consumer, set(numbers))
         self._cancel_restores(numbers)
         # Eager protocols revoke everything and may give some back: keep their state until then.
         incremental = self._cooperative and not self._closing
@@ -746,6 +798,8 @@ class ConsumerWorker:
                 self._forget_partition(partition)
             self._flush_balances(removed_partitions=tuple(numbers))
         self._paused_partitions -= set(numbers)
+        if not flushed and self._changelog is not None:
+            self._drop_unsent_changelog(consumer)
         self._join_started_mono = time.monotonic()
         self._log_rebalance("revoked", entry)
         self._post(PartitionsRevoked(partitions=entry.partitions, assignment=entry.assignment, entry=entry))
@@ -762,6 +816,8 @@ class ConsumerWorker:
             self._forget_partition(partition)
         self._flush_balances(removed_partitions=tuple(gone))
         self._paused_partitions -= set(numbers)
+        if self._changelog is not None:
+            self._drop_unsent_changelog(consumer)  # the group moved on: our late records must not land
         self._join_started_mono = time.monotonic()
         self._log_rebalance("lost", entry)
         self._post(PartitionsLost(partitions=entry.partitions, assignment=entry.assignment, entry=entry))
@@ -788,10 +844,17 @@ class ConsumerWorker:
             self.ledger.restore(restore.states.values())
             resume = restore.resume_offset
             source = TopicPartition(self.settings.topic, partition, OFFSET_BEGINNING if resume is None else resume)
+            self._start_offset[partition] = source.offset
+            self._fetch_start.pop(partition, None)  # what the statistics said was before the seek
             try:
                 consumer.seek(source)
             except KafkaException:
-                self._reassign_at(consumer, source)
+                try:
+                    self._reassign_at(consumer, source)
+                except KafkaException as error:
+                    self._report_kafka_error(error.args[0])
+                    self._rejoin_requested = True  # a fresh join restores everything again
+                    return
             if resume is not None:
                 self.position[partition] = resume
             if self._paused:
@@ -820,18 +883,24 @@ class ConsumerWorker:
             consumer.incremental_assign([source])
             return
         # Eager protocols only take whole assignments: keep every other partition where it is.
-        consumer.assign([source if p == source.partition else TopicPartition(topic, p, self.position.get(p, OFFSET_INVALID))
+        consumer.assign([source if p == source.partition else TopicPartition(topic, p, self._next_offset(p))
                          for p in sorted(self.tracker.assignment)])
         hold = sorted(p for p in self.tracker.assignment if p in self._restoring or p in self._paused_partitions
                       or (self._paused and p == source.partition))
         if hold:
             consumer.pause([TopicPartition(topic, p) for p in hold])
 
+    def _next_offset(self, partition: int) -> int:
+        """Where reading `partition` goes on: after the last record read, else where its restore
+        sent it, else (still restoring: it is paused and will be sent) the committed offset."""
+        return self.position.get(partition, self._start_offset.get(partition, OFFSET_INVALID))
+
     def _forget_partition(self, partition: int) -> None:
         removed = self.ledger.drop_partition(partition)
         self._dirty.difference_update(removed)
         self.position.pop(partition, None)
         self._fetch_start.pop(partition, None)
+        self._start_offset.pop(partition, None)
         self.committed.pop(partition, None)
 
     def _log_rebalance(self, event: str, entry: TimelineEntry) -> None:
@@ -875,7 +944,7 @@ class ConsumerWorker:
             # at its end never delivers one). Display only: commits use positions of records read.
             next_offset = values.get("next_offset", -1)
             if values.get("fetch_state") == "active" and next_offset is not None and next_offset >= 0 \
-                    and values.get("fetchq_cnt", 1) == 0:
+                    and values.get("fetchq_cnt", 1) == 0 and partition not in self._restoring:
                 self._fetch_start[partition] = next_offset
         if self._status == ConsumerStatus.BROKER_UNREACHABLE:
             brokers = stats.get("brokers", {}).values()
@@ -901,6 +970,8 @@ class ConsumerWorker:
 
     def _report_kafka_error(self, error: KafkaError) -> None:
         name = error.name()
+        # Our own errors all share `_FAIL`: tell them apart by what they say.
+        key = f"{name}:{error.str()[:32]}" if error.code() == KafkaError._FAIL else name
         now = time.monotonic()
         if error.code() in UNREACHABLE_CODES and self._status not in (ConsumerStatus.STOPPED,):
             self._set_status(ConsumerStatus.BROKER_UNREACHABLE, error.str())
@@ -908,14 +979,14 @@ class ConsumerWorker:
             self._fatal = True
             self._set_status(ConsumerStatus.FATAL_ERROR, error.str())
         self.kafka_errors += 1
-        if now - self._last_error_at.get(name, -1e9) < ERROR_REPEAT_SECONDS:
+        if now - self._last_error_at.get(key, -1e9) < ERROR_REPEAT_SECONDS:
             # The same error on every poll would flood the log and the timeline: count it instead.
-            self._suppressed_errors[name] = self._suppressed_errors.get(name, 0) + 1
+            self._suppressed_errors[key] = self._suppressed_errors.get(key, 0) + 1
             return
-        self._last_error_at[name] = now
+        self._last_error_at[key] = now
         hint = ERROR_HINTS.get(name, "")
         assert self.session is not None
-        repeats = self._suppressed_errors.pop(name, 0)
+        repeats = self._suppressed_errors.pop(key, 0)
         self.session.write("error", code=name, reason=error.str(), fatal=error.fatal(),
                            **({"repeated_since_last": repeats} if repeats else {}))
         # Kept in the tracker's history for the export; the UI draws its own line from the message.
@@ -1121,7 +1192,7 @@ class ConsumerWorker:
         lags = self._lag_by_partition()
         self.session.write(
             "stats", consumed=self.consumed, rate=round(self._rate.rate(now), 1),
-            lag=sum(lags.values()), lag_by_partition={str(p): v for p, v in sorted(lags.items())},
+            lag=self._total_lag(lags), lag_by_partition={str(p): v for p, v in sorted(lags.items())},
             rejected=self.rejected, errors=self.processing_errors + self.kafka_errors,
             assignment=sorted(self.tracker.assignment), status=self._status.value,
         )

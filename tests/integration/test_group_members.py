@@ -135,6 +135,8 @@ def test_pause_resume_and_work_ms_are_logged_and_secrets_never_reach_logs_or_exp
         "BALANCE_TUI_LIBRDKAFKA": '{"sasl.oauthbearer.client.secret": "%s"}' % SECRET,
     })
     group.wait_for_assignments([6])
+    # Restored (from an empty changelog) and fetching, so its lag is known before it pauses.
+    wait_until(lambda: len(member.events("restored")) == 6, 30, "the member never restored its partitions")
     member.command("pause")
     wait_until(lambda: member.events("paused"), 20, "pause was never logged")
     good = (b'{"transactionId":"P-%d","fromAccount":"BANK","toAccount":"FR76P","amount":1.00,"currency":"EUR",'

@@ -31,8 +31,6 @@ def settings_for(monkeypatch: pytest.MonkeyPatch) -> Run:
         return 0
 
     monkeypatch.setattr(down, "run", record)
-    # These tests are about where settings come from; librdkafka's own check has its tests below.
-    monkeypatch.setattr(down, "USES_KAFKA", False, raising=False)
 
     def run(*argv: str, before: tuple[str, ...] = ()) -> Settings:
         assert cli.main([*before, "down", *argv]) == 0
@@ -246,9 +244,25 @@ def test_bad_values_in_the_file(capsys: pytest.CaptureFixture[str], tmp_path: Pa
 def test_settings_librdkafka_refuses_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                                   argv: list[str], toml: str, fragments: list[str]) -> None:
     config = write_toml(tmp_path / "c.toml", toml)
-    line = expect_error(capsys, ["down", "--config", str(config), "--sasl-password", "hunter2-secret", *argv],
+    # `produce` talks to Kafka, so its settings are checked before it starts (`down` does not).
+    line = expect_error(capsys, ["produce", "--config", str(config), "--sasl-password", "hunter2-secret", *argv],
                         *fragments)
     assert "hunter2-secret" not in line
+
+
+def test_down_stops_processes_without_checking_the_kafka_settings(capsys: pytest.CaptureFixture[str],
+                                                                   tmp_path: Path) -> None:
+    code = cli.main(["down", "--port", "1", "--security-protocol", "ssl", "--ssl-ca-location", "/nonexistent"])
+    assert code == 0, capsys.readouterr().err
+
+
+def test_abbreviated_flags_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    # Otherwise `--sasl-pass SECRET` would be the password under a name nothing redacts.
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["down", "--sasl-pass", "hunter2"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--sasl-pass" in err
 
 
 def test_report_reads_logs_without_checking_the_kafka_settings(capsys: pytest.CaptureFixture[str]) -> None:
