@@ -50,3 +50,12 @@ def test_empty_changelog_resumes_from_the_beginning():
 
 def test_topic_name_follows_the_group():
     assert changelog_topic("balance-service") == "balance-service.balances-changelog"
+
+
+def test_a_late_record_from_a_former_owner_does_not_roll_a_customer_back():
+    # The former owner's producer delivered offset 3 after the new owner had written offset 8.
+    restore = PartitionRestore(3)
+    restore.add(encode_state(state("A", 8, EUR="8.00")))
+    restore.add(encode_state(state("A", 3, EUR="3.00")))
+    assert restore.states["A"].balances == {"EUR": Decimal("8.00")}
+    assert restore.resume_offset == 9
