@@ -54,6 +54,10 @@ class AssignmentTracker:
         }
         for p in added:
             self.revoked_at.pop(p, None)
+        # A partition revoked and not given back has moved to another member: when it returns
+        # one day, that is a move in, not a pause of this rebalance.
+        for p in [p for p in self.revoked_at if p not in self.assignment]:
+            del self.revoked_at[p]
         join_ms = None
         if self.join_started is not None:
             join_ms = (now - self.join_started).total_seconds() * 1000
@@ -78,8 +82,9 @@ class AssignmentTracker:
             self.revoked_at[p] = now
         if not incremental:
             self.pending_revoked |= removed
-        # Every revoke starts a new join round: the time to the next assignment is the pause.
-        self.join_started = now
+            # An eager revoke stops everything until the next assignment: that wait is the pause.
+            # A cooperative revoke pauses nothing else, and its next assignment follows at once.
+            self.join_started = now
         entry = TimelineEntry(
             at=now, kind="revoked", partitions=tuple(sorted(removed)),
             assignment=tuple(sorted(self.assignment)), generation=generation, member_id=member_id,
@@ -123,6 +128,8 @@ class AssignmentTracker:
     def _assigned_detail(added: set[int], kept: tuple[int, ...], moved_in: tuple[int, ...]) -> str:
         if not added and not kept:
             return "no partitions: idle (more members than partitions)"
+        if not added:
+            return "nothing new this round"
         parts = [f"received {len(added)} partition(s)"]
         if moved_in:
             parts.append(f"moved in {format_partitions(moved_in)}")

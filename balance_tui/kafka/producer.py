@@ -33,7 +33,11 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     # would count it twice). Costs ~15% at --rate 0 and ~0.5 s before the first delivery
     # (producer id); see docs/performance.md.
     "enable.idempotence": True,
-    "linger.ms": 10,                         # fill batches: the broker handles batches, not messages
+    # Fill batches. The embedded broker's fetch cost grows with the number of record batches in
+    # a partition (docs/broker.md): at the lab's 100 tx/s a 10 ms linger makes one-record batches
+    # and saturates it within minutes. 200 ms keeps a partition to 5 batches a second; at --rate 0
+    # batches fill (batch.num.messages) long before the linger matters.
+    "linger.ms": 200,
     "batch.num.messages": 10_000,
     "queue.buffering.max.messages": 500_000,
     "message.timeout.ms": 30_000,            # a dead broker shows up as failures after 30 s, not 5 min

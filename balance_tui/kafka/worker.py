@@ -71,13 +71,11 @@ EXPECTED_COMMIT_FAILURES = {
 }
 UNREACHABLE_CODES = {KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE}
 
+#: Errors a broker repeats on every retry of a join: reported once per join attempt.
+ONCE_PER_JOIN = {"INCONSISTENT_GROUP_PROTOCOL"}
+
 #: Plain-words advice for errors a learner is likely to cause on purpose.
 ERROR_HINTS = {
-    "INCONSISTENT_GROUP_PROTOCOL": (
-        "The group refused this strategy: its other members use another protocol family "
-        "(eager range/roundrobin vs cooperative-sticky cannot be mixed). Switch back with 1/2/3, "
-        "or switch every member to the same strategy."
-    ),
     "_ALL_BROKERS_DOWN": "No broker answers. Is the broker running (`balance-tui broker` or `./scripts/demo`)?",
 }
 
@@ -189,6 +187,9 @@ class ConsumerWorker:
         self._changelog: ChangelogWriter | None = None
         self._restorer: ChangelogRestorer | None = None
         self._changelog_failures = 0
+        #: Why the group refuses this member's join, shown beside JOINING until the next attempt.
+        self._join_refusal: str | None = None
+        self._reported_this_join: set[str] = set()
         #: The generation an eager revoke happened in: its partitions' state is kept only into the next one.
         self._revoked_generation: int | None = None
         #: Source partitions assigned but not consumed until their state is restored.
@@ -471,6 +472,8 @@ class ConsumerWorker:
         self._join_started_mono = time.monotonic()
         if self._status != ConsumerStatus.BROKER_UNREACHABLE:
             self._set_status(ConsumerStatus.JOINING, "0s")
+        self._join_refusal = None
+        self._reported_this_join = set()
         return consumer
 
     def _close_consumer(self) -> None:
@@ -576,7 +579,8 @@ class ConsumerWorker:
                 next_beat = now + HEARTBEAT_SECONDS
                 self._beat()
             if self._status == ConsumerStatus.JOINING and self._join_started_mono is not None:
-                self._set_status(ConsumerStatus.JOINING, f"{now - self._join_started_mono:.0f}s")
+                refused = f" · {self._join_refusal}" if self._join_refusal else ""
+                self._set_status(ConsumerStatus.JOINING, f"{now - self._join_started_mono:.0f}s{refused}")
             if self._paused and now >= next_watermarks:
                 self._refresh_paused_watermarks(consumer)
                 next_watermarks = now + PAUSED_WATERMARK_SECONDS
@@ -985,6 +989,14 @@ class ConsumerWorker:
             return
         self._last_error_at[key] = now
         hint = ERROR_HINTS.get(name, "")
+        if name in ONCE_PER_JOIN:
+            # The broker refuses every retry the same way: say it once per join, keep it in the header.
+            if name in self._reported_this_join:
+                self._suppressed_errors[key] = self._suppressed_errors.get(key, 0) + 1
+                return
+            self._reported_this_join.add(name)
+            hint = self._refusal_hint()
+            self._join_refusal = "refused: " + hint.split(":", 1)[0]
         assert self.session is not None
         repeats = self._suppressed_errors.pop(key, 0)
         self.session.write("error", code=name, reason=error.str(), fatal=error.fatal(),
@@ -992,6 +1004,20 @@ class ConsumerWorker:
         # Kept in the tracker's history for the export; the UI draws its own line from the message.
         self.tracker.note("error", utc_now(), f"{name}: {error.str()}" + (f" — {hint}" if hint else ""))
         self._post(KafkaErrorReported(code=name, reason=error.str(), fatal=error.fatal(), hint=hint))
+
+    def _refusal_hint(self) -> str:
+        """What to press when the group refuses our strategy, from the strategies its members announce."""
+        others = sorted({m.strategy for m in self.group_view.members()
+                         if m.consumer_id != self.consumer_id and m.strategy != self.strategy})
+        keys = {"range": "1", "roundrobin": "2", "cooperative-sticky": "3"}
+        if others:
+            theirs = " / ".join(others)
+            press = " or ".join(keys[s] for s in others if s in keys)
+            return (f"the group uses {theirs}, not {self.strategy}: press {press} to rejoin with it, "
+                    f"or shift+1/2/3 (! @ #) to move every member together")
+        return (f"the group uses another protocol family than {self.strategy} (eager range/roundrobin and "
+                "cooperative-sticky cannot be mixed): press 1/2/3 to match it, or shift+1/2/3 (! @ #) "
+                "to move every member together")
 
     def _report_processing_error(self, partition: int, offset: int, error: Exception) -> None:
         key = f"processing:{type(error).__name__}"

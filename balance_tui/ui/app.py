@@ -340,7 +340,8 @@ class BalanceApp(App[DashboardExit]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen([binding for binding in self.BINDINGS if binding.show]))
+            # Every key that says what it does, the footer's and the group-wide shift+1/2/3 alike.
+            self.push_screen(HelpScreen([binding for binding in self.BINDINGS if binding.tooltip]))
 
     async def action_quit(self) -> None:
         if self.worker_stopped is not None:

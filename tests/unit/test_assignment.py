@@ -72,3 +72,24 @@ def test_empty_assignment_is_reported_as_idle():
 def test_formatting_matches_the_lab():
     assert format_partitions([2, 0, 1]) == "[0, 1, 2]"
     assert iso_ms(at(0.1234)) == "2026-11-25T12:00:00.123Z"
+
+
+def test_a_cooperative_round_is_not_a_join_and_shows_no_pause():
+    tracker = AssignmentTracker()
+    tracker.assigned([0, 1, 2, 3, 4, 5], incremental=True, now=at(0))
+    tracker.revoked([3, 4, 5], incremental=True, now=at(10))
+    entry = tracker.assigned([], incremental=True, now=at(10.001))
+    assert entry.join_ms is None
+    assert entry.detail == "nothing new this round"
+    assert entry.kept == (0, 1, 2)
+
+
+def test_a_partition_that_left_and_came_back_later_is_a_move_in_not_a_pause():
+    tracker = AssignmentTracker()
+    tracker.assigned([0, 1, 2, 3, 4, 5], incremental=False, now=at(0))
+    tracker.revoked([0, 1, 2, 3, 4, 5], incremental=False, now=at(10))
+    tracker.assigned([0, 1, 2], incremental=False, now=at(13))  # 3-5 went to another member
+    tracker.revoked([0, 1, 2], incremental=False, now=at(200))
+    entry = tracker.assigned([0, 1, 2, 3, 4, 5], incremental=False, now=at(203))  # the other one crashed
+    assert entry.downtime_ms == {0: 3000, 1: 3000, 2: 3000}  # not 193 s for 3-5
+    assert entry.moved_in == (3, 4, 5)

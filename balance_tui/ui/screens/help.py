@@ -6,7 +6,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -22,7 +22,8 @@ OTHER_KEYS: tuple[tuple[str, str], ...] = (
 
 INTRO = (
     "Each terminal running balance-tui is one member of the consumer group; these keys act on this "
-    "member only. Open more terminals to watch partitions move between them."
+    "member only, except ! @ # which ask the whole group. Open more terminals to watch partitions "
+    "move between them."
 )
 
 
@@ -71,11 +72,12 @@ class HelpScreen(ModalScreen[None]):
         self.bindings = bindings
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="help-dialog") as dialog:
+        # Scrolls: on an 80x24 terminal the list is longer than the screen.
+        with VerticalScroll(id="help-dialog") as dialog:
             dialog.border_title = "balance-tui keys"
             yield Static(INTRO, id="help-intro")
             yield Static(keys_table(self.bindings), id="help-keys")
-            yield Static("Escape, ? or q closes this help.", id="help-footer")
+            yield Static("Escape, ? or q closes this help; ↑ ↓ scroll it.", id="help-footer")
 
     def action_close(self) -> None:
         self.dismiss(None)
