@@ -28,7 +28,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from balance_tui.kafka.admin import wait_for_broker
     from balance_tui.kafka.worker import ConsumerWorker, tune_garbage_collector
 
-    wait_for_broker(settings.client_config(), timeout=getattr(args, "connect_timeout", 10.0))
+    timeout = getattr(args, "connect_timeout", 10.0)
+    interactive = sys.stderr.isatty()
+    if interactive:  # a blank terminal for up to `timeout` seconds would look like a hang
+        sys.stderr.write(f"balance-tui: connecting to {settings.bootstrap_servers} (up to {timeout:g} s)…\r")
+        sys.stderr.flush()
+    try:
+        wait_for_broker(settings.client_config(), timeout=timeout)
+    finally:
+        if interactive:
+            sys.stderr.write("\r\033[K")  # the error, if any, takes the line
+            sys.stderr.flush()
     tune_garbage_collector()
     headless = getattr(args, "headless", False)
     worker = ConsumerWorker(settings, consumer_id=getattr(args, "consumer_id", None),

@@ -91,4 +91,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"started {line}", file=sys.stderr)
     if os.environ.get("BALANCE_TUI_DEMO_NO_DASHBOARD"):
         return 0
-    return dashboard.run(args, settings)
+    code = dashboard.run(args, settings)
+    print("the broker and the traffic keep running for the other terminals; stop them with: "
+          "balance-tui down", file=sys.stderr)
+    return code

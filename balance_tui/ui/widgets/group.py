@@ -49,13 +49,16 @@ def member_line(row: MemberRow, with_strategy: bool) -> tuple[Text, ...]:
 def group_renderable(group: GroupChanged) -> RichGroup:
     # The strategy column only matters when members disagree (then the group refuses someone).
     with_strategy = len({row.strategy for row in group.rows}) > 1
-    table = Table(expand=True, box=None, padding=(0, 1), header_style="bold #8a8a8a")
-    columns = [("Member", "left", 1), ("Status", "left", 0), ("Owns", "left", 0), ("Rate/s", "right", 0),
-               ("Lag", "right", 0), ("Seen", "right", 0)]
+    # Not expanded: columns side by side read better than a wide, mostly empty member column.
+    table = Table(expand=False, box=None, padding=(0, 1), header_style="bold #8a8a8a")
+    # Members are told apart by their name: it never shrinks below the longest (up to 24 cells).
+    name_width = min(24, max((len(short_id(row.consumer_id)) + 2 for row in group.rows), default=8))
+    columns = [("Member", "left", name_width), ("Status", "left", None), ("Owns", "left", None),
+               ("Rate/s", "right", None), ("Lag", "right", None), ("Seen", "right", None)]
     if with_strategy:
-        columns.append(("Strategy", "left", 0))
-    for label, justify, ratio in columns:
-        table.add_column(label, justify=justify, no_wrap=True, ratio=ratio or None,  # type: ignore[arg-type]
+        columns.append(("Strategy", "left", None))
+    for label, justify, min_width in columns:
+        table.add_column(label, justify=justify, no_wrap=True, min_width=min_width,  # type: ignore[arg-type]
                          overflow="ellipsis")
     for row in group.rows:
         table.add_row(*member_line(row, with_strategy))

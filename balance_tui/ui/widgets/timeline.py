@@ -30,7 +30,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "group_reset": ("RESET", "bold #5fd7d7"),
 }
 #: How a kind marks the partitions it moved: in, out, or gone without a revoke.
-PARTITION_MARKS = {"assigned": "+", "revoked": "−", "lost": "×"}
+PARTITION_MARKS = {"assigned": "+", "revoked": "−", "lost": "×", "restored": "↻"}
 
 #: Oldest entries are dropped beyond this (the session log keeps them): ~200 rebalances, and
 #: re-rendering them all on a terminal resize stays around 0.3 s.
@@ -52,7 +52,8 @@ def what_changed(entry: TimelineEntry) -> Text:
         parts.append(Text.assemble(("moved in ", LABEL), (fmt.partitions(entry.moved_in), "#5fd7d7")))
     if entry.downtime_ms:
         parts.append(Text.assemble(("downtime ", LABEL), downtime_text(entry.downtime_ms)))
-    if entry.detail:
+    # An assignment's detail says again what kept / moved in just said; keep it for the rest.
+    if entry.detail and not (entry.kind == "assigned" and (entry.kept or entry.moved_in)):
         parts.append(Text(entry.detail, style="#ff8787" if entry.kind == "error" else ""))
     return Text(" · ").join(parts)
 
