@@ -326,6 +326,16 @@ async def test_joining_status_counts_seconds() -> None:
         await wait_until(pilot, lambda: "JOINING 4s" in text_of(app.header), "joining 4s")
 
 
+async def test_joining_shows_why_the_group_refuses_this_member() -> None:
+    worker = FakeWorker()
+    app = make_app(worker)
+    async with app.run_test(size=SIZE) as pilot:
+        worker.post(StatusChanged(ConsumerStatus.JOINING, "3s · refused: the group uses cooperative-sticky, not range"))
+        await wait_until(pilot, lambda: "refused: the group uses cooperative-sticky" in text_of(app.header),
+                         "the refusal beside JOINING")
+        assert "3s · " not in text_of(app.header)  # the seconds are the header's own, live
+
+
 async def test_kafka_error_hint_is_notified_and_added_to_the_timeline() -> None:
     worker = FakeWorker()
     app = make_app(worker)

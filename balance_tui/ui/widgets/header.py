@@ -105,7 +105,8 @@ class HeaderBar(Widget):
             status_text(info, now),
             "  ",
             (info.consumer_id, "bold #5fafff"),
-            ("  " + info.status_detail if _shows_detail(info) else "", LABEL),
+            ("  " + _shown_detail(info) if _shown_detail(info) else "",
+             "bold #ff8787" if info.status is ConsumerStatus.JOINING else LABEL),
         )
         uptime = _field("up", fmt.duration(now - info.started_at) if info.started_at else fmt.DASH)
         rebalance_line = _fields(
@@ -137,9 +138,14 @@ def _split_line(left: Text, right: Text) -> Table:
     return grid
 
 
-def _shows_detail(info: HeaderInfo) -> bool:
-    # Joining counts its own seconds live; a detail repeating them would go stale.
-    return bool(info.status_detail) and not info.leaving and info.status is not ConsumerStatus.JOINING
+def _shown_detail(info: HeaderInfo) -> str:
+    if not info.status_detail or info.leaving:
+        return ""
+    if info.status is ConsumerStatus.JOINING:
+        # Joining counts its own seconds live (a detail repeating them would go stale); what
+        # follows them is why the group keeps refusing this member.
+        return info.status_detail.partition(" · ")[2]
+    return info.status_detail
 
 
 def _short_member(member_id: str | None) -> str:
