@@ -108,3 +108,22 @@ def test_timeline_row_shows_measured_durations() -> None:
     assert cells[7] == "kept 0-1 · moved in 3 · downtime p3 2.15 s"
     compact = [str(cell) for cell in entry_row(4, entry, compact=True)]
     assert compact[:5] == ["22:00:42", "ASSIGNED", "+3", "7", "850 ms"]
+
+
+def test_group_lag_explains_its_question_marks() -> None:
+    from rich.console import Console
+
+    from balance_tui.core.group import PartitionLag
+    from balance_tui.messages import GroupChanged
+    from balance_tui.ui.widgets.group import group_renderable
+
+    def shown(lags: tuple[PartitionLag, ...]) -> str:
+        console = Console(width=200, record=True)
+        console.print(group_renderable(GroupChanged(rows=(), unowned=(), capacity="", partition_lag=lags,
+                                                    source="member heartbeats")))
+        return console.export_text()
+
+    fresh = tuple(PartitionLag(p, "a", 10, 12, 2, False) for p in range(2))
+    assert "P0:2 P1:2" in shown(fresh) and "silent" not in shown(fresh)
+    stale = (PartitionLag(0, "a", 10, 12, 2, True), PartitionLag(1, "b", 10, 12, 2, False))
+    assert "P0:2? P1:2" in shown(stale) and "?: its owner is silent" in shown(stale)

@@ -70,8 +70,9 @@ def group_renderable(group: GroupChanged) -> RichGroup:
     notes = Text()
     if group.unowned:
         notes.append(f"unowned {format_partitions(group.unowned)}  ", style="bold #d75f5f")
-    notes.append(f"group lag (committed→end) {lags}" if lags else "group lag: waiting for heartbeats",
-                 style="#8a8a8a")
+    stale = any(lag.stale for lag in group.partition_lag)
+    notes.append(f"group lag (committed→end) {lags}{'  (?: its owner is silent)' if stale else ''}"
+                 if lags else "group lag: waiting for heartbeats", style="#8a8a8a")
     footer = Text(group.source, style="#6c6c6c")
     if group.problem:
         footer = Text(group.problem, style="#d75f5f")
