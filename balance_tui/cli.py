@@ -13,11 +13,12 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaException
 
 from balance_tui import __version__
 from balance_tui.config import STRATEGIES, Settings, load_settings
 from balance_tui.errors import ConfigError, UserError
+from balance_tui.kafka import error_reason
 
 #: Subcommand name -> (module under balance_tui.commands, one-line help).
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -129,7 +130,5 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except KafkaException as error:  # a Kafka client error nobody foresaw: still one line, not a traceback
-        first = error.args[0] if error.args else error
-        reason = first.str() if isinstance(first, KafkaError) else str(first)
-        print(f"balance-tui: error: Kafka client: {reason}", file=sys.stderr)
+        print(f"balance-tui: error: Kafka client: {error_reason(error)}", file=sys.stderr)
         return 1

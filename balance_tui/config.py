@@ -30,6 +30,16 @@ SecurityProtocol = Literal["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"]
 SECRET_PROPERTY_MARKERS = ("password", "secret", "key.pem", "keystore", "token", "credentials",
                            "oauthbearer.config")
 
+#: Settings that hold secrets (SecretStr): masked in `redacted()`, in recorded command lines, everywhere.
+SECRET_SETTINGS = ("sasl_password", "ssl_key_password")
+
+
+def is_secret_property(name: str) -> bool:
+    """True for a librdkafka property (or setting path) whose value must never be shown."""
+    lowered = name.lower()
+    return any(marker in lowered for marker in SECRET_PROPERTY_MARKERS)
+
+
 _config_file: ContextVar[Path | None] = ContextVar("balance_tui_config_file", default=None)
 
 #: The lab's ASP.NET configuration names, mapped onto our fields.
@@ -196,7 +206,7 @@ class Settings(BaseSettings):
     def redacted(self) -> dict[str, Any]:
         """The effective configuration with every secret replaced, safe for logs and exports."""
         data = self.model_dump(mode="json")
-        for name in ("sasl_password", "ssl_key_password"):
+        for name in SECRET_SETTINGS:
             if data.get(name) is not None:
                 data[name] = "***"
         data["librdkafka"] = redact_properties(self.librdkafka)
@@ -206,7 +216,7 @@ class Settings(BaseSettings):
 def redact_properties(properties: dict[str, str]) -> dict[str, str]:
     """Copy of librdkafka properties with the values of secret-looking keys replaced."""
     return {
-        key: "***" if any(marker in key.lower() for marker in SECRET_PROPERTY_MARKERS) else value
+        key: "***" if is_secret_property(key) else value
         for key, value in properties.items()
     }
 
@@ -268,6 +278,5 @@ def describe_validation_error(error: ValidationError) -> str:
     if first["type"] == "extra_forbidden":
         return f"unknown setting {location!r}"
     value = first.get("input")
-    secret = any(marker in location.lower() for marker in SECRET_PROPERTY_MARKERS)
-    shown = "" if isinstance(value, dict) or secret else f" (got {value!r})"
+    shown = "" if isinstance(value, dict) or is_secret_property(location) else f" (got {value!r})"
     return f"invalid setting {location}: {message}{shown}"

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from balance_tui import __version__
-from balance_tui.config import Settings
+from balance_tui.config import SECRET_SETTINGS, Settings
 from balance_tui.core.assignment import iso_ms, utc_now
 from balance_tui.core.lab_measure import (
     STRATEGY_ORDER,
@@ -475,7 +475,7 @@ class LabRun:
                          "ssl_key_location"):
                 if getattr(cluster, name) is not None:
                     env[f"BALANCE_TUI_{name.upper()}"] = str(getattr(cluster, name))
-            for name in ("sasl_password", "ssl_key_password"):
+            for name in SECRET_SETTINGS:
                 if getattr(cluster, name) is not None:
                     env[f"BALANCE_TUI_{name.upper()}"] = getattr(cluster, name).get_secret_value()
             if cluster.librdkafka:

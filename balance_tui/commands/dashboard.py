@@ -58,7 +58,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     app = BalanceApp(settings, worker)
     outcome = app.run()
     print(f"session log: {worker.log_path}", file=sys.stderr)
-    for path in outcome.export_paths if outcome is not None and outcome.export_paths else worker.final_export:
+    # The app's last export, or the worker's final one when the app saw none.
+    for path in (outcome.export_paths if outcome is not None else ()) or worker.final_export:
         print(f"export: {path}", file=sys.stderr)
     if outcome is not None and not outcome.clean:
         # The consumer is stuck inside librdkafka (broker gone?): interpreter shutdown would wait for it.

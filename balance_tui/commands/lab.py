@@ -19,7 +19,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from balance_tui.config import Settings
+from balance_tui.cli import SETTING_FLAGS
+from balance_tui.config import SECRET_SETTINGS, Settings
 from balance_tui.core.traffic import PROFILES
 from balance_tui.errors import UserError
 from balance_tui.lab import (
@@ -101,7 +102,8 @@ def options_from_args(args: argparse.Namespace, settings: Settings) -> LabOption
     )
 
 
-SECRET_FLAGS = ("--sasl-password", "--ssl-key-password")
+#: The flags of the secret settings, whose values a recorded command line must not hold.
+SECRET_FLAGS = tuple(SETTING_FLAGS[name][0] for name in SECRET_SETTINGS)
 
 
 def redact_argv(argv: list[str]) -> list[str]:

@@ -18,10 +18,10 @@ from typing import Any
 from balance_tui.config import Settings
 from balance_tui.core.report import ReportError, build_report, render_json, render_markdown, valid_events
 from balance_tui.errors import UserError
+from balance_tui.session_log import read_session_log
 
 #: Reads session logs only: the Kafka client settings are not checked.
 USES_KAFKA = False
-from balance_tui.session_log import read_session_log
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -18,8 +18,9 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from balance_tui.config import SECRET_PROPERTY_MARKERS
+from balance_tui.config import is_secret_property
 from balance_tui.errors import BrokerUnreachable, ConfigError, UserError
+from balance_tui.kafka import error_reason
 
 #: librdkafka logs end up here; without a handler configured by the app they are dropped.
 RDKAFKA_LOGGER = logging.getLogger("balance_tui.rdkafka")
@@ -45,9 +46,9 @@ def check_client_config(client_config: dict[str, str]) -> None:
     try:
         Producer(config)
     except KafkaException as error:
-        reason = _reason(error).removeprefix("Failed to create producer: ")
+        reason = error_reason(error).removeprefix("Failed to create producer: ")
         for key, value in client_config.items():
-            if value and any(marker in key.lower() for marker in SECRET_PROPERTY_MARKERS):
+            if value and is_secret_property(key):
                 reason = reason.replace(value, "***")
         raise ConfigError(f"librdkafka refused the client configuration: {reason}") from None
 
@@ -95,7 +96,7 @@ def topic_partition_count(client_config: dict[str, str], topic: str, timeout: fl
         metadata = admin_client(client_config).list_topics(timeout=timeout)
     except KafkaException as error:
         raise BrokerUnreachable(
-            f"no Kafka broker answers at {client_config.get('bootstrap.servers')}: {_reason(error)}"
+            f"no Kafka broker answers at {client_config.get('bootstrap.servers')}: {error_reason(error)}"
         ) from None
     found = metadata.topics.get(topic)
     if found is None or found.error is not None:
@@ -130,7 +131,7 @@ def ensure_topic(
     except KafkaException as error:
         kafka_error: KafkaError = error.args[0]
         if kafka_error.code() != KafkaError.TOPIC_ALREADY_EXISTS:
-            raise UserError(f"cannot create topic {topic!r}: {_reason(error)}") from None
+            raise UserError(f"cannot create topic {topic!r}: {error_reason(error)}") from None
         created = False  # someone else created it between our check and our request
     while True:
         count = topic_partition_count(client_config, topic, timeout=max(deadline - time.monotonic(), 0.5))
@@ -141,10 +142,6 @@ def ensure_topic(
                             f"appear in the metadata within {timeout:g}s")
         time.sleep(0.05)  # metadata propagation poll, bounded by the deadline above
 
-
-def _reason(error: KafkaException) -> str:
-    first = error.args[0] if error.args else error
-    return first.str() if isinstance(first, KafkaError) else str(first)
 
 
 def delete_empty_group(client_config: dict[str, str], group: str, timeout: float = 5.0) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from balance_tui.core.changelog import PartitionRestore
+from balance_tui.kafka import error_reason
 
 _QUIET = logging.getLogger("balance_tui.rdkafka.changelog")
 _QUIET.addHandler(logging.NullHandler())
@@ -105,7 +106,7 @@ class ChangelogWriter:
                     return
                 self._producer.poll(0.05)
             except KafkaException as error:  # fatal producer
-                self._fail(error.args[0].str() if error.args else str(error))
+                self._fail(error_reason(error))
                 return
 
     def poll(self) -> None:

@@ -21,6 +21,7 @@ from balance_tui.config import Settings
 from balance_tui.core.assignment import utc_now
 from balance_tui.core.group import BrokerMember, GroupCommand, MemberHeartbeat, decode, encode, is_history
 from balance_tui.errors import BrokerUnreachable, UserError
+from balance_tui.kafka import error_reason
 from balance_tui.kafka.admin import admin_client, ensure_topic, topic_partition_count
 
 _QUIET = logging.getLogger("balance_tui.rdkafka.members")
@@ -130,7 +131,7 @@ class MemberBeacon:
             self.send_failures += 1  # the broker has been away for a while; the next beat says it all
         except KafkaException as error:
             self.send_failures += 1
-            self.last_error = _reason(error)
+            self.last_error = error_reason(error)
         self._producer.poll(0)
 
     def _delivered(self, error: KafkaError | None, _message: Any) -> None:
@@ -154,7 +155,7 @@ class MemberBeacon:
             try:
                 records = self._consumer.consume(min(budget, 500), 0)
             except KafkaException as error:
-                self.last_error = _reason(error)
+                self.last_error = error_reason(error)
                 break
             if not records:
                 break
@@ -233,7 +234,3 @@ def members_from_description(description: Any, topic: str | None) -> list[Broker
                                     host=member.host or "", partitions=partitions))
     return members or None
 
-
-def _reason(error: KafkaException) -> str:
-    first = error.args[0] if error.args else error
-    return first.str() if isinstance(first, KafkaError) else str(first)

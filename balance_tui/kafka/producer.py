@@ -24,6 +24,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from balance_tui.config import Settings
 from balance_tui.core.traffic import TrafficGenerator
+from balance_tui.kafka import error_reason
 from balance_tui.kafka.admin import RDKAFKA_LOGGER, ensure_topic, wait_for_broker
 
 #: Producer properties tuned for throughput; the user's `[librdkafka]` settings override them.
@@ -224,7 +225,7 @@ def produce(
             poll(0)
     except KafkaException as error:
         # produce() refuses messages once the producer is in a fatal state.
-        tally.fatal = tally.fatal or _reason(error)
+        tally.fatal = tally.fatal or error_reason(error)
     finally:
         undelivered = _flush(producer, flush_timeout)
         if undelivered:
@@ -246,10 +247,6 @@ def _send_when_room(producer: Producer, topic: str, key: bytes, value: bytes, st
             continue
     return False
 
-
-def _reason(error: KafkaException) -> str:
-    first = error.args[0] if error.args else error
-    return first.str() if isinstance(first, KafkaError) else str(first)
 
 
 def _flush(producer: Producer, timeout: float) -> int:

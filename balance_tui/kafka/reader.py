@@ -17,6 +17,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from balance_tui.errors import UserError
+from balance_tui.kafka import error_reason
 from balance_tui.kafka.admin import RDKAFKA_LOGGER, topic_partition_count
 
 #: Errors after which waiting longer cannot help.
@@ -68,7 +69,7 @@ def read_partitions(client_config: dict[str, str], topic: str,
             try:
                 messages = consumer.consume(1000, timeout=0.1)
             except KafkaException as error:
-                raise UserError(f"cannot read {topic!r}: {_reason(error.args[0])}") from None
+                raise UserError(f"cannot read {topic!r}: {error_reason(error)}") from None
             if messages:
                 stalled_at = time.monotonic() + timeout
             for message in messages:
@@ -89,6 +90,3 @@ def read_partitions(client_config: dict[str, str], topic: str,
     finally:
         consumer.close()
 
-
-def _reason(error: Any) -> str:
-    return error.str() if isinstance(error, KafkaError) else str(error)

@@ -692,17 +692,17 @@ class ConsumerWorker:
         """
         assert self._changelog is not None
         self._changelog.reopen()
-        held_back = sorted(self.tracker.pending_revoked)
+        held_back = set(self.tracker.pending_revoked)
         self.tracker.pending_revoked.clear()  # if they come back, they are restored
-        for partition in held_back:
-            self._forget_partition(partition)
         owned = sorted(self.tracker.assignment - self._restoring)
-        if held_back or owned:
-            self._flush_balances(removed_partitions=tuple(sorted({*held_back, *owned})))
+        # Forgotten before the flush, as everywhere: a batch re-adding their rows would undo the removal.
+        dropped = sorted(held_back | set(owned))
+        for partition in dropped:
+            self._forget_partition(partition)
+        if dropped:
+            self._flush_balances(removed_partitions=tuple(dropped))
         if not owned or self._restorer is None:
             return
-        for partition in owned:
-            self._forget_partition(partition)
         consumer.pause([TopicPartition(self.settings.topic, p) for p in owned])
         self._restoring |= set(owned)
         self._restorer.start(owned)
@@ -983,17 +983,15 @@ class ConsumerWorker:
             self._fatal = True
             self._set_status(ConsumerStatus.FATAL_ERROR, error.str())
         self.kafka_errors += 1
-        if now - self._last_error_at.get(key, -1e9) < ERROR_REPEAT_SECONDS:
-            # The same error on every poll would flood the log and the timeline: count it instead.
+        # The same error on every poll would flood the log and the timeline: count it instead. The
+        # broker refuses every retry of a join the same way: that one is said once per join.
+        if now - self._last_error_at.get(key, -1e9) < ERROR_REPEAT_SECONDS \
+                or (name in ONCE_PER_JOIN and name in self._reported_this_join):
             self._suppressed_errors[key] = self._suppressed_errors.get(key, 0) + 1
             return
         self._last_error_at[key] = now
         hint = ERROR_HINTS.get(name, "")
-        if name in ONCE_PER_JOIN:
-            # The broker refuses every retry the same way: say it once per join, keep it in the header.
-            if name in self._reported_this_join:
-                self._suppressed_errors[key] = self._suppressed_errors.get(key, 0) + 1
-                return
+        if name in ONCE_PER_JOIN:  # kept in the header until the next join attempt
             self._reported_this_join.add(name)
             hint = self._refusal_hint()
             self._join_refusal = "refused: " + hint.split(":", 1)[0]

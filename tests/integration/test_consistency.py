@@ -72,6 +72,16 @@ def exported_balances(export: dict) -> dict[tuple[str, str], tuple[Decimal, int]
             for b in export["balances"]}
 
 
+def union_of_exports(members) -> dict[tuple[str, str], tuple[Decimal, int]]:
+    """Every member's exported balances together; each customer and currency in one export only."""
+    union: dict[tuple[str, str], tuple[Decimal, int]] = {}
+    for member in members:
+        balances = exported_balances(member.export())
+        assert not set(balances) & set(union), f"a customer is exported by two members (again by {member.name})"
+        union.update(balances)
+    return union
+
+
 def expected_balances(ledger: Ledger) -> dict[tuple[str, str], tuple[Decimal, int]]:
     return {(r.customer_id, r.currency): (r.balance, r.transaction_count) for r in ledger.rows()}
 
@@ -136,11 +146,7 @@ def test_partitions_that_move_are_restored_and_balances_stay_exact(broker, uniqu
             member.process.send_signal(15)
         for member in (first, second):
             assert member.process.wait(timeout=30) == 0
-        union: dict = {}
-        for member in (first, second):
-            balances = exported_balances(member.export())
-            assert not set(balances) & set(union), "a customer is exported by two members"
-            union.update(balances)
+        union = union_of_exports([first, second])
     finally:
         cluster.stop_all()
     assert union == expected_balances(recompute(sent))
@@ -177,11 +183,7 @@ def test_a_rejoin_that_moves_partitions_leaves_no_stale_balances(broker, unique,
         wait_until(lambda: all(caught_up(m) for m in members), 60, "the members never caught up")
         for member in members:
             assert member.terminate() == 0
-        union: dict = {}
-        for member in members:
-            balances = exported_balances(member.export())
-            assert not set(balances) & set(union), "a customer is exported by two members (stale state)"
-            union.update(balances)
+        union = union_of_exports(members)
     finally:
         cluster.stop_all()
     assert union == expected_balances(recompute(sent))
