@@ -23,7 +23,8 @@ from balance_tui.kafka import error_reason
 #: Subcommand name -> (module under balance_tui.commands, one-line help).
 COMMANDS: dict[str, tuple[str, str]] = {
     "dashboard": ("dashboard", "open the live dashboard (the default when no command is given)"),
-    "broker": ("broker", "run the embedded Kafka-compatible broker (Tansu) in the foreground"),
+    "broker": ("broker", "run a local broker in the foreground: Apache Kafka (KRaft) or Tansu (--engine)"),
+    "kafka": ("kafka", "run Apache Kafka's own command-line tools (consumer-groups, topics, ...)"),
     "produce": ("produce", "produce lab-shaped bank transactions (traffic generator)"),
     "demo": ("demo", "start broker and traffic if needed (detached), then open the dashboard"),
     "down": ("down", "stop the broker and traffic generator started by `demo`"),
@@ -38,7 +39,11 @@ SETTING_FLAGS: dict[str, tuple[str, str]] = {
     "topic": ("--topic", "transactions topic (default banking.transactions)"),
     "group": ("--group", "consumer group id (default balance-service)"),
     "partitions": ("--partitions", "partition count when creating the topic (default 6)"),
-    "strategy": ("--strategy", f"assignment strategy: {', '.join(STRATEGIES)} (default cooperative-sticky)"),
+    "strategy": ("--strategy", f"assignment strategy: {', '.join(STRATEGIES)} (default cooperative-sticky; "
+                               "consumer is KIP-848's protocol)"),
+    "remote_assignor": ("--remote-assignor", "with --strategy consumer: the broker's assignor, uniform or range"),
+    "group_instance_id": ("--instance-id", "static membership (group.instance.id): same id, same partitions "
+                                           "after a quick restart"),
     "session_timeout_ms": ("--session-timeout-ms", "consumer session timeout (default 10000)"),
     "heartbeat_interval_ms": ("--heartbeat-interval-ms", "consumer heartbeat interval (default 3000)"),
     "work_ms": ("--work-ms", "simulated processing time per transaction in ms (default 2)"),
@@ -53,6 +58,9 @@ SETTING_FLAGS: dict[str, tuple[str, str]] = {
     "ssl_certificate_location": ("--ssl-certificate-location", "client certificate (mutual TLS)"),
     "ssl_key_location": ("--ssl-key-location", "client private key (mutual TLS)"),
     "ssl_key_password": ("--ssl-key-password", "client private key password (prefer BALANCE_TUI_SSL_KEY_PASSWORD)"),
+    "broker_engine": ("--engine", "broker that `broker` and `demo` start: auto, kafka or tansu (default auto)"),
+    "kafka_version": ("--kafka-version", "Apache Kafka release to fetch when no Kafka home is given (default 4.4.0)"),
+    "kafka_home": ("--kafka-home", "an Apache Kafka distribution to use (default: KAFKA_HOME)"),
 }
 
 

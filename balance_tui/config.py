@@ -21,8 +21,15 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from balance_tui import locations
 from balance_tui.errors import ConfigError
 
-Strategy = Literal["range", "roundrobin", "cooperative-sticky"]
-STRATEGIES: tuple[Strategy, ...] = ("range", "roundrobin", "cooperative-sticky")
+Strategy = Literal["range", "roundrobin", "cooperative-sticky", "consumer"]
+#: The classic protocol's client-side assignors, then KIP-848's consumer protocol (server-side assignors).
+STRATEGIES: tuple[Strategy, ...] = ("range", "roundrobin", "cooperative-sticky", "consumer")
+#: The strategy that means "the new consumer group protocol" (KIP-848, `group.protocol=consumer`).
+CONSUMER_PROTOCOL: Strategy = "consumer"
+#: KIP-848 assignors that run on the broker (`group.remote.assignor`).
+REMOTE_ASSIGNORS = ("uniform", "range")
+
+BrokerEngine = Literal["auto", "kafka", "tansu"]
 
 SecurityProtocol = Literal["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"]
 
@@ -72,7 +79,15 @@ class Settings(BaseSettings):
     """Partition count used when the topic has to be created."""
 
     strategy: Strategy = "cooperative-sticky"
-    """Partition assignment strategy: range, roundrobin or cooperative-sticky."""
+    """Partition assignment strategy: range, roundrobin or cooperative-sticky (the classic protocol), or
+    consumer: KIP-848's consumer group protocol, where the broker assigns (see `remote_assignor`)."""
+
+    remote_assignor: Literal["uniform", "range"] | None = None
+    """With strategy consumer: the broker-side assignor (`group.remote.assignor`); default the broker's (uniform)."""
+
+    group_instance_id: str | None = Field(default=None, min_length=1, max_length=249)
+    """Static membership (KIP-345, `group.instance.id`): a member restarted within its session timeout
+    gets its partitions back without a rebalance. Unique per member of the group."""
 
     session_timeout_ms: int = Field(default=10_000, ge=1_000, le=3_600_000)
     """Consumer session timeout; a silent member is evicted after this long (the lab uses 10 s)."""
@@ -125,13 +140,25 @@ class Settings(BaseSettings):
     librdkafka: dict[str, str] = Field(default_factory=dict, repr=False)  # may hold secrets
     """Extra librdkafka properties (TOML table `[librdkafka]`), applied to every client."""
 
+    broker_engine: BrokerEngine = "auto"
+    """The broker `balance-tui broker` and `demo` start: kafka (Apache Kafka in KRaft mode, needs Java 17),
+    tansu (the embedded Rust broker, no Java needed), or auto: Apache Kafka where it can run, else Tansu."""
+
+    kafka_version: str = Field(default="4.4.0", pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")
+    """The Apache Kafka release whose official jars are resolved (once, with Maven) when no
+    `kafka_home` is given."""
+
+    kafka_home: Path | None = None
+    """An installed Apache Kafka distribution (with bin/ and libs/, like the lab's /opt/kafka); also read
+    from KAFKA_HOME. Its programs run the broker and `balance-tui kafka TOOL`."""
+
     @field_validator("strategy", mode="before")
     @classmethod
     def _normalise_strategy(cls, value: Any) -> Any:
         if isinstance(value, str):
             lowered = value.strip().lower().replace("_", "-")
             return {"cooperative": "cooperative-sticky", "sticky": "cooperative-sticky",
-                    "round-robin": "roundrobin"}.get(lowered, lowered)
+                    "round-robin": "roundrobin", "kip-848": "consumer", "kip848": "consumer"}.get(lowered, lowered)
         return value
 
     @field_validator("librdkafka", mode="before")

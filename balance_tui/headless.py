@@ -14,6 +14,7 @@ from balance_tui.config import STRATEGIES
 from balance_tui.core.assignment import format_partitions, iso_ms, utc_now
 from balance_tui.kafka.worker import ConsumerWorker
 from balance_tui.messages import (
+    BrokerDescribed,
     Exported,
     KafkaErrorReported,
     PartitionsAssigned,
@@ -63,6 +64,9 @@ class HeadlessPrinter:
                           f"— Rebalancing in progress, keeps {format_partitions(message.assignment)}")
             case PartitionsLost():
                 self.line(f"Partitions LOST: {format_partitions(message.partitions)}")
+            case BrokerDescribed():
+                self.line(f"Broker: {message.label}" + (" (serves KIP-848's consumer protocol)"
+                                                         if message.consumer_protocol else ""))
             case StatusChanged():
                 if message.status.value != "Joining" or message.detail in ("", "0s"):
                     self.line(f"Status: {message.status.value}" + (f" ({message.detail})" if message.detail else ""))
@@ -90,7 +94,7 @@ class HeadlessPrinter:
 
 
 #: Lines a script may write on a headless member's standard input.
-STDIN_COMMANDS = ("strategy <range|roundrobin|cooperative-sticky>, group-strategy <name> (every member), "
+STDIN_COMMANDS = ("strategy <range|roundrobin|cooperative-sticky|consumer>, group-strategy <name> (every member), "
                   "restart, pause, work <+/-ms>, export, quit")
 
 

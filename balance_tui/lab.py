@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from balance_tui import __version__
-from balance_tui.config import SECRET_SETTINGS, Settings
+from balance_tui.config import CONSUMER_PROTOCOL, SECRET_SETTINGS, Settings
 from balance_tui.core.assignment import iso_ms, utc_now
 from balance_tui.core.lab_measure import (
     STRATEGY_ORDER,
@@ -39,14 +39,16 @@ from balance_tui.core.lab_measure import (
     measure_step,
     render_crash_table,
     render_scale_table,
+    render_static_table,
     render_strategies_table,
     size_summary,
+    static_measure,
 )
 from balance_tui.core.report import Report, ReportError, build_report, parse_ts, render_json, render_markdown
 from balance_tui.core.traffic import PROFILES
 from balance_tui.errors import UserError
 
-SCENARIOS = ("scale", "crash", "strategies")
+SCENARIOS = ("scale", "crash", "strategies", "static")
 PARTITIONS = 6  # the lab's banking.transactions
 #: The lab's appsettings.json: SessionTimeoutMs 10000, HeartbeatIntervalMs 3000.
 LAB_SESSION_TIMEOUT_MS = 10_000
@@ -59,7 +61,7 @@ LAB_WORK_MS = 2.0
 #: The lab's own strategy (BalanceConsumerService: PartitionAssignmentStrategy.CooperativeSticky).
 LAB_STRATEGY = "cooperative-sticky"
 #: scale tells the lab's scaling story (one worker saturates at 1000 tx/s); the others run at peak.
-DEFAULT_PROFILES = {"scale": "black-friday", "crash": "peak", "strategies": "peak"}
+DEFAULT_PROFILES = {"scale": "black-friday", "crash": "peak", "strategies": "peak", "static": "peak"}
 #: Each member logs `stats` this often (worker constant); holds are counted in these lines.
 STATS_INTERVAL_S = 5.0
 POLL_S = 0.1
@@ -94,6 +96,12 @@ class LabOptions:
     work_ms: float = 2.0  # the lab's worker: "Traitement: 500 tx/sec max"
     #: Settings flags given on the lab's command line and passed on to every member (`--changelog off`).
     member_flags: tuple[str, ...] = ()
+    #: The broker started when no cluster is given: auto, kafka or tansu (settings.broker_engine).
+    engine: str = "auto"
+    kafka_version: str = "4.4.0"
+    kafka_home: Path | None = None
+    #: Members get stable ids (`--instance-id lab-<group>-w1`): static membership (KIP-345).
+    static: bool = False
 
     @property
     def step_timeout_s(self) -> float:
@@ -156,6 +164,8 @@ class MemberProcess:
     log_path: Path
     output_path: Path
     process: subprocess.Popen[bytes]
+    #: Its static member id (`group.instance.id`), if any.
+    instance_id: str | None = None
     #: Set when the lab asked it to leave (SIGTERM) or killed it: no longer counted as live.
     leaving: bool = False
     started: bool = False
@@ -210,9 +220,10 @@ class MemberProcess:
 class GroupRun:
     """One consumer group on its own topic: a traffic generator, members, and the steps done to them."""
 
-    def __init__(self, lab: LabRun, label: str, strategy: str, directory: Path) -> None:
+    def __init__(self, lab: LabRun, label: str, strategy: str, directory: Path, static: bool = False) -> None:
         self.lab = lab
         self.label = label
+        self.static = static
         self.strategy = strategy
         self.directory = directory
         self.topic = f"{lab.prefix}{label}.transactions"
@@ -251,12 +262,15 @@ class GroupRun:
             "--profile", self.lab.options.profile, "--seed", "7", "--connect-timeout", "30"),
             self.directory / "producer.log")
 
-    def start_members(self, count: int) -> list[MemberProcess]:
+    def start_members(self, count: int, instance_ids: list[str | None] | None = None) -> list[MemberProcess]:
+        """Start `count` members; `instance_ids` gives each a static id (None: dynamic, or the lab's --static)."""
         options = self.lab.options
         started = []
-        for _ in range(count):
+        for index in range(count):
             name = f"w{len(self.members) + 1}"
             consumer_id = f"balance-worker-lab-{name}"
+            instance = (instance_ids[index] if instance_ids is not None
+                        else f"lab-{self.label}-{name}" if (options.static or self.static) else None)
             log_path = self.directory / f"{name}.jsonl"
             output_path = self.directory / f"{name}.out"
             argv = self._command(
@@ -265,8 +279,9 @@ class GroupRun:
                 "--session-timeout-ms", str(options.session_timeout_ms),
                 "--heartbeat-interval-ms", str(options.heartbeat_interval_ms),
                 "--work-ms", f"{options.work_ms:g}", "--session-log", str(log_path), "--consumer-id", consumer_id,
-                "--connect-timeout", "30", *options.member_flags)
-            member = MemberProcess(name, consumer_id, log_path, output_path, self._spawn(argv, output_path))
+                "--connect-timeout", "30", *(["--instance-id", instance] if instance else []), *options.member_flags)
+            member = MemberProcess(name, consumer_id, log_path, output_path, self._spawn(argv, output_path),
+                                   instance_id=instance)
             self.members.append(member)
             started.append(member)
             # One `started` line after the other: the report names members W1, W2... in the order
@@ -321,11 +336,23 @@ class GroupRun:
         return self._settle(LabStep(key, "crash", (member.consumer_id,), at,
                                     balanced_sizes(PARTITIONS, len(self.live())), label))
 
-    def _settle(self, step: LabStep) -> LabStep:
+    def restart(self, key: str, member: MemberProcess, label: str = "kill -9 and restart") -> LabStep:
+        """SIGKILL `member`, start its replacement at once (the same static id, if it had one), and wait
+        until the replacement owns partitions and the group is balanced again."""
+        member.leaving = True
+        at = utc_now()
+        member.process.send_signal(signal.SIGKILL)
+        member.process.wait(timeout=10)
+        (replacement,) = self.start_members(1, instance_ids=[member.instance_id])
+        return self._settle(LabStep(key, "restart", (member.consumer_id, replacement.consumer_id), at,
+                                    balanced_sizes(PARTITIONS, len(self.live())), label),
+                            must_reassign=(replacement,))
+
+    def _settle(self, step: LabStep, must_reassign: tuple[MemberProcess, ...] | None = None) -> LabStep:
         self.steps.append(step)
         what = f"{self.label}: {step.label} ({step.action} {', '.join(step.members)}) → {size_summary(step.expected)}"
         self.lab.say(what + " ...")
-        self.lab.wait_for(lambda: self._reached(step), self.lab.options.step_timeout_s,
+        self.lab.wait_for(lambda: self._reached(step, must_reassign), self.lab.options.step_timeout_s,
                           lambda: f"{what} not reached: " + " ".join(m.describe() for m in self.live()))
         assert step.reached_at is not None
         self.lab.say(f"{self.label}: {size_summary(step.expected)} after "
@@ -333,23 +360,27 @@ class GroupRun:
         self.hold(step)
         return step
 
-    def _reached(self, step: LabStep) -> bool:
+    def _reached(self, step: LabStep, must_reassign: tuple[MemberProcess, ...] | None = None) -> bool:
         """The expected sizes, every partition owned once, and every live member assigned since the step.
 
         The last condition keeps a stale assignment from passing: when idle members leave, the
-        survivors already hold the expected sizes before the group has even rebalanced.
+        survivors already hold the expected sizes before the group has even rebalanced. A static
+        member's restart is the exception (`must_reassign`): nobody else is told anything, and
+        the point of the step is to see that.
         """
         self._check_processes()
         live = self.live()
         for member in live:
             member.refresh()
-        if any(m.assignment is None or m.last_assigned_at is None or m.last_assigned_at < step.at for m in live):
+        fresh = live if must_reassign is None else list(must_reassign)
+        if any(m.assignment is None for m in live) or any(
+                m.last_assigned_at is None or m.last_assigned_at < step.at for m in fresh):
             return False
         sizes = tuple(sorted((len(m.assignment or ()) for m in live), reverse=True))
         owned = sorted(p for m in live for p in (m.assignment or ()))
         if sizes != step.expected or owned != list(range(PARTITIONS)):
             return False
-        step.reached_at = max(m.last_assigned_at for m in live if m.last_assigned_at is not None)
+        step.reached_at = max(m.last_assigned_at for m in fresh if m.last_assigned_at is not None)
         step.assignment = {m.consumer_id: m.assignment or () for m in live}
         return True
 
@@ -373,6 +404,22 @@ class GroupRun:
         step.group_rate = sum(rate for _, rate, _ in latest)
         lags = [lag for _, _, lag in latest if isinstance(lag, int)]
         step.group_lag = sum(lags) if lags else None
+
+    def survivor_revocations(self, key: str) -> int | None:
+        """Partitions revoked from (or lost by) members that lived through step `key`, from their logs."""
+        step = next((s for s in self.steps if s.key == key), None)
+        if step is None or step.reached_at is None:
+            return None
+        from balance_tui.session_log import read_session_log
+
+        total = 0
+        for member in self.members:
+            if member.consumer_id in step.members or not member.log_path.exists():
+                continue
+            for event in read_session_log(member.log_path):
+                if event.get("event") in ("revoked", "lost") and step.at <= parse_ts(event["ts"]) <= step.reached_at:
+                    total += len(event.get("partitions") or ())
+        return total
 
     def _check_processes(self) -> None:
         for member in self.members:
@@ -447,6 +494,7 @@ class LabRun:
         self.started_at = utc_now()
         self.tables = ""
         self.error: str | None = None
+        self.broker_label = "cluster" if options.cluster is not None else ""
 
     def say(self, text: str) -> None:
         self._say(f"[{time.monotonic() - self._started_mono:6.1f}s] {text}")
@@ -489,8 +537,8 @@ class LabRun:
                             "# on their command lines (see each member's `started` line).\n", encoding="utf-8")
         return path
 
-    def group(self, label: str, strategy: str, directory: Path | None = None) -> GroupRun:
-        group = GroupRun(self, label, strategy, directory or self.output / label)
+    def group(self, label: str, strategy: str, directory: Path | None = None, static: bool = False) -> GroupRun:
+        group = GroupRun(self, label, strategy, directory or self.output / label, static=static)
         self.groups.append(group)
         group.start_producer()
         return group
@@ -501,15 +549,24 @@ class LabRun:
         if self.options.cluster is not None:
             from balance_tui.kafka.admin import wait_for_broker
 
+            from balance_tui.kafka.admin import describe_broker_of
+
             self.say(f"using the cluster at {self.bootstrap} (topic and group unique to this run)")
             wait_for_broker(self.client_config, timeout=15)
+            self.broker_label = f"cluster ({describe_broker_of(self.client_config).label})"
             return
-        from balance_tui.kafka.broker import EmbeddedBroker
+        from balance_tui.kafka.brokers import choose_engine, make_broker
+        from balance_tui.kafka.brokers.distribution import progress_printer
 
-        self.broker = EmbeddedBroker(port=0, log_path=self.output / "broker.log").start(timeout=30)
+        options = self.options
+        choice = choose_engine(options.engine, options.kafka_version, options.kafka_home, progress=progress_printer())
+        # Kafka's own group.initial.rebalance.delay.ms (3 s): part of what the lab measures.
+        extra = {"data_dir": self.output / "kafka-data", "fresh": True} if choice.engine == "kafka" else {}
+        self.broker = make_broker(choice, 0, log_path=self.output / "broker.log", **extra).start(timeout=90)
         self.bootstrap = self.broker.bootstrap
         self.client_config = self.broker.client_config()
-        self.say(f"embedded broker (Tansu) on {self.bootstrap}")
+        self.broker_label = self.broker.label
+        self.say(f"{self.broker.label} on {self.bootstrap} ({choice.reason})")
 
     def run(self) -> str:
         """Run the scenario; returns the tables. Reports, tables and lab.json are written even on failure."""
@@ -590,7 +647,7 @@ class LabRun:
             "started_at": iso_ms(self.started_at),
             "ended_at": iso_ms(utc_now()),
             "error": self.error,
-            "broker": "embedded Tansu" if options.cluster is None else "cluster",
+            "broker": self.broker_label,
             "bootstrap_servers": self.bootstrap,
             "session_timeout_ms": options.session_timeout_ms,
             "heartbeat_interval_ms": options.heartbeat_interval_ms,
@@ -612,7 +669,8 @@ class LabRun:
 
 def describe_run(lab: LabRun) -> list[str]:
     options = lab.options
-    broker = "embedded broker (Tansu 0.6.0)" if options.cluster is None else f"cluster {lab.bootstrap}"
+    broker = (f"{lab.broker_label} started by the lab" if options.cluster is None
+              else f"{lab.broker_label} at {lab.bootstrap}")
     lines = [
         f"Run {iso_ms(lab.started_at)[:10]} on {broker}, {os.cpu_count()} CPU(s): "
         f"session.timeout.ms={options.session_timeout_ms}, heartbeat.interval.ms={options.heartbeat_interval_ms}, "
@@ -639,6 +697,14 @@ def render_tables(lab: LabRun) -> str:
         measures = {g.strategy: g.measures() for g in lab.groups if g.report is not None}
         return "## Tableau Comparatif des Stratégies: the lab's claims and this run\n\n" + \
             render_strategies_table(measures)
+    if scenario == "static":
+        measures = {}
+        for g in lab.groups:
+            if len(g.members) >= 3:
+                measures[g.label] = static_measure(g.steps, (g.members[1].consumer_id, g.members[2].consumer_id),
+                                                   g.static, g.survivor_revocations("restart"))
+        return (f"## Static membership (KIP-345), {lab.options.strategy}: kill -9 W2 and restart it at once\n\n"
+                + render_static_table(measures))
     group = lab.groups[0] if lab.groups else None
     measures_by_key = group.measures() if group is not None else {}
     strategy = lab.options.strategy
@@ -675,8 +741,15 @@ def run_crash(lab: LabRun) -> None:
 
 
 def run_strategies(lab: LabRun) -> None:
-    """For range, roundrobin and cooperative-sticky: 2 members, a 3rd joins, W1 leaves, W2 is killed."""
+    """For range, roundrobin, cooperative-sticky, and KIP-848's consumer protocol where the broker serves
+    it: 2 members, a 3rd joins, W1 leaves, W2 is killed."""
+    from balance_tui.kafka.admin import describe_broker_of
+
+    serves_kip848 = describe_broker_of(lab.client_config).consumer_protocol
     for strategy in STRATEGY_ORDER:
+        if strategy == CONSUMER_PROTOCOL and not serves_kip848:
+            lab.say(f"{lab.broker_label} does not serve KIP-848's consumer protocol: no column for it")
+            continue
         group = lab.group(strategy, strategy)
         group.join("two", 2, label="2 start")
         group.join("join", 1, label="W3 joins")
@@ -686,8 +759,19 @@ def run_strategies(lab: LabRun) -> None:
         group.close()  # the next strategy runs alone on the machine
 
 
+def run_static(lab: LabRun) -> None:
+    """Static membership (KIP-345): two groups of two members, `static` with stable ids, `dynamic` without.
+    In each, W2 is SIGKILLed and restarted at once: the static one is handed its partitions back within
+    its session timeout and nobody else is revoked; the dynamic one joins as a new member."""
+    for label, static in (("static", True), ("dynamic", False)):
+        group = lab.group(label, lab.options.strategy, static=static)
+        group.join("two", 2, label="2 start")
+        group.restart("restart", group.members[1], label="kill -9 W2, restart it")
+        group.close()
+
+
 SCENARIO_STEPS: dict[str, Callable[[LabRun], None]] = {
-    "scale": run_scale, "crash": run_crash, "strategies": run_strategies,
+    "scale": run_scale, "crash": run_crash, "strategies": run_strategies, "static": run_static,
 }
 
 

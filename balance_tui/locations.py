@@ -33,3 +33,10 @@ def run_dir() -> Path:
     path = state_dir() / "run"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def cache_dir() -> Path:
+    """Downloads worth keeping between runs (Apache Kafka's jars): the user cache directory."""
+    path = Path(_DIRS.user_cache_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -141,3 +141,11 @@ class WorkerStopped(Message):
 
     reason: str
     export_paths: tuple[Path, ...] = field(default_factory=tuple)
+
+
+@dataclass
+class BrokerDescribed(Message):
+    """What the broker is (`label`: "Apache Kafka 4.4.0", "Tansu 0.6.0", ...) and whether it serves KIP-848."""
+
+    label: str
+    consumer_protocol: bool | None

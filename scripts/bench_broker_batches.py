@@ -16,7 +16,7 @@ from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from balance_tui.kafka.admin import RDKAFKA_LOGGER
-from balance_tui.kafka.broker import EmbeddedBroker
+from balance_tui.kafka.brokers.tansu import TansuBroker
 
 READ_SECONDS = 15.0
 
@@ -58,7 +58,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batches", type=int, default=30_000)
     args = parser.parse_args()
-    with EmbeddedBroker() as broker:
+    with TansuBroker() as broker:
         assert broker.pid is not None
         admin = AdminClient({"bootstrap.servers": broker.bootstrap, "logger": RDKAFKA_LOGGER})
         for topic in ("empty", "batched"):

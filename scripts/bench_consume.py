@@ -19,7 +19,7 @@ from pathlib import Path
 from balance_tui.config import load_settings
 from balance_tui.core.traffic import TrafficGenerator
 from balance_tui.kafka.admin import ensure_topic
-from balance_tui.kafka.broker import EmbeddedBroker
+from balance_tui.kafka.brokers.tansu import TansuBroker
 from balance_tui.kafka.producer import produce
 from balance_tui.kafka.worker import ConsumerWorker, tune_garbage_collector
 from balance_tui.messages import PartitionsAssigned
@@ -53,7 +53,7 @@ def main() -> int:
                         help="write the balance changelog while consuming (default on)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-consume-"))
-    with EmbeddedBroker(log_path=workdir / "tansu.log") as broker:
+    with TansuBroker(log_path=workdir / "tansu.log") as broker:
         topic = f"bench-{uuid.uuid4().hex[:8]}"
         base = {"bootstrap_servers": broker.bootstrap, "topic": topic, "work_ms": 0,
                 "session_timeout_ms": 2000, "heartbeat_interval_ms": 500, "strategy": "range",

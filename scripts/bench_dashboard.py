@@ -24,7 +24,7 @@ from textual import events
 from balance_tui.config import load_settings
 from balance_tui.core.traffic import TrafficGenerator
 from balance_tui.kafka.admin import ensure_topic
-from balance_tui.kafka.broker import EmbeddedBroker
+from balance_tui.kafka.brokers.tansu import TansuBroker
 from balance_tui.kafka.producer import produce
 from balance_tui.kafka.worker import ConsumerWorker, tune_garbage_collector
 from balance_tui.ui.app import BalanceApp
@@ -73,7 +73,7 @@ def main() -> int:
     parser.add_argument("--changelog", choices=["on", "off"], default="off")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
-    with EmbeddedBroker(log_path=workdir / "tansu.log") as broker:
+    with TansuBroker(log_path=workdir / "tansu.log") as broker:
         topic = f"bench-{uuid.uuid4().hex[:8]}"
         base = {"bootstrap_servers": broker.bootstrap, "topic": topic, "work_ms": 0, "strategy": "range",
                 "session_timeout_ms": 2000, "heartbeat_interval_ms": 500, "changelog": args.changelog,

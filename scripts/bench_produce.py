@@ -22,7 +22,7 @@ from datetime import date
 
 from balance_tui.config import load_settings
 from balance_tui.core.traffic import TrafficGenerator
-from balance_tui.kafka.broker import EmbeddedBroker
+from balance_tui.kafka.brokers.tansu import TansuBroker
 from balance_tui.kafka.producer import ProduceReport, produce
 
 
@@ -55,7 +55,7 @@ def main() -> int:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
           file=sys.stderr)
     rates: list[float] = []
-    with EmbeddedBroker(port=0) as broker:
+    with TansuBroker(port=0) as broker:
         for run in range(1, args.runs + 1):
             report = one_run(broker.bootstrap, args.count, args.customers, seed=run)
             rates.append(report.rate)

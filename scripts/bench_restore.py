@@ -22,7 +22,7 @@ from confluent_kafka import Producer
 from balance_tui.core.changelog import encode_state
 from balance_tui.core.ledger import CustomerState
 from balance_tui.kafka.admin import ensure_topic
-from balance_tui.kafka.broker import EmbeddedBroker
+from balance_tui.kafka.brokers.tansu import TansuBroker
 from balance_tui.kafka.changelog import ChangelogRestorer
 
 
@@ -32,7 +32,7 @@ def main() -> int:
     parser.add_argument("--records-per-customer", type=int, default=1)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-restore-"))
-    with EmbeddedBroker(log_path=workdir / "tansu.log") as broker:
+    with TansuBroker(log_path=workdir / "tansu.log") as broker:
         config = {"bootstrap.servers": broker.bootstrap}
         topic = f"bench-{uuid.uuid4().hex[:8]}.balances-changelog"
         ensure_topic(config, topic, 6)

@@ -1,7 +1,8 @@
 """Shared fixtures: isolated state/config dirs, one embedded broker per session, unique names.
 
-Set BALANCE_TUI_TEST_BOOTSTRAP=host:port to run the broker tests against an
-external cluster instead of the embedded Tansu broker.
+Broker-backed tests run once per engine in BALANCE_TUI_TEST_ENGINES (default
+`tansu,kafka`), each against one broker started for the whole session. Set
+BALANCE_TUI_TEST_BOOTSTRAP=host:port to run them against an external cluster instead.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 TEST_BOOTSTRAP_ENV = "BALANCE_TUI_TEST_BOOTSTRAP"
+#: Which brokers the broker-backed tests run against, comma-separated: tansu, kafka (default both).
+ENGINES_ENV = "BALANCE_TUI_TEST_ENGINES"
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class ExternalBroker:
     """An already running cluster named by BALANCE_TUI_TEST_BOOTSTRAP."""
 
     bootstrap: str
+    engine: str = "external"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -45,7 +49,7 @@ def isolated_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         if sys.platform == "darwin":  # platformdirs ignores XDG_* on macOS; it follows HOME
             patch.setenv("HOME", str(root / "home"))
         for name in list(os.environ):
-            if (name.startswith("BALANCE_TUI_") and name != TEST_BOOTSTRAP_ENV) or name.startswith("Kafka__"):
+            if (name.startswith("BALANCE_TUI_") and name not in (TEST_BOOTSTRAP_ENV, ENGINES_ENV)) or name.startswith("Kafka__"):
                 patch.delenv(name)
         from balance_tui import locations
 
@@ -54,21 +58,87 @@ def isolated_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield root
 
 
-@pytest.fixture(scope="session")
-def broker(isolated_state: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """One started broker for the whole session: `.bootstrap` is its `host:port`."""
-    external = os.environ.get(TEST_BOOTSTRAP_ENV)
-    if external:
-        yield ExternalBroker(external)
-        return
-    from balance_tui.kafka.broker import EmbeddedBroker
+def _engines() -> list[str]:
+    """The brokers the broker-backed tests run against: BALANCE_TUI_TEST_ENGINES (default both)."""
+    if os.environ.get(TEST_BOOTSTRAP_ENV):
+        return ["external"]
+    names = [name.strip() for name in os.environ.get(ENGINES_ENV, "tansu,kafka").split(",") if name.strip()]
+    unknown = sorted(set(names) - {"tansu", "kafka"})
+    if unknown or not names:
+        raise pytest.UsageError(f"{ENGINES_ENV} must list tansu and/or kafka, got {os.environ.get(ENGINES_ENV)!r}")
+    return names
 
-    embedded = EmbeddedBroker(log_path=tmp_path_factory.mktemp("broker") / "tansu.log")
-    embedded.start(timeout=30.0)
+
+ENGINES = _engines()
+
+
+class SessionBrokers:
+    """One broker per engine for the whole session, started on first use, stopped at the end."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.started: dict[str, object] = {}
+        self.unavailable: dict[str, str] = {}
+
+    def get(self, engine: str) -> object:
+        if engine in self.unavailable:
+            pytest.skip(f"Apache Kafka tests skipped: {self.unavailable[engine]}")
+        if engine not in self.started:
+            self.started[engine] = self._start(engine)
+        return self.started[engine]
+
+    def _start(self, engine: str) -> object:
+        if engine == "external":
+            return ExternalBroker(os.environ[TEST_BOOTSTRAP_ENV])
+        workdir = self.root / engine
+        workdir.mkdir(parents=True, exist_ok=True)
+        if engine == "tansu":
+            from balance_tui.kafka.brokers.tansu import TansuBroker
+
+            return TansuBroker(log_path=workdir / "tansu.log").start(timeout=30.0)
+        from balance_tui.kafka.brokers.apache import KafkaBroker
+        from balance_tui.kafka.brokers.distribution import KafkaUnavailable
+
+        try:
+            broker = KafkaBroker(data_dir=workdir / "data", fresh=True, **KAFKA_TEST_OPTIONS)
+        except KafkaUnavailable as error:
+            self.unavailable[engine] = str(error)
+            pytest.skip(f"Apache Kafka tests skipped: {error}")
+        return broker.start(timeout=60.0)
+
+    def stop(self) -> None:
+        for broker in self.started.values():
+            stop = getattr(broker, "stop", None)
+            if stop is not None:
+                stop()
+
+
+#: The session's Apache Kafka: no initial rebalance delay, so a new test group is assigned at once
+#: (the default 3 s is what the lab and the demo show; tests never measure it).
+KAFKA_TEST_OPTIONS: dict[str, object] = {"initial_rebalance_delay_ms": 0}
+
+
+@pytest.fixture(scope="session")
+def session_brokers(isolated_state: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SessionBrokers]:
+    brokers = SessionBrokers(tmp_path_factory.mktemp("brokers"))
     try:
-        yield embedded
+        yield brokers
     finally:
-        embedded.stop()
+        brokers.stop()
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def broker(request: pytest.FixtureRequest, session_brokers: SessionBrokers) -> object:
+    """The session broker of each engine in turn: `.bootstrap` is its `host:port`, `.engine` its kind."""
+    return session_brokers.get(request.param)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(session_brokers: SessionBrokers) -> object:
+    """The session's Apache Kafka, for what only Kafka shows (DescribeGroups, KIP-848, static membership)."""
+    if os.environ.get(TEST_BOOTSTRAP_ENV) or "kafka" not in ENGINES:
+        pytest.skip(f"needs Apache Kafka (not in {ENGINES_ENV}={','.join(ENGINES)})")
+    return session_brokers.get("kafka")
 
 
 @pytest.fixture

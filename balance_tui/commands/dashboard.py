@@ -10,7 +10,8 @@ import argparse
 import os
 import sys
 
-from balance_tui.config import Settings
+from balance_tui.config import CONSUMER_PROTOCOL, Settings
+from balance_tui.errors import ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +40,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if interactive:
             sys.stderr.write("\r\033[K")  # the error, if any, takes the line
             sys.stderr.flush()
+    if settings.strategy == CONSUMER_PROTOCOL:
+        from balance_tui.core.broker_profile import consumer_protocol_refusal
+        from balance_tui.kafka.admin import describe_broker_of
+
+        refusal = consumer_protocol_refusal(describe_broker_of(settings.client_config()), settings.strategy)
+        if refusal:
+            raise ConfigError(f"--strategy consumer: {refusal}")
     tune_garbage_collector()
     headless = getattr(args, "headless", False)
     worker = ConsumerWorker(settings, consumer_id=getattr(args, "consumer_id", None),

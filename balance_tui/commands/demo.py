@@ -1,4 +1,7 @@
-"""Start the embedded broker and a traffic generator if nothing answers, then open the dashboard.
+"""Start a local broker and a traffic generator if nothing answers, then open the dashboard.
+
+The broker is Apache Kafka (KRaft) where Java 17+ is present and its jars are cached or
+can be fetched once with Maven, else Tansu (`--engine` decides; one line says which and why).
 
 Broker and generator run detached from this terminal (their own session, output in
 the state directory), so closing or killing the terminal leaves them running for the
@@ -52,27 +55,38 @@ def _split_bootstrap(settings: Settings) -> tuple[str, int]:
 def start_background_services(settings: Settings, profile: str, customers: int, traffic: bool) -> list[str]:
     """Start what is missing; return one line per thing started, for the user."""
     from balance_tui.kafka.admin import broker_answers, ensure_topic, wait_for_broker
-    from balance_tui.kafka.broker import is_our_process, pid_file, read_pid_file, write_pid_file
+    from balance_tui.kafka.brokers.process import is_our_process, pid_file, read_pid_file, write_pid_file
 
     started: list[str] = []
     config = settings.client_config()
     host, port = _split_bootstrap(settings)
     if not broker_answers(config, timeout=2.0):
         if host not in LOCAL_HOSTS:
-            raise UserError(f"no Kafka broker answers at {settings.bootstrap_servers}, and the embedded broker "
+            raise UserError(f"no Kafka broker answers at {settings.bootstrap_servers}, and a local broker "
                             "can only be started on this machine (use localhost:<port>)")
+        from balance_tui.kafka.brokers import choose_engine
+        from balance_tui.kafka.brokers.distribution import progress_printer
+
+        # Decided here, in the foreground, so fetching Kafka's jars the first time shows its progress.
+        choice = choose_engine(settings.broker_engine, settings.kafka_version, settings.kafka_home,
+                               progress=progress_printer())
+        engine_args = ["--engine", choice.engine]
+        if choice.engine == "kafka":
+            engine_args += ["--kafka-version", choice.distribution.version]  # type: ignore[union-attr]
+            if choice.distribution is not None and choice.distribution.home is not None:
+                engine_args += ["--kafka-home", str(choice.distribution.home)]
         broker = _spawn_detached("broker", [*_cli(), "broker", "--port", str(port), "--topic", settings.topic,
-                                            "--partitions", str(settings.partitions)], port)
-        deadline = time.monotonic() + 30
+                                            "--partitions", str(settings.partitions), *engine_args], port)
+        deadline = time.monotonic() + 60
         while not broker_answers(config, timeout=1.0):
             if broker.poll() is not None:
                 log = (locations.run_dir() / f"broker-{port}.log").read_text(errors="replace").strip()
                 last = log.splitlines()[-1] if log else f"exit code {broker.returncode}"
-                raise UserError(f"the embedded broker did not start: {last}")
+                raise UserError(f"the {choice.label} broker did not start: {last}")
             if time.monotonic() > deadline:
-                raise UserError(f"the embedded broker did not answer on port {port} within 30 s")
+                raise UserError(f"the {choice.label} broker did not answer on port {port} within 60 s")
             time.sleep(0.2)
-        started.append(f"embedded broker on 127.0.0.1:{port} (pid {broker.pid})")
+        started.append(f"{choice.label} broker on 127.0.0.1:{port} (pid {broker.pid}): {choice.reason}")
     else:
         wait_for_broker(config, timeout=5)
     ensure_topic(config, settings.topic, settings.partitions)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from balance_tui.config import Settings
-from balance_tui.kafka.broker import stop_recorded
+from balance_tui.kafka.brokers.process import stop_recorded
 
 #: Stops local processes by their pid files: the Kafka client settings are not checked.
 USES_KAFKA = False

@@ -2,10 +2,14 @@
 
   scale       1 → 2 → 3 → 6 → 8 members (6, 3+3, 2+2+2, 1×6, 1×6 + 2 idle), then back to 1
   crash       3 members under load, one is killed with SIGKILL, the 2 survivors take over
-  strategies  range, roundrobin, cooperative-sticky: 2 members, a 3rd joins, one leaves,
-              one is killed; prints the lab's comparison table with the measured values
+  strategies  range, roundrobin, cooperative-sticky (and KIP-848's consumer protocol where the
+              broker serves it): 2 members, a 3rd joins, one leaves, one is killed; prints
+              the lab's comparison table with the measured values
+  static      static membership (KIP-345): kill -9 a member with a group.instance.id and
+              restart it at once, beside the same run without one
 
-Starts an embedded broker on a free port, unless --bootstrap-servers is given: then that
+Starts a broker on a free port (--engine: Apache Kafka where it can run, else Tansu; Kafka
+keeps its default 3 s initial rebalance delay), unless --bootstrap-servers is given: then that
 cluster is used, with a topic and group unique to the run (deleted at the end). Session
 logs, report.md/report.json and summary.md stay in --output (default: the state
 directory's lab/<scenario>-<time>/). Session timeout 10000 ms as in the lab; --fast uses
@@ -64,6 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="directory for the session logs and reports (must be empty or new)")
     parser.add_argument("--profile", choices=sorted(PROFILES), default=None,
                         help="traffic during the run (default: black-friday for scale, peak otherwise)")
+    parser.add_argument("--static", action="store_true",
+                        help="give every member a stable group.instance.id (static membership, KIP-345)")
     parser.add_argument("--hold", type=_count, default=2, metavar="N",
                         help="after each step, keep the load until every member logged N more `stats` "
                              "lines (5 s each; default 2, so lag before and after each rebalance is measured; "
@@ -75,7 +81,9 @@ def options_from_args(args: argparse.Namespace, settings: Settings) -> LabOption
     if refused:
         raise UserError(f"the lab sets up its own topic, group and session logs: drop {', '.join(refused)}")
     if args.scenario == "strategies" and hasattr(args, "strategy"):
-        raise UserError("`lab strategies` runs all three strategies: --strategy is for scale and crash")
+        raise UserError("`lab strategies` runs every strategy: --strategy is for scale, crash and static")
+    if hasattr(args, "group_instance_id"):
+        raise UserError("lab members get their instance ids from the lab: use --static, not --instance-id")
     # Only the flags count, not env or config file: a lab is reproducible from its command line.
     session_timeout = (settings.session_timeout_ms if hasattr(args, "session_timeout_ms")
                        else FAST_SESSION_TIMEOUT_MS if args.fast else LAB_SESSION_TIMEOUT_MS)
@@ -99,6 +107,10 @@ def options_from_args(args: argparse.Namespace, settings: Settings) -> LabOption
         argv=("balance-tui", *redact_argv(sys.argv[1:])),
         work_ms=settings.work_ms if hasattr(args, "work_ms") else LAB_WORK_MS,
         member_flags=member_flags(args, settings),
+        engine=settings.broker_engine if hasattr(args, "broker_engine") else "auto",
+        kafka_version=settings.kafka_version,
+        kafka_home=settings.kafka_home,
+        static=args.static,
     )
 
 
@@ -129,6 +141,8 @@ def member_flags(args: argparse.Namespace, settings: Settings) -> tuple[str, ...
     flags: list[str] = []
     if hasattr(args, "changelog"):
         flags += ["--changelog", "on" if settings.changelog else "off"]
+    if hasattr(args, "remote_assignor") and settings.remote_assignor:
+        flags += ["--remote-assignor", settings.remote_assignor]
     if hasattr(args, "commit_interval_ms"):
         flags += ["--commit-interval-ms", str(settings.commit_interval_ms)]
     return tuple(flags)

@@ -32,7 +32,7 @@ HISTORY_SECONDS = 30.0
 
 #: The assignment strategies a command may ask for (the same names as `config.STRATEGIES`;
 #: repeated so this module stays free of the settings machinery).
-STRATEGY_NAMES = ("range", "roundrobin", "cooperative-sticky")
+STRATEGY_NAMES = ("range", "roundrobin", "cooperative-sticky", "consumer")
 
 SWITCH_STRATEGY = "switch_strategy"
 #: Sent by the member that deleted the emptied group during a switch: the others rejoin at once.
@@ -279,6 +279,11 @@ class MemberRow:
     rebalance_expected_in: float | None
     last_seen: datetime
     is_self: bool = False
+    #: Where the row comes from: "heartbeats", or "broker" for a member only DescribeGroups lists
+    #: (a plain Kafka consumer that is not balance-tui, for instance).
+    source: str = "heartbeats"
+    #: What the broker's DescribeGroups says this member owns; None where the broker does not tell.
+    broker_partitions: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -319,6 +324,27 @@ class BrokerMember:
     member_id: str
     host: str
     partitions: tuple[int, ...]
+    group_instance_id: str | None = None
+
+
+@dataclass(frozen=True)
+class BrokerGroup:
+    """The broker's DescribeGroups answer: state (Stable, PreparingRebalance, Empty, ...), protocol
+    type (classic or consumer), assignor (range, roundrobin, cooperative-sticky, uniform), members."""
+
+    state: str
+    group_type: str
+    assignor: str
+    members: tuple[BrokerMember, ...]
+
+    def summary(self) -> str:
+        """`Stable, consumer protocol, assignor uniform`."""
+        parts = [self.state]
+        if self.group_type:
+            parts.append(f"{self.group_type} protocol")
+        if self.assignor:
+            parts.append(f"assignor {self.assignor}")
+        return ", ".join(parts)
 
 
 @dataclass
@@ -341,8 +367,21 @@ class GroupView:
         self._departures: list[Departure] = []
         #: Last partition figures reported by any owner: (committed, log end).
         self._last_partition_figures: dict[int, tuple[int | None, int | None]] = {}
-        #: None: unknown or unsupported; a list: the broker's latest DescribeGroups answer.
-        self.broker_members: list[BrokerMember] | None = None
+        #: None: unknown or unsupported; else the broker's latest DescribeGroups answer.
+        self.broker_group: BrokerGroup | None = None
+        #: False once this broker's DescribeGroups proved broken (it lists no members, even us).
+        self.broker_describes: bool | None = None
+
+    @property
+    def broker_members(self) -> list[BrokerMember] | None:
+        """The members of the broker's answer, None where the broker does not tell."""
+        if self.broker_group is None or not self.broker_group.members:
+            return None
+        return list(self.broker_group.members)
+
+    @broker_members.setter
+    def broker_members(self, members: list[BrokerMember] | None) -> None:
+        self.broker_group = None if members is None else BrokerGroup("", "", "", tuple(members))
 
     # -- feeding ----------------------------------------------------------------------------
 
@@ -373,8 +412,13 @@ class GroupView:
     # -- reading ----------------------------------------------------------------------------
 
     def rows(self, now: datetime) -> list[MemberRow]:
-        """One row per member, sorted by consumer id; drops silent members proven or presumed gone."""
+        """One row per member, sorted by consumer id; drops silent members proven or presumed gone.
+
+        Where the broker describes the group, each row carries what the broker says the member
+        owns, and members the broker lists that send no heartbeats get rows of their own.
+        """
         self._drop_gone(now)
+        listed = {member.client_id: member for member in self.broker_members or ()}
         rows = []
         for member, known in sorted(self._members.items()):
             heartbeat = known.heartbeat
@@ -388,6 +432,17 @@ class GroupView:
                 rebalance_expected_in=(max(0.0, heartbeat.session_timeout_ms / 1000.0 - age)
                                        if silent else None),
                 last_seen=heartbeat.sent_at, is_self=member == self.own_consumer_id,
+                broker_partitions=listed[member].partitions if member in listed else None,
+            ))
+        for client_id, broker_member in sorted(listed.items()):
+            if client_id in self._members:
+                continue
+            rows.append(MemberRow(
+                consumer_id=client_id, host=broker_member.host.lstrip("/"), pid=0,
+                strategy=self.broker_group.assignor if self.broker_group else "", status="not balance-tui",
+                partitions=broker_member.partitions, generation=None, rate=0.0, lag=None, work_ms=0.0,
+                heartbeat_age=0.0, silent=False, rebalance_expected_in=None, last_seen=now, source="broker",
+                broker_partitions=broker_member.partitions,
             ))
         return rows
 
@@ -405,13 +460,20 @@ class GroupView:
         return {partition: member for partition, (_, member) in owners.items()}
 
     def unowned_partitions(self, partitions: int) -> list[int]:
-        """Partitions of a `partitions`-partition topic that no member claims (a silent one still does)."""
-        owned = self.owners()
+        """Partitions of a `partitions`-partition topic that no member claims (a silent one still does).
+
+        A member only the broker lists (no heartbeats: not balance-tui) claims what the broker assigns it.
+        """
+        owned = set(self.owners())
+        owned.update(p for member in self._broker_only() for p in member.partitions)
         return [p for p in range(partitions) if p not in owned]
+
+    def _broker_only(self) -> list[BrokerMember]:
+        return [member for member in self.broker_members or () if member.client_id not in self._members]
 
     def capacity_text(self, partitions: int) -> str:
         """`8 members, 6 partitions: 2 idle`; the idle part only when members outnumber partitions."""
-        count = len(self._members)
+        count = len(self._members) + len(self._broker_only())
         text = f"{_plural(count, 'member')}, {_plural(partitions, 'partition')}"
         if count > partitions:
             text += f": {count - partitions} idle"
@@ -447,13 +509,22 @@ class GroupView:
             "lastSeen": iso_ms(row.last_seen),
         } for row in self.rows(now)]
 
+    def export_partitions(self, partitions: int, now: datetime) -> list[dict[str, Any]]:
+        """The export's `groupPartitions`: per partition its owner, committed offset, log end and lag."""
+        return [{"partition": lag.partition, "owner": lag.owner, "committed": lag.committed, "logEnd": lag.log_end,
+                 "lag": lag.lag, "stale": lag.stale} for lag in self.partition_lag(partitions, now)]
+
     # -- the broker's view, where it has one ---------------------------------------------------
 
     def source_text(self) -> str:
         """Which source the panel shows, in its own words."""
         if self.broker_members is None:
+            if self.broker_describes is False:
+                return "source: member heartbeats (this broker's DescribeGroups lists no members)"
             return "source: member heartbeats (broker has no DescribeGroups)"
-        return "source: member heartbeats, cross-checked with DescribeGroups"
+        state = self.broker_group.summary() if self.broker_group is not None else ""
+        return ("source: member heartbeats, cross-checked with the broker's DescribeGroups"
+                + (f" (group {state})" if state else ""))
 
     def cross_check(self) -> list[str]:
         """Disagreements between the heartbeats and DescribeGroups (empty when none or unsupported)."""

@@ -17,7 +17,9 @@ from typing import Any
 from balance_tui.core.assignment import iso_ms
 from balance_tui.core.report import Rebalance, Report, format_ms, format_partitions
 
-STRATEGY_ORDER = ("range", "roundrobin", "cooperative-sticky")
+CLASSIC_STRATEGIES = ("range", "roundrobin", "cooperative-sticky")
+#: The lab's three, then KIP-848's consumer protocol where the broker serves it.
+STRATEGY_ORDER = (*CLASSIC_STRATEGIES, "consumer")
 
 #: "Tableau Comparatif des Stratégies" of the lab, word for word; `moved` comes from its
 #: sequence diagram "CooperativeSticky vs Eager" (C3 joins C1=[P0,P1,P2], C2=[P3,P4,P5]).
@@ -32,6 +34,12 @@ LAB_STRATEGY_CLAIMS: dict[str, dict[str, str]] = {
                            "rebalancing": "Incrémental", "duration": "1-2 sec",
                            "interruption": "Seulement les partitions affectées",
                            "moved": "join: only [P2,P5] revoked and moved"},
+    # Not in the lab (written before KIP-848 shipped in Kafka 4.0): what the KIP itself promises.
+    "consumer": {"title": "KIP-848 consumer protocol", "distribution": "(not in the lab) broker-side, uniform",
+                 "rebalancing": "(KIP-848) incremental, no group-wide barrier",
+                 "duration": "(KIP-848) one heartbeat per member",
+                 "interruption": "(KIP-848) only the partitions that move",
+                 "moved": "(KIP-848) only the partitions that move"},
 }
 
 #: "Scénarios de Scaling E-Banking": workers -> (scenario, partitions/worker, throughput, balance latency).
@@ -300,7 +308,7 @@ def render_strategies_table(measures: dict[str, dict[str, StepMeasure]]) -> str:
 
     `measures`: strategy -> step key (`two`, `join`, `leave`, `crash`) -> measure.
     """
-    strategies = [s for s in STRATEGY_ORDER if s in measures] or list(STRATEGY_ORDER)
+    strategies = [s for s in STRATEGY_ORDER if s in measures] or list(CLASSIC_STRATEGIES)
 
     def cells(pick: Any) -> list[str]:
         return [pick(measures.get(s, {})) for s in strategies]
@@ -410,3 +418,69 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, float):
         return round(value, 1)
     return value
+
+
+@dataclass
+class StaticMeasure:
+    """One group of the static scenario: what the kill -9 and immediate restart of W2 did."""
+
+    static: bool
+    #: Partitions revoked from, or lost by, the member that lived through it (W1), from its log.
+    survivor_revoked: int | None
+    #: From the SIGKILL until the restarted member owned partitions and the group was balanced.
+    owned_again_ms: float | None
+    #: What W2 owned before the kill, and what its replacement got.
+    before: tuple[int, ...]
+    after: tuple[int, ...]
+    distribution: str
+
+
+#: What KIP-345 promises (the lab predates static membership).
+STATIC_CLAIMS = {
+    "revoked": "(KIP-345) none: a static member restarted within its session timeout is handed its "
+               "partitions back without a rebalance",
+    "owned": "(KIP-345) as soon as the restarted member joins",
+}
+
+
+def static_measure(steps: Sequence[LabStep], restarted: tuple[str, str], static: bool,
+                   survivor_revoked: int | None) -> StaticMeasure:
+    """`restarted`: (the killed member's consumer id, its replacement's)."""
+    by_key = {step.key: step for step in steps}
+    two, restart = by_key.get("two"), by_key.get("restart")
+    before = two.assignment.get(restarted[0], ()) if two else ()
+    after = restart.assignment.get(restarted[1], ()) if restart else ()
+    owned = _ms(restart.at, restart.reached_at) if restart and restart.reached_at else None
+    alias = {restarted[0]: "W2", restarted[1]: "W2 (restarted)"}
+    return StaticMeasure(static=static, survivor_revoked=survivor_revoked, owned_again_ms=owned,
+                         before=tuple(before), after=tuple(after),
+                         distribution=distribution_text(restart.assignment, alias) if restart else "–")
+
+
+def render_static_table(measures: dict[str, StaticMeasure]) -> str:
+    """Static against dynamic membership, side by side, with what KIP-345 claims."""
+    labels = list(measures)
+    title = {label: "static (group.instance.id)" if measures[label].static else "dynamic (no instance id)"
+             for label in labels}
+    lines = [_row(["What", "KIP-345", *(title[label] for label in labels)]), "|" + "---|" * (len(labels) + 2)]
+
+    def revoked(measure: StaticMeasure) -> str:
+        if measure.survivor_revoked is None:
+            return "n/a"
+        return "none" if measure.survivor_revoked == 0 else f"{measure.survivor_revoked} partition(s)"
+
+    def handed_back(measure: StaticMeasure) -> str:
+        same = measure.after and tuple(sorted(measure.after)) == tuple(sorted(measure.before))
+        return (f"{format_partitions(measure.after) if measure.after else 'nothing'}"
+                f" ({'the same as' if same else 'before:'} {format_partitions(measure.before)})")
+
+    rows = [
+        ("Partitions revoked from the survivor W1", STATIC_CLAIMS["revoked"], revoked),
+        ("Kill → restarted W2 owns partitions, group balanced", STATIC_CLAIMS["owned"],
+         lambda m: format_ms(m.owned_again_ms) if m.owned_again_ms is not None else "not settled"),
+        ("Restarted W2 got", "its own partitions", handed_back),
+        ("Distribution after", "–", lambda m: m.distribution),
+    ]
+    for what, claim, cell in rows:
+        lines.append(_row([what, claim, *(cell(measures[label]) for label in labels)]))
+    return "\n".join(lines)

@@ -19,6 +19,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from balance_tui.config import is_secret_property
+from balance_tui.core.broker_profile import BrokerProfile
 from balance_tui.errors import BrokerUnreachable, ConfigError, UserError
 from balance_tui.kafka import error_reason
 
@@ -71,23 +72,59 @@ def cluster_id(client_config: dict[str, str], timeout: float = 2.0) -> str | Non
 
 
 def wait_for_broker(client_config: dict[str, str], timeout: float) -> None:
-    """Block until a broker answers metadata requests; raise BrokerUnreachable after `timeout` s."""
+    """Block until a broker answers metadata requests; raise BrokerUnreachable after `timeout` s.
+
+    The error says why where librdkafka knows: refused credentials, or a listener that does
+    not speak the configured security protocol, rather than only "nothing answers".
+    """
     deadline = time.monotonic() + timeout
-    client = admin_client(client_config)
+    seen: list[KafkaError] = []
+    config: dict[str, Any] = dict(client_config)
+    config["error_cb"] = seen.append
+    client = admin_client(config)
     while True:
         remaining = deadline - time.monotonic()
         try:
             # librdkafka keeps reconnecting (with backoff) inside the call, so one call
             # can cover the whole wait; the loop only guards against early failures.
-            if client.list_topics(timeout=max(remaining, 0.1)).brokers:
+            if client.list_topics(timeout=max(min(remaining, 1.0), 0.1)).brokers:
                 return
         except KafkaException:
             pass
+        client.poll(0)  # serve error_cb
+        refusal = connection_refusal(client_config, seen)
+        if refusal is not None:
+            raise BrokerUnreachable(refusal)
         if time.monotonic() >= deadline:
             raise BrokerUnreachable(
                 f"no Kafka broker answers at {client_config.get('bootstrap.servers')} within {timeout:g}s"
             )
-        time.sleep(0.1)  # the call failed early (e.g. refused auth): do not spin until the deadline
+        time.sleep(0.1)  # the call failed early: do not spin until the deadline
+
+
+#: librdkafka's words when the security protocol does not match the listener (or a TLS handshake fails).
+_PROTOCOL_MISMATCH_HINTS = ("security.protocol", "SSL handshake", "ssl handshake", "wrong version number",
+                            "Disconnected while requesting ApiVersion", "Disconnected: verify that security.protocol")
+
+
+def connection_refusal(client_config: dict[str, str], errors: list[KafkaError]) -> str | None:
+    """One line for an authentication failure or a security protocol mismatch among `errors`, else None."""
+    where = client_config.get("bootstrap.servers")
+    protocol = client_config.get("security.protocol", "plaintext")
+    for error in errors:
+        if error.code() == KafkaError._AUTHENTICATION:
+            if "mechanism handshake failed" in error.str():
+                mechanism = client_config.get("sasl.mechanism", "")
+                return (f"the broker at {where} does not offer SASL {mechanism} on this listener (not a SASL "
+                        f"listener, or another mechanism): {error.str()}")
+            return f"authentication failed at {where}: {error.str()}"
+    for error in errors:
+        text = error.str()
+        if error.code() in (KafkaError._SSL, KafkaError._TRANSPORT) and any(
+                hint in text for hint in _PROTOCOL_MISMATCH_HINTS):
+            return (f"the broker at {where} does not accept security.protocol={protocol} (a listener of another "
+                    f"protocol?): {text}")
+    return None
 
 
 def topic_partition_count(client_config: dict[str, str], topic: str, timeout: float = 5.0) -> int | None:
@@ -168,3 +205,71 @@ def delete_empty_group(client_config: dict[str, str], group: str, timeout: float
     except Exception as error:  # noqa: BLE001 - a future that times out
         return f"retry ({type(error).__name__})"
     return "deleted"
+
+
+def bootstrap_accepts_connections(client_config: dict[str, str], timeout: float = 0.5) -> bool:
+    """True if some bootstrap server accepts a TCP connection now (a cheap check before admin requests)."""
+    import socket
+
+    for server in client_config.get("bootstrap.servers", "").split(","):
+        host, _, port = server.strip().rpartition(":")
+        if not host or not port.isdigit():
+            continue
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def group_state(client_config: dict[str, str], group: str, timeout: float = 5.0) -> str:
+    """The group's state from DescribeGroups: "Stable", "Empty", ..., "gone" (no such group), or "retry"."""
+    admin = admin_client(client_config)  # referenced until the answer is in
+    future = admin.describe_consumer_groups([group], request_timeout=timeout)[group]
+    try:
+        description = future.result(timeout=timeout + 1)
+    except KafkaException as error:
+        code = error.args[0].code() if error.args and isinstance(error.args[0], KafkaError) else None
+        return "gone" if code == KafkaError.GROUP_ID_NOT_FOUND else "retry"
+    except Exception:  # noqa: BLE001 - a future that times out
+        return "retry"
+    name = getattr(getattr(description, "state", None), "name", "UNKNOWN")
+    return "".join(word.capitalize() for word in name.split("_"))
+
+
+def set_consumer_group_timeouts(client_config: dict[str, str], group: str, session_timeout_ms: int,
+                                heartbeat_interval_ms: int, timeout: float = 5.0) -> str | None:
+    """Set a KIP-848 group's `consumer.session.timeout.ms` and heartbeat interval; None, or why not.
+
+    With the consumer protocol these are the group's settings, held by the broker, not the
+    member's: a broker enforces its `group.consumer.min.session.timeout.ms` (45 s by default).
+    """
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+
+    resource = ConfigResource(ResourceType.GROUP, group, incremental_configs=[
+        ConfigEntry("consumer.session.timeout.ms", str(session_timeout_ms),
+                    incremental_operation=AlterConfigOpType.SET),
+        ConfigEntry("consumer.heartbeat.interval.ms", str(heartbeat_interval_ms),
+                    incremental_operation=AlterConfigOpType.SET),
+    ])
+    admin = admin_client(client_config)
+    try:
+        for future in admin.incremental_alter_configs([resource], request_timeout=timeout).values():
+            future.result(timeout=timeout + 1)
+    except KafkaException as error:
+        return error_reason(error)
+    except Exception as error:  # noqa: BLE001 - a future that times out
+        return f"no answer ({type(error).__name__})"
+    return None
+
+
+def describe_broker_of(client_config: dict[str, str]) -> BrokerProfile:
+    """The broker at the bootstrap servers: its ApiVersions answer and, if balance-tui started it, its pid file."""
+    from balance_tui.core.broker_profile import describe_broker
+    from balance_tui.kafka.api_versions import probe
+    from balance_tui.kafka.brokers.process import local_broker_record
+
+    apis = probe(client_config)
+    record = local_broker_record(client_config.get("bootstrap.servers", ""))
+    return describe_broker(record, set(apis.apis) if apis else None, apis.finalized_features if apis else None)

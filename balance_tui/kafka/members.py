@@ -19,7 +19,16 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from balance_tui.config import Settings
 from balance_tui.core.assignment import utc_now
-from balance_tui.core.group import BrokerMember, GroupCommand, MemberHeartbeat, decode, encode, is_history
+from balance_tui.core.broker_profile import DescribeGroupsVerdict
+from balance_tui.core.group import (
+    BrokerGroup,
+    BrokerMember,
+    GroupCommand,
+    MemberHeartbeat,
+    decode,
+    encode,
+    is_history,
+)
 from balance_tui.errors import BrokerUnreachable, UserError
 from balance_tui.kafka import error_reason
 from balance_tui.kafka.admin import admin_client, ensure_topic, topic_partition_count
@@ -61,7 +70,9 @@ class MemberBeacon:
         self.send_failures = 0
         self.last_error: str | None = None
         #: The broker's DescribeGroups answer: None until one lists members (never on Tansu).
-        self.broker_members: list[BrokerMember] | None = None
+        self.broker_group: BrokerGroup | None = None
+        #: Whether this broker's DescribeGroups tells the truth; once proved broken, it is not asked again.
+        self.describe_verdict = DescribeGroupsVerdict()
         #: DescribeGroups answers received (errors included): 0 means the broker was not asked yet.
         self.describe_answers = 0
         self._seen_commands: set[str] = set()
@@ -180,23 +191,42 @@ class MemberBeacon:
                 received.append(message)
         return received
 
-    def refresh_broker_members(self) -> None:
-        """Keep `broker_members` up to date from DescribeGroups, one request at a time, never waiting."""
+    @property
+    def broker_members(self) -> list[BrokerMember] | None:
+        """The members of the latest DescribeGroups answer, None where the broker lists none."""
+        if self.broker_group is None or not self.broker_group.members:
+            return None
+        return list(self.broker_group.members)
+
+    def refresh_broker_members(self, own_partitions: int = 0, ask: bool = True) -> None:
+        """Keep `broker_group` up to date from DescribeGroups, one request at a time, never waiting.
+
+        `own_partitions` is how many partitions this member owns now: a broker that lists no
+        members while we own some does not describe groups, and is not asked again. `ask=False`
+        only collects an answer in flight: the caller knows the broker cannot take a request now.
+        """
         if self._describe is not None:
             if not self._describe.done():
                 return
             try:
-                self.broker_members = members_from_description(self._describe.result(), self.source_topic)
+                self.broker_group = group_from_description(self._describe.result(), self.source_topic)
             except KafkaException:
-                self.broker_members = None
+                self.broker_group = None
+            else:
+                self.describe_verdict.observe(len(self.broker_group.members), own_partitions)
+                if not self.broker_group.members:
+                    self.broker_group = None
             self._describe = None
             self.describe_answers += 1
-        if time.monotonic() >= self._next_describe:
+        if self.describe_verdict.usable is False:
+            self.broker_group = None
+            return
+        if ask and time.monotonic() >= self._next_describe:
             self._next_describe = time.monotonic() + DESCRIBE_INTERVAL_SECONDS
             try:
                 self._describe = self._admin.describe_consumer_groups([self.group], request_timeout=5)[self.group]
             except KafkaException:
-                self.broker_members = None
+                self.broker_group = None
 
     def close(self, timeout: float = 2.0) -> None:
         """Deliver what is queued (up to `timeout` s) and close both clients."""
@@ -223,6 +253,12 @@ def describe_group_members(client_config: dict[str, str], group: str, topic: str
 
 def members_from_description(description: Any, topic: str | None) -> list[BrokerMember] | None:
     """BrokerMembers from a ConsumerGroupDescription (partitions of `topic` only, if given)."""
+    members = list(group_from_description(description, topic).members)
+    return members or None
+
+
+def group_from_description(description: Any, topic: str | None) -> BrokerGroup:
+    """The BrokerGroup of a ConsumerGroupDescription (assignments on `topic` only, if given)."""
     members = []
     for member in getattr(description, "members", None) or ():
         assignment = getattr(member, "assignment", None)
@@ -231,6 +267,23 @@ def members_from_description(description: Any, topic: str | None) -> list[Broker
             if topic is None or tp.topic == topic
         ))
         members.append(BrokerMember(client_id=member.client_id, member_id=member.member_id,
-                                    host=member.host or "", partitions=partitions))
-    return members or None
+                                    host=member.host or "", partitions=partitions,
+                                    group_instance_id=getattr(member, "group_instance_id", None) or None))
+    state = getattr(description, "state", None)
+    group_type = getattr(description, "type", None)
+    return BrokerGroup(
+        state=_enum_words(state),
+        group_type=_enum_words(group_type),
+        assignor=str(getattr(description, "partition_assignor", "") or ""),
+        members=tuple(sorted(members, key=lambda m: m.client_id)),
+    )
 
+
+def _enum_words(value: Any) -> str:
+    """`ConsumerGroupState.PREPARING_REBALANCE` -> `PreparingRebalance`, `ConsumerGroupType.CLASSIC` -> `classic`."""
+    name = getattr(value, "name", None)
+    if not name or name == "UNKNOWN":
+        return ""
+    if type(value).__name__.endswith("Type"):
+        return name.lower()
+    return "".join(word.capitalize() for word in name.split("_"))

@@ -26,9 +26,10 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
 
-from balance_tui.config import Settings
+from balance_tui.config import CONSUMER_PROTOCOL, Settings
 from balance_tui.control import MessageSink
 from balance_tui.core.assignment import AssignmentTracker, utc_now
+from balance_tui.core.broker_profile import BrokerProfile, consumer_protocol_refusal
 from balance_tui.core.changelog import encode_state
 from balance_tui.core.group import GROUP_RESET, HEARTBEAT_SECONDS, GroupCommand, GroupView, MemberHeartbeat
 from balance_tui.core.export import ExportState, export_document, export_markdown
@@ -36,12 +37,21 @@ from balance_tui.core.ledger import Effect, Ledger
 from balance_tui.core.metrics import LatencyWindow, RateMeter
 from balance_tui.core.rows import ConsumerStatus, Counters, PartitionRow, PartitionState, TimelineEntry
 from balance_tui.core.transaction import Rejection, parse_transaction
-from balance_tui.kafka.admin import delete_empty_group, ensure_topic, topic_partition_count
+from balance_tui.kafka.admin import (
+    bootstrap_accepts_connections,
+    delete_empty_group,
+    describe_broker_of,
+    ensure_topic,
+    group_state,
+    set_consumer_group_timeouts,
+    topic_partition_count,
+)
 from balance_tui.errors import UserError
 from balance_tui.kafka.changelog import ChangelogRestorer, ChangelogWriter
 from balance_tui.kafka.members import MemberBeacon
 from balance_tui.messages import (
     BalancesChanged,
+    BrokerDescribed,
     Exported,
     GroupChanged,
     KafkaErrorReported,
@@ -55,6 +65,7 @@ from balance_tui.messages import (
     WorkerStopped,
 )
 from balance_tui.session_log import SessionLog, default_log_path, export_paths
+from balance_tui.static_member import StaticMemberRecord, describe_static_rejoin, load_static_record, save_static_record
 
 BALANCE_BATCH_SECONDS = 0.1
 STATS_LOG_SECONDS = 5.0
@@ -62,6 +73,8 @@ ERROR_REPEAT_SECONDS = 5.0
 PAUSED_WATERMARK_SECONDS = 2.0
 #: Changelog failures in a row (no successful flush between them) before the worker gives up.
 CHANGELOG_RETRIES = 3
+#: After a broker came (back) up, wait this long before coordinator admin requests (librdkafka #4605).
+ADMIN_AFTER_UP_SECONDS = 3.0
 #: Heartbeats are read four times a second, so the newest one held is never near the silence threshold.
 GROUP_READ_SECONDS = 0.25
 
@@ -195,6 +208,16 @@ class ConsumerWorker:
         #: Source partitions assigned but not consumed until their state is restored.
         self._restoring: set[int] = set()
         self.final_export: tuple[Path, ...] = ()
+        #: What the broker is and serves (from its ApiVersions answer and local pid files), once probed.
+        self.broker = BrokerProfile(label="", consumer_protocol=None)
+        #: Static membership: what this instance id owned in its last run (None: first run, or not static).
+        self._static_before: StaticMemberRecord | None = None
+        self._static_first_assignment = True
+        #: Since when every broker the consumer knows has been UP (statistics); None while one is not.
+        #: Coordinator admin requests wait for it (librdkafka #4605, see `_admin_requests_safe`).
+        self._brokers_up_since: float | None = None
+        #: Group configs already asked for this group (KIP-848 session timeouts), so they are set once.
+        self._group_timeouts_set = False
 
     # -- WorkerControl: every method only queues a request ------------------------------
 
@@ -247,6 +270,7 @@ class ConsumerWorker:
         ))
         paths: tuple[Path, ...] = ()
         try:
+            self._describe_broker()
             self._open_beacon()
             if settings.changelog:
                 self._open_changelog()
@@ -288,6 +312,19 @@ class ConsumerWorker:
 
     def _post(self, message: Any) -> None:
         self._sink(message)
+
+    def _describe_broker(self) -> None:
+        """Ask the broker what it serves (one ApiVersions round trip), say it, and keep it."""
+        assert self.session is not None
+        self.broker = describe_broker_of(self.settings.client_config())
+        self.session.write("broker", **self.broker.as_log_fields())
+        self._post(BrokerDescribed(label=self.broker.label, consumer_protocol=self.broker.consumer_protocol))
+        if self.settings.group_instance_id:
+            self._static_before = load_static_record(self.settings.group, self.settings.group_instance_id)
+
+    def consumer_protocol_refusal(self, strategy: str) -> str | None:
+        """Why `strategy` cannot be used on this broker (None when it can, or when nobody can tell)."""
+        return consumer_protocol_refusal(self.broker, strategy)
 
     def _open_beacon(self) -> None:
         try:
@@ -373,10 +410,10 @@ class ConsumerWorker:
                     self.group_view.observe(message, utc_now())
             if now >= next_try:
                 next_try = now + 0.5
-                outcome = delete_empty_group(self.settings.client_config(), self.settings.group)
+                outcome = self._reset_emptied_group()
                 attempts.append(outcome)
-                if outcome in ("deleted", "gone") or outcome.startswith("refused"):
-                    if outcome == "deleted":  # only the deleter tells the others to rejoin now
+                if outcome in ("deleted", "gone", "empty") or outcome.startswith("refused"):
+                    if outcome in ("deleted", "empty"):  # the one who saw it tells the others to rejoin now
                         self._beacon.send_command(GroupCommand(
                             strategy=command.strategy, requested_by=self.consumer_id,
                             requested_at=utc_now(), kind=GROUP_RESET))
@@ -388,6 +425,32 @@ class ConsumerWorker:
         self.session.write("group_reset", by=None, outcome="deadline passed: rejoining anyway",
                            attempts=sorted(set(attempts)))
 
+    def _admin_requests_safe(self) -> bool:
+        """True once every broker has been UP for a while: only then may coordinator admin requests go out.
+
+        librdkafka up to 2.16 (at least) aborts the whole process (`rd_kafka_enq_once_del_source_return:
+        Assertion 'eonce->refcnt > 0' failed`, librdkafka issue #4605, fix proposed in PR #5397) when a
+        coordinator request of the AdminClient (DescribeConsumerGroups, DeleteConsumerGroups, ...)
+        fails to be sent because the connection is down: a broker that went away or is restarting.
+        """
+        up_since = self._brokers_up_since
+        return up_since is not None and time.monotonic() - up_since >= ADMIN_AFTER_UP_SECONDS
+
+    def _reset_emptied_group(self) -> str:
+        """Make the emptied group take a new protocol: "empty", "deleted", "gone", "not empty", "retry", ...
+
+        Apache Kafka forgets an empty group's protocol by itself, and its DescribeGroups says when
+        the group is empty: nothing is deleted there (the committed offsets stay). Tansu keeps an
+        emptied group's protocol forever and cannot describe groups: the group is deleted.
+        """
+        config, group = self.settings.client_config(), self.settings.group
+        if not bootstrap_accepts_connections(config):
+            return "retry"  # never a coordinator admin request to a broker that is not there (librdkafka #4605)
+        if self._beacon is not None and self._beacon.describe_verdict.usable:
+            state = group_state(config, group)
+            return "empty" if state in ("Empty", "Dead", "gone") else ("not empty" if state != "retry" else state)
+        return delete_empty_group(config, group)
+
     def _beat(self) -> None:
         """Publish this member's heartbeat and show the group as it stands."""
         heartbeat = self._heartbeat()
@@ -395,8 +458,10 @@ class ConsumerWorker:
         view.observe(heartbeat, now)
         if self._beacon is not None:
             self._beacon.publish(heartbeat)
-            self._beacon.refresh_broker_members()
-            view.broker_members = self._beacon.broker_members
+            self._beacon.refresh_broker_members(own_partitions=len(self.tracker.assignment),
+                                                ask=self._admin_requests_safe())
+            view.broker_group = self._beacon.broker_group
+            view.broker_describes = self._beacon.describe_verdict.usable
         rows = view.rows(now)
         for gone in view.take_departures():
             kind = "member_left" if gone.reason == "left" else "member_gone"
@@ -444,6 +509,7 @@ class ConsumerWorker:
             "session.timeout.ms": settings.session_timeout_ms,
             "heartbeat.interval.ms": settings.heartbeat_interval_ms,
             "partition.assignment.strategy": self.strategy,
+            **({"group.instance.id": settings.group_instance_id} if settings.group_instance_id else {}),
             # Keep a deep local prefetch (still capped by queued.max.messages.kbytes, 64 MB):
             # measured on Tansu, the default 100,000 halves throughput when processing is busy.
             "queued.min.messages": 1_000_000,
@@ -454,6 +520,8 @@ class ConsumerWorker:
             "logger": self._logger,
         }
         config.update(settings.client_config())
+        if self.strategy == CONSUMER_PROTOCOL:
+            self._use_consumer_protocol(config)
         consumer = Consumer(config)
         self._closing = False
         self._paused_partitions: set[int] = set()
@@ -503,9 +571,32 @@ class ConsumerWorker:
         if held:
             self._flush_balances(removed_partitions=tuple(sorted(held)))
 
+    def _use_consumer_protocol(self, config: dict[str, Any]) -> None:
+        """KIP-848: the broker assigns, and session and heartbeat timeouts are the group's, not the member's."""
+        for member_side in ("partition.assignment.strategy", "session.timeout.ms", "heartbeat.interval.ms"):
+            config.pop(member_side, None)
+        config["group.protocol"] = "consumer"
+        if self.settings.remote_assignor:
+            config["group.remote.assignor"] = self.settings.remote_assignor
+        if self._group_timeouts_set:
+            return
+        self._group_timeouts_set = True
+        refused = set_consumer_group_timeouts(self.settings.client_config(), self.settings.group,
+                                              self.settings.session_timeout_ms, self.settings.heartbeat_interval_ms)
+        assert self.session is not None
+        if refused is None:
+            self.session.write("group_config", **{"consumer.session.timeout.ms": self.settings.session_timeout_ms,
+                                                  "consumer.heartbeat.interval.ms": self.settings.heartbeat_interval_ms})
+            return
+        text = (f"the broker keeps its own session timeout for this KIP-848 group ({refused}); a member that dies "
+                "is detected after that")
+        self.session.write("group_config", refused=refused)
+        self._post(TimelineEvent(entry=self.tracker.note("group_config", utc_now(), text)))
+
     @property
     def _cooperative(self) -> bool:
-        return self.strategy == "cooperative-sticky"
+        """Rebalances hand partitions over one by one: cooperative-sticky, and KIP-848's protocol."""
+        return self.strategy in ("cooperative-sticky", CONSUMER_PROTOCOL)
 
     def _consume_loop(self) -> str | None:
         """Runs until a restart (returns None) or a stop (returns the reason)."""
@@ -785,7 +876,26 @@ class ConsumerWorker:
         self._join_started_mono = None
         self._log_rebalance("assigned", entry)
         self._post(PartitionsAssigned(partitions=entry.partitions, assignment=entry.assignment, entry=entry))
+        if self.settings.group_instance_id:
+            self._note_static_assignment(entry)
         self._set_status_from_assignment()
+
+    def _note_static_assignment(self, entry: TimelineEntry) -> None:
+        """Say whether this static member got its partitions back without a rebalance; remember them."""
+        assert self.session is not None and self.settings.group_instance_id is not None
+        assignment = tuple(sorted(self.tracker.assignment))
+        if self._static_first_assignment:
+            self._static_first_assignment = False
+            verdict = describe_static_rejoin(self._static_before, entry.generation, assignment)
+            if verdict is not None:
+                no_rebalance, text = verdict
+                self.session.write("static_rejoin", no_rebalance=no_rebalance, generation=entry.generation,
+                                   assignment=list(assignment),
+                                   previous_generation=self._static_before.generation if self._static_before else None)
+                self._post(TimelineEvent(entry=self.tracker.note("static_rejoin", utc_now(), text, assignment)))
+        save_static_record(self.settings.group, self.settings.group_instance_id, StaticMemberRecord(
+            generation=entry.generation, assignment=assignment, consumer_id=self.consumer_id,
+            at=utc_now().isoformat()))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         numbers = sorted(tp.partition for tp in partitions)
@@ -950,10 +1060,14 @@ class ConsumerWorker:
             if values.get("fetch_state") == "active" and next_offset is not None and next_offset >= 0 \
                     and values.get("fetchq_cnt", 1) == 0 and partition not in self._restoring:
                 self._fetch_start[partition] = next_offset
-        if self._status == ConsumerStatus.BROKER_UNREACHABLE:
-            brokers = stats.get("brokers", {}).values()
-            if any(broker.get("state") == "UP" and broker.get("nodeid", -1) >= 0 for broker in brokers):
-                self._set_status_from_assignment()
+        brokers = [broker for broker in stats.get("brokers", {}).values() if broker.get("nodeid", -1) >= 0]
+        all_up = bool(brokers) and all(broker.get("state") == "UP" for broker in brokers)
+        if all_up and self._brokers_up_since is None:
+            self._brokers_up_since = time.monotonic()
+        elif not all_up:
+            self._brokers_up_since = None
+        if self._status == ConsumerStatus.BROKER_UNREACHABLE and any(broker.get("state") == "UP" for broker in brokers):
+            self._set_status_from_assignment()
 
     def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
         if error is not None:
@@ -977,8 +1091,10 @@ class ConsumerWorker:
         # Our own errors all share `_FAIL`: tell them apart by what they say.
         key = f"{name}:{error.str()[:32]}" if error.code() == KafkaError._FAIL else name
         now = time.monotonic()
-        if error.code() in UNREACHABLE_CODES and self._status not in (ConsumerStatus.STOPPED,):
-            self._set_status(ConsumerStatus.BROKER_UNREACHABLE, error.str())
+        if error.code() in UNREACHABLE_CODES:
+            self._brokers_up_since = None
+            if self._status is not ConsumerStatus.STOPPED:
+                self._set_status(ConsumerStatus.BROKER_UNREACHABLE, error.str())
         if error.fatal():
             self._fatal = True
             self._set_status(ConsumerStatus.FATAL_ERROR, error.str())
@@ -1052,6 +1168,13 @@ class ConsumerWorker:
         now = utc_now()
         if command == "stop":
             return str(argument or "stopped")
+        if command in ("strategy", "group_strategy") and self.consumer_protocol_refusal(str(argument)):
+            reason = self.consumer_protocol_refusal(str(argument)) or ""
+            self.session.write("error", code="CONSUMER_PROTOCOL_UNSUPPORTED", reason=reason, fatal=False)
+            self.tracker.note("error", now, f"CONSUMER_PROTOCOL_UNSUPPORTED: {reason}")
+            self._post(KafkaErrorReported(code="CONSUMER_PROTOCOL_UNSUPPORTED", reason=reason, fatal=False,
+                                          hint=f"staying on {self.strategy}"))
+            return None
         if command == "strategy":
             previous, self.strategy = self.strategy, str(argument)
             self.session.strategy = self.strategy
@@ -1230,7 +1353,9 @@ class ConsumerWorker:
             rejected=self.rejected, partition_offsets=dict(self.position),
             history=list(self.tracker.history), started_at=self.started_at,
             last_message_at=self.last_message_at, balances=self.ledger.rows(), exported_at=utc_now(),
-            extra={"group": self.group_view.export_entries(utc_now())},
+            extra={"group": self.group_view.export_entries(utc_now()),
+                   "groupPartitions": self.group_view.export_partitions(self.partition_count, utc_now()),
+                   "broker": self.broker.label},
         )
 
     def _write_export(self) -> tuple[Path, ...]:

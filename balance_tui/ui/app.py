@@ -26,9 +26,10 @@ from balance_tui.config import Settings
 from balance_tui.control import WorkerControl
 from balance_tui.core.rows import ConsumerStatus, TimelineEntry
 from balance_tui.messages import (
-    GroupChanged,
     BalancesChanged,
+    BrokerDescribed,
     Exported,
+    GroupChanged,
     KafkaErrorReported,
     PartitionsAssigned,
     PartitionsLost,
@@ -91,12 +92,17 @@ class BalanceApp(App[DashboardExit]):
         Binding("3", "strategy('cooperative-sticky')", "coop-sticky",
                 tooltip="Rejoin with cooperative-sticky (incremental: only moved partitions stop). "
                         "All members must use the same protocol family."),
+        Binding("4", "strategy('consumer')", "kip-848", show=False,
+                tooltip="Rejoin with KIP-848's consumer group protocol (the broker assigns, incrementally; "
+                        "Apache Kafka 4). Refused where the broker does not serve it."),
         Binding("exclamation_mark", "group_strategy('range')", "all: range", key_display="!", show=False,
                 tooltip="Shift+1: ask every member to rejoin with range together (via the members topic)."),
         Binding("at", "group_strategy('roundrobin')", "all: roundrobin", key_display="@", show=False,
                 tooltip="Shift+2: ask every member to rejoin with roundrobin together."),
         Binding("number_sign", "group_strategy('cooperative-sticky')", "all: coop-sticky", key_display="#",
                 show=False, tooltip="Shift+3: ask every member to rejoin with cooperative-sticky together."),
+        Binding("dollar_sign", "group_strategy('consumer')", "all: kip-848", key_display="$", show=False,
+                tooltip="Shift+4: ask every member to rejoin with KIP-848's consumer protocol together."),
         Binding("r", "restart", "restart",
                 tooltip="Leave the group and rejoin with the same settings: watch the others rebalance."),
         Binding("p", "toggle_pause", "pause",
@@ -206,6 +212,9 @@ class BalanceApp(App[DashboardExit]):
         info.log_path, info.work_ms = message.log_path, message.work_ms
         info.started_at = self.clock()
         self._work_ms = message.work_ms
+
+    def on_broker_described(self, message: BrokerDescribed) -> None:
+        self.header.info.broker_label = message.label
 
     def on_status_changed(self, message: StatusChanged) -> None:
         self._set_status(message.status, message.detail)

@@ -24,3 +24,21 @@ def cluster(broker, unique, tmp_path, client_config) -> Iterator[Callable[..., C
     yield make
     for each in made:
         each.stop_all()
+
+
+@pytest.fixture
+def kafka_cluster(kafka_broker, unique, tmp_path) -> Iterator[Callable[..., Cluster]]:
+    """Like `cluster`, on the session's Apache Kafka only (for what only Kafka shows)."""
+    made: list[Cluster] = []
+    config = {"bootstrap.servers": kafka_broker.bootstrap}
+
+    def make(strategy: str = "range", extra_flags: list[str] | None = None) -> Cluster:
+        topic = unique("tx")
+        ensure_topic(config, topic, 6)
+        made.append(Cluster(kafka_broker.bootstrap, topic, unique("grp"), tmp_path, strategy=strategy,
+                            extra_flags=extra_flags))
+        return made[-1]
+
+    yield make
+    for each in made:
+        each.stop_all()

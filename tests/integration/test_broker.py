@@ -1,7 +1,8 @@
-"""The embedded broker: the Python API, `balance-tui broker` as a real process, and `down`.
+"""The local brokers: the Python API, `balance-tui broker` as a real process, and `down`.
 
-The command tests run `python -m balance_tui broker` as a subprocess, each with its
-own Tansu broker; everything else uses the session `broker` fixture.
+The command tests run `python -m balance_tui broker --engine E` as a subprocess, each with
+its own broker, for each engine of the session (tansu and kafka); everything else uses the
+session `broker` fixture.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from balance_tui.errors import BrokerUnreachable, UserError
 from balance_tui.kafka import admin
-from balance_tui.kafka.broker import EmbeddedBroker, pid_file, read_pid_file, tansu_binary, write_pid_file
+from balance_tui.kafka.brokers.process import BrokerProcess, pid_file, read_pid_file, write_pid_file
+from balance_tui.kafka.brokers.tansu import TansuBroker, tansu_binary
+from tests.conftest import ENGINES, KAFKA_TEST_OPTIONS
 from tests.helpers import free_port, wait_until
 
 pytestmark = pytest.mark.broker
@@ -68,13 +71,26 @@ def read_line(process: subprocess.Popen[bytes], timeout: float) -> str:
     return line.decode()
 
 
-class BrokerCommand:
-    """A running `balance-tui broker` subprocess."""
+#: What each engine is called in `down`'s lines and in pid files.
+ENGINE_NAMES = {"tansu": "Tansu", "kafka": "Apache Kafka"}
 
-    def __init__(self, *args: str) -> None:
+
+def engine_flags(engine: str, workdir: Path) -> list[str]:
+    """`--engine E`, and for Kafka a fresh data directory of the test's own and no join delay."""
+    if engine == "kafka":
+        return ["--engine", "kafka", "--data-dir", str(workdir / "kafka-data"), "--fresh",
+                "--initial-rebalance-delay-ms", str(KAFKA_TEST_OPTIONS["initial_rebalance_delay_ms"])]
+    return ["--engine", engine]
+
+
+class BrokerCommand:
+    """A running `balance-tui broker` subprocess; `child_pid` is its tansu or java process."""
+
+    def __init__(self, engine: str, *args: str) -> None:
+        self.engine = engine
         self.process = subprocess.Popen([*CLI, "broker", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.port = 0
-        self.tansu_pid = 0
+        self.child_pid = 0
 
     def wait_ready(self, timeout: float = 30.0) -> BrokerCommand:
         line = read_line(self.process, timeout)
@@ -83,8 +99,9 @@ class BrokerCommand:
         self.port = int(match.group(1))
         record = read_pid_file(pid_file("broker", self.port))
         assert record is not None and record["pid"] == self.process.pid and record["port"] == self.port
-        self.tansu_pid = record["tansu_pid"]
-        assert alive(self.tansu_pid)
+        assert record["engine"] == self.engine
+        self.child_pid = record[f"{self.engine}_pid"]
+        assert alive(self.child_pid)
         return self
 
     @property
@@ -107,30 +124,59 @@ class BrokerCommand:
         self.process.communicate(timeout=20)
 
 
+@pytest.fixture(params=[engine for engine in ENGINES if engine != "external"] or ["tansu"])
+def engine(request: pytest.FixtureRequest, session_brokers: object) -> str:
+    """Each engine of the session; skipped where Apache Kafka cannot run."""
+    if request.param == "kafka":
+        unavailable = getattr(session_brokers, "unavailable", {}).get("kafka")
+        from balance_tui.kafka.brokers.distribution import KafkaUnavailable, locate_kafka
+
+        try:
+            locate_kafka(resolve=False)
+        except KafkaUnavailable as error:
+            pytest.skip(f"Apache Kafka tests skipped: {unavailable or error}")
+    return str(request.param)
+
+
 @pytest.fixture
-def broker_command() -> Iterator[Callable[..., BrokerCommand]]:
-    """Start `balance-tui broker ARGS` subprocesses; whatever is left is killed at teardown."""
+def broker_command(engine: str, tmp_path: Path) -> Iterator[Callable[..., BrokerCommand]]:
+    """Start `balance-tui broker --engine E ARGS` subprocesses; whatever is left is killed at teardown."""
     started: list[BrokerCommand] = []
 
     def start(*args: str) -> BrokerCommand:
-        command = BrokerCommand(*args)
+        command = BrokerCommand(engine, *engine_flags(engine, tmp_path), *args)
         started.append(command)
         return command
 
     yield start
     for command in started:
         command.kill()
-        if command.tansu_pid:
-            wait_until(lambda c=command: not alive(c.tansu_pid), 10, "tansu outlived the test")
+        if command.child_pid:
+            wait_until(lambda c=command: not alive(c.child_pid), 20, "the broker outlived the test")
+
+
+@pytest.fixture
+def make_local_broker(engine: str, tmp_path: Path) -> Callable[..., BrokerProcess]:
+    """`make_local_broker(port=0, log_path=None)`: an unstarted broker of the engine (Kafka: own data dir)."""
+
+    def make(port: int = 0, log_path: Path | None = None, data_dir: Path | None = None) -> BrokerProcess:
+        if engine == "kafka":
+            from balance_tui.kafka.brokers.apache import KafkaBroker
+
+            return KafkaBroker(port, log_path=log_path, data_dir=data_dir or tmp_path / f"kafka-{port}",
+                               **KAFKA_TEST_OPTIONS)  # type: ignore[arg-type]
+        return TansuBroker(port, log_path=log_path)
+
+    return make
 
 
 def run_cli(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def embedded(broker: object) -> EmbeddedBroker:
-    if not isinstance(broker, EmbeddedBroker):
-        pytest.skip("needs the embedded broker, not BALANCE_TUI_TEST_BOOTSTRAP")
+def local(broker: object) -> BrokerProcess:
+    if not isinstance(broker, BrokerProcess):
+        pytest.skip("needs a broker started by the tests, not BALANCE_TUI_TEST_BOOTSTRAP")
     return broker
 
 
@@ -163,26 +209,29 @@ def test_tansu_binary_is_executable() -> None:
     assert path.is_file() and os.access(path, os.X_OK)
 
 
-def test_embedded_broker_lifecycle(tmp_path: Path) -> None:
-    log = tmp_path / "tansu.log"
-    with EmbeddedBroker(log_path=log) as broker:
+def test_local_broker_lifecycle(engine: str, make_local_broker: Callable[..., BrokerProcess],
+                                tmp_path: Path) -> None:
+    log = tmp_path / "broker.log"
+    with make_local_broker(log_path=log) as broker:
         assert broker.port > 0 and broker.bootstrap == f"127.0.0.1:{broker.port}"
         assert broker.process is not None and broker.process.poll() is None
         assert admin.broker_answers(broker.client_config())
-        assert "tansu" in log.read_text()
+        assert admin.cluster_id(broker.client_config()) == broker.cluster_id
+        text = log.read_text()
+        assert ("tansu" in text) if engine == "tansu" else ("Kafka Server started" in text)
         process = broker.process
     assert process.poll() is not None
     assert not admin.broker_answers({"bootstrap.servers": broker.bootstrap}, timeout=0.5)
     broker.stop()  # idempotent
 
 
-def test_embedded_broker_on_a_busy_port_fails_in_one_line() -> None:
+def test_local_broker_on_a_busy_port_fails_in_one_line(make_local_broker: Callable[..., BrokerProcess]) -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
         with pytest.raises(UserError, match=f"port {port} .*already in use"):
-            EmbeddedBroker(port=port).start()
+            make_local_broker(port=port).start()
 
 
 def test_admin_helpers(client_config: dict[str, str], unique: Callable[[str], str]) -> None:
@@ -225,7 +274,7 @@ def test_broker_command_serves_kafka_until_sigterm(broker_command: Callable[...,
     assert code == 0, err
     assert rest == ""  # exactly one stdout line in the whole run
     assert "Traceback" not in err
-    wait_until(lambda: not alive(command.tansu_pid), 10, "tansu still running after SIGTERM")
+    wait_until(lambda: not alive(command.child_pid), 20, "the broker still runs after SIGTERM")
     assert not pid_file("broker", command.port).exists()
 
 
@@ -264,7 +313,7 @@ def test_sigkill_leaves_no_orphan_and_down_clears_the_stale_record(
     command = broker_command("--port", "0").wait_ready()
     command.process.kill()
     command.process.wait(timeout=10)
-    wait_until(lambda: not alive(command.tansu_pid), 10, "tansu survived the SIGKILL of its parent")
+    wait_until(lambda: not alive(command.child_pid), 10, "the broker survived the SIGKILL of its parent")
     assert pid_file("broker", command.port).exists()  # nobody was left to remove it
 
     result = run_cli("down", "--port", str(command.port))
@@ -282,31 +331,34 @@ def test_down_stops_a_recorded_broker(broker_command: Callable[..., BrokerComman
 
     result = run_cli("down", "--port", str(command.port))
     assert result.returncode == 0, result.stderr
-    assert result.stdout == (f"stopped broker on port {command.port} "
-                             f"(pid {command.process.pid}, tansu pid {command.tansu_pid})\n")
+    assert result.stdout == (f"stopped {ENGINE_NAMES[command.engine]} broker on port {command.port} "
+                             f"(pid {command.process.pid}, {command.engine} pid {command.child_pid})\n")
     code, _, err = command.finish()
     assert code == 0, err  # down sends SIGTERM: an orderly stop
-    assert not alive(command.tansu_pid)
+    assert not alive(command.child_pid)
     assert not pid_file("broker", command.port).exists()
 
 
-def test_start_stops_a_stale_broker_left_on_its_port(broker_command: Callable[..., BrokerCommand],
+def test_start_stops_a_stale_broker_left_on_its_port(engine: str, broker_command: Callable[..., BrokerCommand],
+                                                      make_local_broker: Callable[..., BrokerProcess],
                                                       tmp_path: Path) -> None:
-    # A tansu whose `balance-tui broker` died without PDEATHSIG (e.g. on macOS).
-    orphan = EmbeddedBroker(port=free_port(), log_path=tmp_path / "orphan.log").start()
+    # A broker whose `balance-tui broker` died without PDEATHSIG (e.g. on macOS).
+    orphan = make_local_broker(port=free_port(), log_path=tmp_path / "orphan.log",
+                               data_dir=tmp_path / "orphan-data").start()
     try:
-        write_pid_file("broker", orphan.port, pid=_reaped_pid(), tansu_pid=orphan.pid)
-        command = broker_command("--port", str(orphan.port)).wait_ready()
+        write_pid_file("broker", orphan.port, pid=_reaped_pid(), engine=engine, engine_name=orphan.display_name,
+                       **{f"{engine}_pid": orphan.pid})
+        command = broker_command("--port", str(orphan.port)).wait_ready(timeout=60)
         assert orphan.process is not None
-        orphan.process.wait(timeout=10)  # stopped by the new command
-        assert command.port == orphan.port and command.tansu_pid != orphan.pid
+        orphan.process.wait(timeout=20)  # stopped by the new command
+        assert command.port == orphan.port and command.child_pid != orphan.pid
         round_trip(command.bootstrap, TOPIC)
     finally:
         orphan.stop()
     command.process.send_signal(signal.SIGINT)
     code, _, err = command.finish()
     assert code == 0
-    assert f"stopped a stale Tansu broker on port {orphan.port}" in err
+    assert f"stopped a stale {ENGINE_NAMES[engine]} broker on port {orphan.port}" in err
 
 
 def _reaped_pid() -> int:
@@ -330,7 +382,7 @@ def test_port_taken_by_something_else(broker_command: Callable[..., BrokerComman
 
 
 def test_port_served_by_kafka(broker: object) -> None:
-    port = embedded(broker).port
+    port = local(broker).port
     result = run_cli("broker", "--port", str(port))
     assert result.returncode != 0
     assert result.stdout == ""
@@ -340,7 +392,7 @@ def test_port_served_by_kafka(broker: object) -> None:
 
 
 def test_reuse_ensures_the_topic_prints_the_line_and_exits(broker: object, unique: Callable[[str], str]) -> None:
-    port = embedded(broker).port
+    port = local(broker).port
     topic = unique("reuse-")
     result = run_cli("broker", "--port", str(port), "--reuse", "--topic", topic, "--partitions", "4")
     assert result.returncode == 0, result.stderr

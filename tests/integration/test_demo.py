@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -10,7 +11,9 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from balance_tui.kafka.admin import broker_answers
-from balance_tui.kafka.broker import is_our_process, pid_file, read_pid_file
+from balance_tui.kafka.brokers.distribution import KafkaUnavailable, locate_kafka
+from balance_tui.kafka.brokers.process import is_our_process, pid_file, read_pid_file
+from tests.conftest import ENGINES
 from tests.helpers import free_port, wait_until
 
 
@@ -31,13 +34,22 @@ def messages_on(bootstrap: str, topic: str) -> int:
         consumer.close()
 
 
-def test_demo_starts_detached_broker_and_traffic_then_down_stops_them():
+@pytest.mark.parametrize("engine", [e for e in ENGINES if e != "external"] or ["tansu"])
+def test_demo_starts_detached_broker_and_traffic_then_down_stops_them(engine):
+    if engine == "kafka":
+        try:
+            locate_kafka(resolve=False)
+        except KafkaUnavailable as error:
+            pytest.skip(f"Apache Kafka tests skipped: {error}")
     port = free_port()
     bootstrap = f"127.0.0.1:{port}"
     try:
-        result = run_cli("demo", "--bootstrap-servers", bootstrap, env={"BALANCE_TUI_DEMO_NO_DASHBOARD": "1"})
+        result = run_cli("demo", "--bootstrap-servers", bootstrap, "--engine", engine,
+                         env={"BALANCE_TUI_DEMO_NO_DASHBOARD": "1"})
         assert result.returncode == 0, result.stderr
-        assert f"started embedded broker on 127.0.0.1:{port}" in result.stderr
+        name = {"kafka": "Apache Kafka", "tansu": "Tansu"}[engine]
+        assert re.search(rf"started {name} [0-9.]+ broker on 127\.0\.0\.1:{port} \(pid \d+\): ", result.stderr), \
+            result.stderr
         assert "started traffic generator, profile normal" in result.stderr
         # The demo process is gone; what it started keeps running for the other terminals.
         assert broker_answers({"bootstrap.servers": bootstrap}, timeout=5)
@@ -46,7 +58,8 @@ def test_demo_starts_detached_broker_and_traffic_then_down_stops_them():
         # Traffic flows (ListOffsets may under-count on Tansu, but never reports growth that is not there).
         wait_until(lambda: messages_on(bootstrap, "banking.transactions") > 0, 30, "no traffic arrived")
 
-        again = run_cli("demo", "--bootstrap-servers", bootstrap, env={"BALANCE_TUI_DEMO_NO_DASHBOARD": "1"})
+        again = run_cli("demo", "--bootstrap-servers", bootstrap, "--engine", engine,
+                        env={"BALANCE_TUI_DEMO_NO_DASHBOARD": "1"})
         assert again.returncode == 0, again.stderr
         assert "started" not in again.stderr, "a second demo must reuse the running broker and generator"
     finally:

@@ -22,7 +22,7 @@ from balance_tui.config import load_settings
 from balance_tui.core.traffic import TrafficGenerator, murmur2_partition
 from balance_tui.core.transaction import Rejection, Transaction, parse_transaction
 from balance_tui.kafka.admin import topic_partition_count
-from balance_tui.kafka.broker import EmbeddedBroker
+from balance_tui.kafka.brokers.tansu import TansuBroker
 from balance_tui.kafka.producer import ProduceReport, produce
 from balance_tui.kafka.reader import read_partitions
 from tests.helpers import free_port, wait_until
@@ -180,7 +180,7 @@ def test_unreachable_broker_is_one_line_and_non_zero(unique):
 
 def test_delivery_failures_are_counted_with_the_first_error(tmp_path, unique):
     """A broker that dies mid-run: what was not delivered is counted as failed, never ignored."""
-    doomed = EmbeddedBroker(log_path=tmp_path / "tansu.log").start(timeout=30)
+    doomed = TansuBroker(log_path=tmp_path / "tansu.log").start(timeout=30)
     settings = load_settings({"bootstrap_servers": doomed.bootstrap, "topic": unique("produce-doomed-"),
                               "librdkafka": {"message.timeout.ms": "1000"}})
     stop = threading.Event()

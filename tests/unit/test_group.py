@@ -202,7 +202,7 @@ def test_source_and_cross_check_with_describe_groups():
     view.broker_members = [BrokerMember("a", "a-1", "/10.0.0.1", (0, 1, 2)),
                            BrokerMember("b", "b-1", "/10.0.0.2", (3, 4)),
                            BrokerMember("x", "x-1", "/10.0.0.3", ())]
-    assert view.source_text() == "source: member heartbeats, cross-checked with DescribeGroups"
+    assert view.source_text() == "source: member heartbeats, cross-checked with the broker's DescribeGroups"
     assert view.cross_check() == [
         "b: broker says [3, 4], member says [3, 4, 5]",
         "x is listed by the broker but sends no heartbeats",

@@ -22,7 +22,7 @@ OTHER_KEYS: tuple[tuple[str, str], ...] = (
 
 INTRO = (
     "Each terminal running balance-tui is one member of the consumer group; these keys act on this "
-    "member only, except ! @ # which ask the whole group. Open more terminals to watch partitions "
+    "member only, except ! @ # $ which ask the whole group. Open more terminals to watch partitions "
     "move between them."
 )
 

@@ -1,8 +1,9 @@
 """The Group panel: every member of the consumer group as this terminal sees it.
 
-Fed by `GroupChanged` (the members' own heartbeats on `<group>.members`, since the
-embedded broker cannot describe groups); a silent member shows a countdown to the
-rebalance its session timeout will cause.
+Fed by `GroupChanged`: the members' own heartbeats on `<group>.members`, and where the
+broker describes groups (Apache Kafka; not Tansu) the broker's DescribeGroups beside them,
+with members only the broker lists (a plain Kafka consumer) and any disagreement shown.
+A silent member shows a countdown to the rebalance its session timeout will cause.
 """
 
 from __future__ import annotations
@@ -30,18 +31,25 @@ def short_id(consumer_id: str) -> str:
 
 def member_line(row: MemberRow, with_strategy: bool) -> tuple[Text, ...]:
     name = Text(("▸ " if row.is_self else "  ") + short_id(row.consumer_id), style="bold" if row.is_self else "")
-    if row.silent:
+    if row.source == "broker":  # listed by DescribeGroups only: no heartbeats, so nothing measured
+        status = Text(row.status, style="italic #8a8a8a")
+    elif row.silent:
         status = Text("silent", style="bold #d75f5f")  # the countdown gets its own line below
     else:
         status = Text(row.status, style=STATUS_STYLES.get(row.status, ""))
+    owns = Text(",".join(map(str, row.partitions)) if row.partitions else "—",
+                style="" if row.partitions else "#6c6c6c")
+    if row.source != "broker" and row.broker_partitions is not None and row.broker_partitions != row.partitions:
+        owns.append(f" (broker: {','.join(map(str, row.broker_partitions)) or '—'})", style="#d7af00")
+    heard = row.source != "broker"
     cells = (
         name,
         status,
-        Text(",".join(map(str, row.partitions)) if row.partitions else "—",
-             style="" if row.partitions else "#6c6c6c"),
-        Text(fmt.rate(row.rate), justify="right"),
-        Text(fmt.count(row.lag), justify="right"),
-        Text(f"{row.heartbeat_age:.1f}s", justify="right", style="#d75f5f" if row.silent else "#8a8a8a"),
+        owns,
+        Text(fmt.rate(row.rate) if heard else fmt.DASH, justify="right"),
+        Text(fmt.count(row.lag) if heard else fmt.DASH, justify="right"),
+        Text(f"{row.heartbeat_age:.1f}s" if heard else fmt.DASH, justify="right",
+             style="#d75f5f" if row.silent else "#8a8a8a"),
     )
     return (*cells, Text(row.strategy, style="#d7af00")) if with_strategy else cells
 

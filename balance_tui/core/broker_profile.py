@@ -1,0 +1,88 @@
+"""Provides what balance-tui knows about the broker it talks to, decided from what the broker answers.
+
+Nothing here is a setting the user must know about: the answers come from the broker's
+ApiVersions (which protocols it serves), from the pid file of a broker balance-tui
+started on this machine (engine and version), and from how its DescribeGroups answers
+while this member is in the group (Tansu answers "Stable" with no members at all).
+
+Pure: no Kafka, no Textual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+#: DescribeGroups answers without a single member, while this member owned partitions, before the
+#: broker's DescribeGroups is taken as broken and no longer asked.
+EMPTY_ANSWERS_BEFORE_GIVING_UP = 2
+
+
+@dataclass(frozen=True)
+class BrokerProfile:
+    """The broker as the header and the worker need it."""
+
+    #: "Apache Kafka 4.4.0", "Tansu 0.6.0", "Apache Kafka (KRaft)", "Kafka-compatible broker".
+    label: str
+    #: KIP-848's consumer group protocol: True/False from ApiVersions, None if it could not be asked.
+    consumer_protocol: bool | None
+    #: "tansu", "kafka", or None when balance-tui did not start it and cannot tell.
+    engine: str | None = None
+    #: Finalized feature levels (Apache Kafka: metadata.version, group.version, ...).
+    features: Mapping[str, int] | None = None
+
+    def as_log_fields(self) -> dict[str, Any]:
+        return {"label": self.label, "engine": self.engine, "consumer_protocol": self.consumer_protocol,
+                "features": dict(self.features or {})}
+
+
+def consumer_protocol_refusal(profile: BrokerProfile, strategy: str) -> str | None:
+    """Why `strategy` cannot be used on this broker: None when it can, or when nobody can tell."""
+    if strategy == "consumer" and profile.consumer_protocol is False:
+        return (f"{profile.label or 'the broker'} does not serve KIP-848's consumer group protocol (its ApiVersions "
+                "lists no ConsumerGroupHeartbeat): a member would wait forever for partitions; use range, "
+                "roundrobin or cooperative-sticky")
+    return None
+
+
+def describe_broker(local_record: Mapping[str, Any] | None, api_keys: set[int] | None,
+                    finalized_features: Mapping[str, int] | None, consumer_protocol_api: int = 68) -> BrokerProfile:
+    """A profile from a local pid-file record (if balance-tui started the broker) and an ApiVersions answer."""
+    consumer_protocol = None if api_keys is None else consumer_protocol_api in api_keys
+    engine = None
+    if local_record is not None and local_record.get("engine_name"):
+        engine = str(local_record.get("engine") or "") or None
+        label = f"{local_record['engine_name']} {local_record.get('version', '')}".strip()
+    elif local_record is not None:  # written before engines had names: always Tansu
+        engine, label = "tansu", "Tansu"
+    elif finalized_features and "metadata.version" in finalized_features:
+        label = "Apache Kafka (KRaft" + (", KIP-848)" if consumer_protocol else ")")
+    elif api_keys is not None:
+        label = "Kafka-compatible broker" + ("" if consumer_protocol else " (no KIP-848)")
+    else:
+        label = "broker (not described)"
+    return BrokerProfile(label=label, consumer_protocol=consumer_protocol, engine=engine,
+                         features=dict(finalized_features or {}))
+
+
+class DescribeGroupsVerdict:
+    """Does this broker's DescribeGroups tell the truth? Fed with each answer; `usable` says.
+
+    Unknown (None) until an answer can prove something: one listing members proves it
+    works; answers with no members while this member owned partitions prove it broken.
+    """
+
+    def __init__(self) -> None:
+        self.usable: bool | None = None
+        self._empty_while_member = 0
+
+    def observe(self, members_listed: int, own_partitions: int) -> None:
+        if self.usable is not None:
+            return
+        if members_listed > 0:
+            self.usable = True
+        elif own_partitions > 0:
+            self._empty_while_member += 1
+            if self._empty_while_member >= EMPTY_ANSWERS_BEFORE_GIVING_UP:
+                self.usable = False
