@@ -257,6 +257,14 @@ class TrafficGenerator:
         """The IBAN `customer_id` owns; KeyError for a customer outside this world."""
         return self._ibans[customer_id]
 
+    def reopen_accounts(self) -> None:
+        """Make every customer's next transaction an opening deposit again.
+
+        For a new, empty topic (a restarted in-memory broker): a consumer reading it learns
+        each customer's account from that deposit before any transfer names it.
+        """
+        self._opened = [False] * self.customers
+
     def next_message(self) -> tuple[bytes, bytes]:
         """One (key, value): key is the customerId, value the transaction JSON (or a malformed one)."""
         return self.next_batch(1)[0]

@@ -29,7 +29,14 @@ from balance_tui.core.transaction import (
     TransactionType,
     parse_transaction,
 )
-from balance_tui.kafka.producer import ProduceReport, TokenBucket
+from balance_tui.kafka.producer import (
+    MAX_WAIT_SECONDS,
+    MIN_WAIT_SECONDS,
+    ProduceReport,
+    TokenBucket,
+    poll_timeout,
+    throttled_wait,
+)
 
 FIXED = datetime(2026, 11, 25, 9, 30, 15, 123456, tzinfo=timezone.utc)
 
@@ -354,3 +361,79 @@ def test_token_bucket_with_slow_asks_hands_out_what_accumulated():
 def test_token_bucket_needs_a_positive_rate():
     with pytest.raises(ValueError):
         TokenBucket(0, now=0.0)
+
+
+def poll_milliseconds(timeout: float) -> int:
+    """What confluent-kafka's Producer.poll() waits for `timeout`: whole milliseconds, truncated."""
+    return int(timeout * 1000)
+
+
+@pytest.mark.parametrize("seconds", [1e-7, 0.0004, 0.0009, 0.000999, 0.001, 0.0011, 0.0049, 0.999e-3, 1.001, 0.1])
+def test_poll_timeout_rounds_up_to_a_whole_millisecond_never_down_to_zero(seconds):
+    waited = poll_milliseconds(poll_timeout(seconds))
+    assert waited >= 1                       # poll(0.0009) used to return at once: a busy wait
+    assert waited * 1e-3 >= seconds - 1e-9   # never shorter than asked
+    assert waited * 1e-3 < seconds + 1e-3    # and at most one millisecond longer
+
+
+def test_poll_timeout_of_nothing_is_nothing():
+    assert poll_timeout(0.0) == 0.0
+    assert poll_timeout(-1.0) == 0.0
+
+
+@pytest.mark.parametrize("rate", [100, 300, 1000, 5000])
+def test_the_throttled_loop_never_polls_with_zero_while_no_token_is_due_and_keeps_the_rate(rate):
+    """The produce loop's pacing on a simulated clock: every wait really waits, and no token is lost."""
+    bucket = TokenBucket(rate, now=0.0)
+    elapsed_ms, sent, waits = 0, 0, []
+    while elapsed_ms < 10_000:
+        now = elapsed_ms / 1000
+        taken = bucket.take(now)
+        if taken:
+            sent += taken
+            continue
+        wait = throttled_wait(bucket, now, (10.0, now + 0.5))
+        assert poll_milliseconds(wait) >= 1, f"poll({wait}) returns at once at {now}"
+        waits.append(wait)
+        elapsed_ms += poll_milliseconds(wait)
+    sent += bucket.take(10.0)  # the loop's last round at the deadline
+    assert sent in (rate * 10, rate * 10 + 1)  # 10 s worth (plus the first one at once): none lost
+    assert min(waits) >= MIN_WAIT_SECONDS - 1e-9 or rate * MIN_WAIT_SECONDS < 1
+    assert max(waits) <= MAX_WAIT_SECONDS + 1e-3
+
+
+def test_the_throttled_wait_stops_at_the_nearest_limit():
+    bucket = TokenBucket(1, now=0.0)
+    bucket.take(0.0)
+    assert poll_milliseconds(throttled_wait(bucket, 0.0, (0.02, None))) == 20  # the deadline, not 1 s
+    assert poll_milliseconds(throttled_wait(bucket, 0.0)) == MAX_WAIT_SECONDS * 1000
+
+
+def test_the_status_line_shows_failures_and_a_broker_that_does_not_answer():
+    report = ProduceReport(sent=100, delivered=60, failed=30, first_error="Local: Purged in queue",
+                           last_error="Local: Message timed out", per_partition={0: 60}, seconds=1.0,
+                           unreachable_seconds=4.2, reconnects=1)
+    text = produce_command.status_text(report, rate=100)
+    assert text.startswith("broker unreachable for 4s, paused")
+    assert "failed 30 (last: Local: Message timed out)" in text
+    assert "broker restarts 1" in text
+    healthy = produce_command.status_text(ProduceReport(sent=10, delivered=8, per_partition={1: 8}, seconds=1), 10)
+    assert "failed" not in healthy and "unreachable" not in healthy and "in flight 2" in healthy
+
+
+def test_summary_counts_broker_restarts():
+    report = ProduceReport(sent=10, delivered=7, failed=3, first_error="Local: Purged in queue",
+                           per_partition={1: 7}, seconds=1.0, reconnects=2)
+    assert "broker restarts: 2" in produce_command.summary(report, "t")
+    assert "broker restarts" not in produce_command.summary(ProduceReport(sent=1, delivered=1), "t")
+
+
+def test_reopened_accounts_start_again_with_an_opening_deposit():
+    generator = TrafficGenerator(seed=6, customers=10, clock=fixed_clock)
+    transactions(generator, 500)
+    generator.reopen_accounts()
+    first: dict[str, Transaction] = {}
+    for tx in transactions(generator, 500):
+        first.setdefault(tx.customer_id, tx)
+    assert len(first) == 10
+    assert {tx.description for tx in first.values()} == {"Depot initial"}
