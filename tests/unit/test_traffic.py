@@ -6,6 +6,7 @@ import argparse
 import json
 import re
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -230,6 +231,92 @@ def test_the_ledger_reads_every_direction_as_intended():
             assert effect is Effect.CREDIT, tx
         else:
             assert effect is Effect.DEBIT, tx
+
+
+# -- plausible balances (issue 13) ----------------------------------------------------------
+
+#: The lab's mix by kind: (type, credit?) -> weight per 1000 (traffic.py's table, openings aside).
+LAB_MIX = {
+    (TransactionType.CARD_PAYMENT, False): 300, (TransactionType.PAYMENT, False): 110,
+    (TransactionType.BILL_PAYMENT, False): 90, (TransactionType.WITHDRAWAL, False): 90,
+    (TransactionType.DEPOSIT, True): 140, (TransactionType.TRANSFER, False): 114,
+    (TransactionType.TRANSFER, True): 96, (TransactionType.INTERNATIONAL_TRANSFER, False): 35,
+    (TransactionType.INTERNATIONAL_TRANSFER, True): 25,
+}
+OVERDRAFT_LIMIT = Decimal("-500.00")
+
+
+@dataclass
+class World:
+    """200,000 generated transactions run through the real Ledger, with what happened to balances."""
+
+    generator: TrafficGenerator
+    parsed: list[Transaction]
+    balances_seen: list[Decimal]      # the touched balance after every applied transaction
+    credited: Decimal
+    debited: Decimal
+    ledger: Ledger
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    generator = TrafficGenerator(seed=2026, customers=50, bad_ratio=0.02, clock=fixed_clock)
+    ledger = Ledger()
+    parsed, seen = [], []
+    credited = debited = Decimal("0.00")
+    for _, value in generator.next_batch(200_000):
+        tx = parse_transaction(value)
+        if isinstance(tx, Rejection):
+            continue
+        parsed.append(tx)
+        effect = ledger.apply(tx)
+        if effect is Effect.CREDIT:
+            credited += tx.amount
+        elif effect is Effect.DEBIT:
+            debited += tx.amount
+        if effect is not Effect.SKIPPED:
+            seen.append(ledger.balance(tx.customer_id, tx.currency))
+    return World(generator, parsed, seen, credited, debited, ledger)
+
+
+def test_balances_stay_plausible_for_a_bank(world):
+    """CUST-004 used to reach -192,745.20 EUR within a minute: half of all balances were negative."""
+    seen = sorted(world.balances_seen)
+    below_limit = sum(1 for balance in seen if balance < OVERDRAFT_LIMIT)
+    negative = sum(1 for balance in seen if balance < 0)
+    assert below_limit <= len(seen) * 0.001, f"{below_limit} balances below {OVERDRAFT_LIMIT}, lowest {seen[0]}"
+    assert negative <= len(seen) * 0.02, f"{negative / len(seen):.1%} of balances negative"
+    assert Decimal("1000") < seen[len(seen) // 2] < Decimal("100000")   # a typical current account
+    assert seen[int(len(seen) * 0.95)] < Decimal("1000000")
+    assert world.credited >= world.debited  # income funds the spending
+    finals = [row.balance for row in world.ledger.rows()]
+    assert min(finals) >= OVERDRAFT_LIMIT
+
+
+def test_the_mix_by_kind_is_still_the_labs(world):
+    own = {world.generator.customer_iban(customer) for customer in world.generator.customer_ids}
+    kinds = Counter((tx.type, tx.to_account in own) for tx in world.parsed if tx.description != "Depot initial")
+    total = sum(kinds.values())
+    for kind, weight in LAB_MIX.items():
+        assert abs(kinds[kind] / total - weight / 1000) < 0.004, (kind, kinds[kind] / total)
+    assert set(kinds) == set(LAB_MIX)
+
+
+def test_debits_the_bank_refuses_are_rejected_and_rare(world):
+    statuses = Counter(tx.status for tx in world.parsed)
+    assert statuses[TransactionStatus.REJECTED] < 0.025 * len(world.parsed)  # 1% by the lab's mix, plus declines
+    assert statuses[TransactionStatus.COMPLETED] > 0.9 * len(world.parsed)
+
+
+def test_each_customer_earns_the_same_salary_every_time(world):
+    salaries: dict[str, set[Decimal]] = {}
+    for tx in world.parsed:
+        if tx.description == "Virement salaire" and tx.status not in (TransactionStatus.FAILED,
+                                                                      TransactionStatus.REJECTED):
+            salaries.setdefault(tx.customer_id, set()).add(tx.amount)
+    assert len(salaries) == 50
+    assert all(len(amounts) == 1 for amounts in salaries.values())
+    assert all(Decimal("1800") <= amount <= Decimal("6500") for (amount,) in salaries.values())
 
 
 # -- malformed messages ---------------------------------------------------------------------
