@@ -118,6 +118,8 @@ def summary(report: ProduceReport, topic: str, malformed: int = 0) -> str:
     if report.reconnects:
         lines.append(f"broker restarts: {report.reconnects} (topic and producer recreated each time; "
                      f"partition counts cover every broker of the run)")
+    if report.unreachable_seconds is not None:
+        lines.append(f"the broker was unreachable for the last {report.unreachable_seconds:.0f}s")
     return "\n".join(lines)
 
 

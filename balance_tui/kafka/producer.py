@@ -474,11 +474,13 @@ def produce(
             if last_round:
                 break
     finally:
-        undelivered = _flush(producer, min(flush_timeout, 1.0) if connection.paused else flush_timeout)
+        # A broker known to be away gets one second, not the full flush timeout.
+        waited = min(flush_timeout, 1.0) if connection.paused else flush_timeout
+        undelivered = _flush(producer, waited)
         connection.close()
         if undelivered:
             tally.record_failure(f"{undelivered} message(s) still queued after waiting "
-                                 f"{flush_timeout:g}s for the broker", undelivered)
+                                 f"{waited:g}s for the broker", undelivered)
     if tally.fatal is not None and tally.first_error is None:
         tally.first_error = f"fatal producer error: {tally.fatal}"
     return live_report(time.monotonic())

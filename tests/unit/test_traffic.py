@@ -513,6 +513,8 @@ def test_summary_counts_broker_restarts():
                            per_partition={1: 7}, seconds=1.0, reconnects=2)
     assert "broker restarts: 2" in produce_command.summary(report, "t")
     assert "broker restarts" not in produce_command.summary(ProduceReport(sent=1, delivered=1), "t")
+    away = ProduceReport(sent=5, delivered=2, failed=3, first_error="x", seconds=9.0, unreachable_seconds=6.4)
+    assert "the broker was unreachable for the last 6s" in produce_command.summary(away, "t")
 
 
 def test_reopened_accounts_start_again_with_an_opening_deposit():
