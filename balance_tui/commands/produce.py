@@ -4,8 +4,11 @@ Rate: `--rate N` transactions per second (0: as fast as possible) or `--profile`
 normal|peak|black-friday (100, 300, 1000 tx/s, the lab's scenarios). `--rate` wins
 when both are given; with neither, the normal profile (100 tx/s) applies.
 Runs until `--count`, `--duration` (whichever comes first) or Ctrl+C / SIGTERM,
-which flush what is queued and print the summary. Exits 1 if any message failed
-delivery, 3 if no broker answers.
+which flush what is queued and print the summary. A broker that stops answering pauses
+the generator; one that comes back as a new cluster (the embedded broker restarted) gets
+the topic recreated and a new producer. Each is said in one line as it happens, and the
+status line shows delivery failures live. Exits 1 if any message failed delivery, 3 if
+no broker answers at the start.
 """
 
 from __future__ import annotations
@@ -81,11 +84,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
           f"until {until}", file=sys.stderr, flush=True)
 
     status = StatusLine(sys.stderr) if sys.stderr.isatty() else None
+
+    def say(line: str) -> None:
+        if status:
+            status.clear()
+        print(f"balance-tui: {line}", file=sys.stderr, flush=True)
+
     stop = threading.Event()
     with _stop_on_signals(stop):
         try:
             report = produce(settings, generator, rate=rate, count=args.count, duration=args.duration,
-                             stop=stop, on_status=status.update if status else None,
+                             stop=stop, on_status=status.update if status else None, on_event=say,
                              connect_timeout=args.connect_timeout)
         finally:
             if status:
@@ -106,11 +115,31 @@ def summary(report: ProduceReport, topic: str, malformed: int = 0) -> str:
         lines.append(f"delivery failures: {report.failed:,} (first: {report.first_error})")
     else:
         lines.append("delivery failures: 0")
+    if report.reconnects:
+        lines.append(f"broker restarts: {report.reconnects} (topic and producer recreated each time; "
+                     f"partition counts cover every broker of the run)")
+    if report.unreachable_seconds is not None:
+        lines.append(f"the broker was unreachable for the last {report.unreachable_seconds:.0f}s")
     return "\n".join(lines)
 
 
 def _partitions(report: ProduceReport) -> str:
     return " ".join(f"P{partition}={count:,}" for partition, count in report.per_partition.items())
+
+
+def status_text(report: ProduceReport, rate: float) -> str:
+    """The live status: rate, totals, failures with the latest reason, and a broker that does not answer."""
+    parts = [f"{rate:,.0f} tx/s", f"sent {report.sent:,}", f"delivered {report.delivered:,}"]
+    if report.failed:
+        parts.append(f"failed {report.failed:,} (last: {report.last_error})")
+    if report.unreachable_seconds is not None:
+        parts.insert(0, f"broker unreachable for {report.unreachable_seconds:.0f}s, paused")
+    elif report.in_flight:
+        parts.append(f"in flight {report.in_flight:,}")
+    if report.reconnects:
+        parts.append(f"broker restarts {report.reconnects}")
+    parts.append(_partitions(report))
+    return "  ".join(part for part in parts if part)
 
 
 class StatusLine:
@@ -127,8 +156,7 @@ class StatusLine:
             rate = (report.sent - previous.sent) / (report.seconds - previous.seconds)
         else:
             rate = report.sent / report.seconds if report.seconds > 0 else 0.0
-        failed = f"  failed {report.failed:,}" if report.failed else ""
-        line = f"{rate:,.0f} tx/s  sent {report.sent:,}  delivered {report.delivered:,}{failed}  {_partitions(report)}"
+        line = status_text(report, rate)
         # \x1b[K clears what a longer previous line left behind.
         self._stream.write(f"\r{line}\x1b[K")
         self._stream.flush()

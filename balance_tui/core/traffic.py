@@ -9,6 +9,25 @@ opening deposit ("Depot initial", like the lab's BAL-001), so a consumer that le
 accounts from the transactions themselves (`core.ledger`) knows the customer's IBAN
 before any transfer names it.
 
+Balances stay plausible for a bank. The generator keeps what each customer holds per
+currency, exactly as the consumer's ledger will compute it (only transactions the ledger
+applies: not Failed or Rejected ones, not malformed messages), and sizes debits against it.
+The kind of each transaction is drawn as before, so the mix by kind (the weights below)
+is unchanged; only amounts, the account a debit is paid from, and refusals follow the money:
+
+* income funds spending: salaries (each customer's own monthly amount, a third of incoming
+  transfers), deposits and incoming transfers bring in more than everyday spending takes;
+* everyday payments (card, online, bills) may overdraw the main (EUR) account by at most
+  OVERDRAFT_CENTS; beyond that the card is declined (status Rejected, which the ledger skips);
+* nothing else overdraws: a larger debit moves half of what the account holds, or is declined
+  if that is below the kind's smallest amount; a foreign-currency debit its currency cannot
+  cover is paid from the main account;
+* a transfer out from an account above the customer's comfortable balance (COMFORT_CENTS)
+  also moves the excess to savings, so a house sale ("Virement notaire") does not stay forever.
+
+Over 200,000 transactions (50 customers) about 0.3% of balances seen are negative, never
+below -500.00, and about 1.4% of transactions are Rejected (1% by the lab's status mix).
+
 Payloads are built as JSON bytes from a template, not through pydantic: this is the
 hot path of `balance-tui produce --rate 0` (see docs/performance.md). The output
 parses with `balance_tui.core.transaction.parse_transaction`; the unit tests check it.
@@ -36,6 +55,18 @@ PROFILES: dict[str, int] = {"normal": 100, "peak": 300, "black-friday": 1000}
 #: Amounts are drawn in cents within these bounds (0.01 .. 1,000,000.00).
 MIN_AMOUNT_CENTS = 1
 MAX_AMOUNT_CENTS = 100_000_000
+
+#: Everyday payments (card, online, bills) may overdraw the main account, in EUR, by this much;
+#: nothing else may overdraw any account (see the module docstring).
+OVERDRAFT_CENTS = 50_000
+
+#: Each customer's comfortable balance is drawn between these (log-uniform), and the monthly
+#: salary between the next two; transfers out sweep what exceeds the comfortable balance to savings.
+COMFORT_CENTS = (500_000, 5_000_000)
+SALARY_CENTS = (180_000, 650_000)
+
+#: The account currency: a debit the customer's foreign-currency balance cannot cover is paid from it.
+MAIN_CURRENCY = b"EUR"
 
 #: Largest seed picked when none is given (it shows up in every transaction id).
 _MAX_RANDOM_SEED = 2**31 - 1
@@ -146,19 +177,30 @@ _BILLERS = [
 class _Kind:
     """One kind of transaction: its type, direction, counterparts and amount range."""
 
-    __slots__ = ("type", "credit", "pairs", "log_low", "log_span", "round_cents", "currencies", "risk_base")
+    __slots__ = ("type", "credit", "pairs", "log_low", "log_span", "low_cents", "round_cents", "currencies",
+                 "risk_base", "overdraft_cents", "sweeps")
 
     def __init__(self, type_: TransactionType, credit: bool, pairs: list[tuple[bytes, bytes]],
                  low: float, high: float, *, round_cents: int = 1,
-                 currencies: list[bytes] = _CURRENCIES_DOMESTIC, risk_base: int = 0) -> None:
+                 currencies: list[bytes] = _CURRENCIES_DOMESTIC, risk_base: int = 0,
+                 everyday: bool = False, sweeps: bool = False) -> None:
         self.type = int(type_)
         self.credit = credit
         self.pairs = pairs                      # (description, counterpart account)
         self.log_low = math.log(low * 100)      # amounts are log-uniform: mostly small
         self.log_span = math.log(high * 100) - self.log_low
+        self.low_cents = int(round(low * 100))
         self.round_cents = round_cents
         self.currencies = currencies
         self.risk_base = risk_base
+        self.overdraft_cents = OVERDRAFT_CENTS if everyday else 0
+        """How far below zero this debit may take the main (EUR) account."""
+        self.sweeps = sweeps
+        """A transfer out that also moves what exceeds the customer's comfortable balance to savings."""
+
+
+def _log_uniform_cents(rng: random.Random, low: int, high: int) -> int:
+    return int(math.exp(math.log(low) + (math.log(high) - math.log(low)) * rng.random()))
 
 
 def _iban_pool(rng: random.Random, prefixes: list[str], count: int, digits: int) -> list[bytes]:
@@ -212,9 +254,10 @@ class TrafficGenerator:
         employers = external[:8]
         kinds_by_weight = [
             # (weight per 1000, kind)
-            (300, _Kind(TransactionType.CARD_PAYMENT, False, _MERCHANTS_CARD, 0.5, 200, risk_base=0)),
-            (110, _Kind(TransactionType.PAYMENT, False, _MERCHANTS_ONLINE, 5, 800, risk_base=5)),
-            (90, _Kind(TransactionType.BILL_PAYMENT, False, _BILLERS, 15, 400, risk_base=0)),
+            (300, _Kind(TransactionType.CARD_PAYMENT, False, _MERCHANTS_CARD, 0.5, 200, risk_base=0,
+                        everyday=True)),
+            (110, _Kind(TransactionType.PAYMENT, False, _MERCHANTS_ONLINE, 5, 800, risk_base=5, everyday=True)),
+            (90, _Kind(TransactionType.BILL_PAYMENT, False, _BILLERS, 15, 400, risk_base=0, everyday=True)),
             (90, _Kind(TransactionType.WITHDRAWAL, False, [(b"Retrait DAB", b"BANK")], 20, 800,
                        round_cents=1000, risk_base=5)),
             (140, _Kind(TransactionType.DEPOSIT, True,
@@ -222,18 +265,18 @@ class TrafficGenerator:
                          (b"D\xc3\xa9p\xc3\xb4t guichet", b"BANK")], 20, 3000, risk_base=0)),
             (110, _Kind(TransactionType.TRANSFER, False,
                         [(d, iban) for d in (b"Virement loyer", b"Virement \xc3\xa9pargne", b"Virement ami")
-                         for iban in external], 10, 4000, risk_base=10)),
+                         for iban in external], 10, 4000, risk_base=10, sweeps=True)),
             (92, _Kind(TransactionType.TRANSFER, True,
                        [(d, iban) for d in (b"Virement re\xc3\xa7u", b"Remboursement") for iban in external]
-                       + [(b"Virement salaire", iban) for iban in employers], 10, 5000, risk_base=5)),
+                       + [(b"Virement salaire", iban) for iban in employers] * 8, 10, 5000, risk_base=5)),
             (35, _Kind(TransactionType.INTERNATIONAL_TRANSFER, False,
                        [(b"Virement international", iban) for iban in foreign], 50, 20_000,
                        currencies=_CURRENCIES_INTERNATIONAL, risk_base=25)),
             (25, _Kind(TransactionType.INTERNATIONAL_TRANSFER, True,
                        [(b"Virement international re\xc3\xa7u", iban) for iban in foreign], 50, 20_000,
                        currencies=_CURRENCIES_INTERNATIONAL, risk_base=20)),
-            # The rare large movements that fraud rules look at, up to the 1,000,000.00 ceiling;
-            # as many in as out, so balances wander rather than drift.
+            # The rare large movements that fraud rules look at, up to the 1,000,000.00 ceiling
+            # (a house sold, a house bought): one goes out only from a customer who has the money.
             (4, _Kind(TransactionType.TRANSFER, False,
                       [(b"Virement important", iban) for iban in external + foreign], 10_000, 1_000_000,
                       risk_base=40)),
@@ -250,12 +293,27 @@ class TrafficGenerator:
         self._opening = _Kind(TransactionType.DEPOSIT, True, [(b"Depot initial", b"BANK")], 500, 5000,
                               currencies=[b"EUR"])
         self._opened = [False] * customers
+        # What each customer holds, per currency, in cents, as the consumer's ledger will compute it
+        # (debits are sized or refused against it); comfortable balance and salary from the world.
+        self._held: list[dict[bytes, int]] = [{} for _ in range(customers)]
+        self._comfort = [_log_uniform_cents(world, *COMFORT_CENTS) for _ in range(customers)]
+        self._salary = [_log_uniform_cents(world, *SALARY_CENTS) for _ in range(customers)]
+        self._salary_description = b"Virement salaire"
 
     # -- public API ------------------------------------------------------------------------
 
     def customer_iban(self, customer_id: str) -> str:
         """The IBAN `customer_id` owns; KeyError for a customer outside this world."""
         return self._ibans[customer_id]
+
+    def reopen_accounts(self) -> None:
+        """Make every customer's next transaction an opening deposit again.
+
+        For a new, empty topic (a restarted in-memory broker): a consumer reading it learns
+        each customer's account from that deposit before any transfer names it.
+        """
+        self._opened = [False] * self.customers
+        self._held = [{} for _ in range(self.customers)]
 
     def next_message(self) -> tuple[bytes, bytes]:
         """One (key, value): key is the customerId, value the transaction JSON (or a malformed one)."""
@@ -276,7 +334,16 @@ class TrafficGenerator:
         bad_ratio = self.bad_ratio
         exp = math.exp
         opened = self._opened
+        held_by = self._held
+        comfort = self._comfort
+        salary = self._salary
+        salary_description = self._salary_description
+        main = MAIN_CURRENCY
         completed = int(TransactionStatus.COMPLETED)
+        rejected = int(TransactionStatus.REJECTED)
+        first_skipped = _FIRST_SKIPPED_STATUS
+        max_cents = MAX_AMOUNT_CENTS
+        afford = _afford
         number = self.generated
         out: list[tuple[bytes, bytes]] = []
         append = out.append
@@ -301,13 +368,32 @@ class TrafficGenerator:
             # Risk grows with the order of magnitude above 10.00 (log of 1000 cents), plus noise.
             risk = min(100, kind.risk_base + max(0, int((log_amount - 6.9) * 6)) + int(r() * 10))
             status = completed if opening else statuses[int(r() * n_statuses)]
+            spoiled = bad_ratio and not opening and r() < bad_ratio
+            # Only what the consumer's ledger will apply moves money (docs/ledger.md): not a
+            # failed or rejected transaction, not a malformed message.
+            if not spoiled and status < first_skipped:
+                held = held_by[index]
+                if kind.credit:
+                    if description == salary_description:
+                        cents = salary[index]
+                    held[currency] = held.get(currency, 0) + cents
+                else:
+                    balance = held.get(currency, 0)
+                    if kind.sweeps and balance - cents > comfort[index]:
+                        # More than the customer needs on the account: the excess goes to savings.
+                        cents = min(max_cents, balance - comfort[index])
+                    elif cents > balance + (kind.overdraft_cents if currency == main else 0):
+                        cents, currency, status = afford(kind, cents, currency, held, status)
+                        balance = held.get(currency, 0)
+                    if status != rejected:
+                        held[currency] = balance - cents
             if kind.credit:
                 source, target = counterpart, iban
             else:
                 source, target = iban, counterpart
             value = template % (seed, number, source, target, cents // 100, cents % 100, currency,
                                 kind.type, description, customer_id, timestamp, risk, status)
-            if bad_ratio and not opening and r() < bad_ratio:
+            if spoiled:
                 value = self._spoil(value, r)
             append((key, value))
         self.generated = number
@@ -319,6 +405,40 @@ class TrafficGenerator:
         self.bad_generated += 1
         kind = _BAD_KINDS[int(r() * len(_BAD_KINDS))]
         return spoil(value, kind)
+
+
+#: Statuses from this one on (Failed, Rejected) are skipped by the ledger.
+_FIRST_SKIPPED_STATUS = int(TransactionStatus.FAILED)
+assert int(TransactionStatus.REJECTED) > _FIRST_SKIPPED_STATUS
+
+
+def _afford(kind: _Kind, cents: int, currency: bytes, held: dict[bytes, int], status: int
+            ) -> tuple[int, bytes, int]:
+    """A debit larger than the account allows: the (amount, currency, status) that goes through.
+
+    A foreign-currency debit its currency cannot cover is tried on the main account. An
+    everyday payment beyond the overdraft is declined (Rejected, which the ledger skips);
+    anything else is scaled down to half of what the account holds, as a customer who
+    cannot pay the whole sum moves part of it, or declined if that is below the kind's
+    smallest amount. So no account is ever emptied by one debit.
+    """
+    for account in (currency, MAIN_CURRENCY) if currency != MAIN_CURRENCY else (currency,):
+        balance = held.get(account, 0)
+        if kind.overdraft_cents:
+            if cents <= balance + (kind.overdraft_cents if account == MAIN_CURRENCY else 0):
+                return cents, account, status
+            continue
+        if cents <= balance:
+            return cents, account, status
+        part = balance // 2
+        if kind.round_cents != 1:
+            part -= part % kind.round_cents
+        if part >= kind.low_cents:
+            return part, account, status
+    return cents, currency, _REJECTED
+
+
+_REJECTED = int(TransactionStatus.REJECTED)
 
 
 def spoil(value: bytes, kind: BadKind) -> bytes:

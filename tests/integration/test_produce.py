@@ -8,6 +8,7 @@ wrong after batched produces, so watermarks are never used to count messages.
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -190,8 +191,8 @@ def test_delivery_failures_are_counted_with_the_first_error(tmp_path, unique):
         if not sent_when_killed and report.delivered > 0:
             doomed.stop()
             sent_when_killed.append(report.sent)
-        elif sent_when_killed and report.sent > sent_when_killed[0]:
-            stop.set()  # at least one message went out after the broker died
+        elif sent_when_killed and (report.sent > sent_when_killed[0] or report.unreachable_seconds is not None):
+            stop.set()  # a message went out after the broker died, or the generator paused for it
 
     try:
         report = produce(settings, TrafficGenerator(seed=1), rate=200, count=None, duration=None, stop=stop,
@@ -201,3 +202,128 @@ def test_delivery_failures_are_counted_with_the_first_error(tmp_path, unique):
     assert report.failed > 0
     assert report.delivered + report.failed == report.sent
     assert report.first_error
+
+
+# -- a broker that goes away --------------------------------------------------------------------
+
+
+class StderrLines:
+    """Collects a subprocess's stderr lines as they come (a reader thread), for conditions on its output."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        assert process.stderr is not None
+        self._thread = threading.Thread(target=self._read, args=(process.stderr,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.lines.append(line)
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def rest(self, timeout: float = 30.0) -> str:
+        """Everything, once the process closed its stderr (it exited)."""
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "stderr never closed"
+        return self.text()
+
+
+def summary_failures(stderr: str) -> int:
+    found = re.search(r"delivery failures: ([\d,]+)", stderr)
+    assert found, stderr
+    return int(found.group(1).replace(",", ""))
+
+
+def test_produce_survives_a_broker_killed_and_restarted_on_the_same_port(unique):
+    """kill -9 of the broker, a new (empty) broker on the same port: the generator says so and goes on there."""
+    from tests.integration.test_broker import BrokerCommand, alive
+
+    port = free_port()
+    bootstrap = f"127.0.0.1:{port}"
+    topic = unique("produce-restart-")
+    first = BrokerCommand("--port", str(port)).wait_ready()
+    second: BrokerCommand | None = None
+    producer = start_produce(bootstrap, topic, "--rate", "200", "--seed", "12", "--connect-timeout", "10")
+    output = StderrLines(producer)
+    try:
+        wait_for_a_message(bootstrap, topic)
+        os.kill(first.tansu_pid, signal.SIGKILL)
+        wait_until(lambda: not alive(first.tansu_pid), 10, "tansu survived SIGKILL")
+        first.finish(timeout=20)  # `balance-tui broker` exits once its broker died
+        wait_until(lambda: "broker unreachable" in output.text(), 20,
+                   f"the generator never said the broker went away: {output.text()}")
+
+        second = BrokerCommand("--port", str(port)).wait_ready()
+        wait_until(lambda: "broker restarted" in output.text(), 30,
+                   f"the generator never noticed the new broker: {output.text()}")
+        wait_until(lambda: len(read_topic(bootstrap, topic)) >= 100, 30,
+                   "no new transactions reached the restarted broker")
+        producer.send_signal(signal.SIGTERM)
+        producer.wait(timeout=60)
+        stderr = output.rest()
+        records = read_topic(bootstrap, topic)
+        partitions = topic_partition_count({"bootstrap.servers": bootstrap}, topic)
+    finally:
+        if producer.poll() is None:
+            producer.kill()
+            producer.wait()
+        for command in (first, second):
+            if command is not None:
+                command.kill()
+
+    assert "Traceback" not in stderr
+    assert producer.returncode in (0, 1), stderr  # 1: some messages failed, which the summary counts
+    delivered, sent = summary_counts(stderr)
+    failed = summary_failures(stderr)
+    assert delivered + failed == sent, stderr  # nothing unaccounted for
+    restarted = next(line for line in stderr.splitlines() if "broker restarted" in line)
+    assert re.search(r"[\d,]+ messages failed", restarted) and "producing again" in restarted, restarted
+    assert "broker restarts: 1" in stderr
+
+    assert partitions == 6  # not Tansu's default 4
+    ids = [json.loads(value)["transactionId"] for _, _, value in records]
+    assert len(ids) == len(set(ids)), "a transaction arrived twice"
+    first_seen: dict[str, Transaction] = {}
+    for partition, key, value in records:
+        tx = parse_transaction(value)
+        assert isinstance(tx, Transaction), tx
+        assert partition == murmur2_partition(key, 6)
+        first_seen.setdefault(tx.customer_id, tx)
+    # The new topic starts every customer with an opening deposit again, as a new world must.
+    assert {tx.description for tx in first_seen.values()} == {"Depot initial"}
+
+
+def test_a_frozen_broker_pauses_the_generator_and_nothing_is_lost_when_it_thaws(tmp_path, unique):
+    """SIGSTOP/SIGCONT: the same broker comes back; librdkafka resends, nothing fails, nothing doubles."""
+    frozen = EmbeddedBroker(log_path=tmp_path / "tansu.log").start(timeout=30)
+    topic = unique("produce-frozen-")
+    producer = start_produce(frozen.bootstrap, topic, "--rate", "200", "--seed", "4")
+    output = StderrLines(producer)
+    try:
+        wait_for_a_message(frozen.bootstrap, topic)
+        os.kill(frozen.pid, signal.SIGSTOP)  # type: ignore[arg-type]
+        try:
+            wait_until(lambda: "broker unreachable" in output.text(), 30,
+                       f"the generator never noticed the broker stopped answering: {output.text()}")
+        finally:
+            os.kill(frozen.pid, signal.SIGCONT)  # type: ignore[arg-type]
+        wait_until(lambda: "broker answers again" in output.text(), 30,
+                   f"the generator never noticed the broker is back: {output.text()}")
+        producer.send_signal(signal.SIGTERM)
+        producer.wait(timeout=60)
+        stderr = output.rest()
+        records = read_topic(frozen.bootstrap, topic)
+    finally:
+        if producer.poll() is None:
+            producer.kill()
+            producer.wait()
+        frozen.stop()
+
+    assert producer.returncode == 0, stderr
+    delivered, sent = summary_counts(stderr)
+    assert delivered == sent > 0 and summary_failures(stderr) == 0, stderr
+    assert "broker restarted" not in stderr
+    ids = [json.loads(value)["transactionId"] for _, _, value in records]
+    assert len(ids) == len(set(ids)) == delivered

@@ -6,6 +6,7 @@ import argparse
 import json
 import re
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -29,7 +30,14 @@ from balance_tui.core.transaction import (
     TransactionType,
     parse_transaction,
 )
-from balance_tui.kafka.producer import ProduceReport, TokenBucket
+from balance_tui.kafka.producer import (
+    MAX_WAIT_SECONDS,
+    MIN_WAIT_SECONDS,
+    ProduceReport,
+    TokenBucket,
+    poll_timeout,
+    throttled_wait,
+)
 
 FIXED = datetime(2026, 11, 25, 9, 30, 15, 123456, tzinfo=timezone.utc)
 
@@ -225,6 +233,92 @@ def test_the_ledger_reads_every_direction_as_intended():
             assert effect is Effect.DEBIT, tx
 
 
+# -- plausible balances (issue 13) ----------------------------------------------------------
+
+#: The lab's mix by kind: (type, credit?) -> weight per 1000 (traffic.py's table, openings aside).
+LAB_MIX = {
+    (TransactionType.CARD_PAYMENT, False): 300, (TransactionType.PAYMENT, False): 110,
+    (TransactionType.BILL_PAYMENT, False): 90, (TransactionType.WITHDRAWAL, False): 90,
+    (TransactionType.DEPOSIT, True): 140, (TransactionType.TRANSFER, False): 114,
+    (TransactionType.TRANSFER, True): 96, (TransactionType.INTERNATIONAL_TRANSFER, False): 35,
+    (TransactionType.INTERNATIONAL_TRANSFER, True): 25,
+}
+OVERDRAFT_LIMIT = Decimal("-500.00")
+
+
+@dataclass
+class World:
+    """200,000 generated transactions run through the real Ledger, with what happened to balances."""
+
+    generator: TrafficGenerator
+    parsed: list[Transaction]
+    balances_seen: list[Decimal]      # the touched balance after every applied transaction
+    credited: Decimal
+    debited: Decimal
+    ledger: Ledger
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    generator = TrafficGenerator(seed=2026, customers=50, bad_ratio=0.02, clock=fixed_clock)
+    ledger = Ledger()
+    parsed, seen = [], []
+    credited = debited = Decimal("0.00")
+    for _, value in generator.next_batch(200_000):
+        tx = parse_transaction(value)
+        if isinstance(tx, Rejection):
+            continue
+        parsed.append(tx)
+        effect = ledger.apply(tx)
+        if effect is Effect.CREDIT:
+            credited += tx.amount
+        elif effect is Effect.DEBIT:
+            debited += tx.amount
+        if effect is not Effect.SKIPPED:
+            seen.append(ledger.balance(tx.customer_id, tx.currency))
+    return World(generator, parsed, seen, credited, debited, ledger)
+
+
+def test_balances_stay_plausible_for_a_bank(world):
+    """CUST-004 used to reach -192,745.20 EUR within a minute: half of all balances were negative."""
+    seen = sorted(world.balances_seen)
+    below_limit = sum(1 for balance in seen if balance < OVERDRAFT_LIMIT)
+    negative = sum(1 for balance in seen if balance < 0)
+    assert below_limit <= len(seen) * 0.001, f"{below_limit} balances below {OVERDRAFT_LIMIT}, lowest {seen[0]}"
+    assert negative <= len(seen) * 0.02, f"{negative / len(seen):.1%} of balances negative"
+    assert Decimal("1000") < seen[len(seen) // 2] < Decimal("100000")   # a typical current account
+    assert seen[int(len(seen) * 0.95)] < Decimal("1000000")
+    assert world.credited >= world.debited  # income funds the spending
+    finals = [row.balance for row in world.ledger.rows()]
+    assert min(finals) >= OVERDRAFT_LIMIT
+
+
+def test_the_mix_by_kind_is_still_the_labs(world):
+    own = {world.generator.customer_iban(customer) for customer in world.generator.customer_ids}
+    kinds = Counter((tx.type, tx.to_account in own) for tx in world.parsed if tx.description != "Depot initial")
+    total = sum(kinds.values())
+    for kind, weight in LAB_MIX.items():
+        assert abs(kinds[kind] / total - weight / 1000) < 0.004, (kind, kinds[kind] / total)
+    assert set(kinds) == set(LAB_MIX)
+
+
+def test_debits_the_bank_refuses_are_rejected_and_rare(world):
+    statuses = Counter(tx.status for tx in world.parsed)
+    assert statuses[TransactionStatus.REJECTED] < 0.025 * len(world.parsed)  # 1% by the lab's mix, plus declines
+    assert statuses[TransactionStatus.COMPLETED] > 0.9 * len(world.parsed)
+
+
+def test_each_customer_earns_the_same_salary_every_time(world):
+    salaries: dict[str, set[Decimal]] = {}
+    for tx in world.parsed:
+        if tx.description == "Virement salaire" and tx.status not in (TransactionStatus.FAILED,
+                                                                      TransactionStatus.REJECTED):
+            salaries.setdefault(tx.customer_id, set()).add(tx.amount)
+    assert len(salaries) == 50
+    assert all(len(amounts) == 1 for amounts in salaries.values())
+    assert all(Decimal("1800") <= amount <= Decimal("6500") for (amount,) in salaries.values())
+
+
 # -- malformed messages ---------------------------------------------------------------------
 
 
@@ -354,3 +448,81 @@ def test_token_bucket_with_slow_asks_hands_out_what_accumulated():
 def test_token_bucket_needs_a_positive_rate():
     with pytest.raises(ValueError):
         TokenBucket(0, now=0.0)
+
+
+def poll_milliseconds(timeout: float) -> int:
+    """What confluent-kafka's Producer.poll() waits for `timeout`: whole milliseconds, truncated."""
+    return int(timeout * 1000)
+
+
+@pytest.mark.parametrize("seconds", [1e-7, 0.0004, 0.0009, 0.000999, 0.001, 0.0011, 0.0049, 0.999e-3, 1.001, 0.1])
+def test_poll_timeout_rounds_up_to_a_whole_millisecond_never_down_to_zero(seconds):
+    waited = poll_milliseconds(poll_timeout(seconds))
+    assert waited >= 1                       # poll(0.0009) used to return at once: a busy wait
+    assert waited * 1e-3 >= seconds - 1e-9   # never shorter than asked
+    assert waited * 1e-3 < seconds + 1e-3    # and at most one millisecond longer
+
+
+def test_poll_timeout_of_nothing_is_nothing():
+    assert poll_timeout(0.0) == 0.0
+    assert poll_timeout(-1.0) == 0.0
+
+
+@pytest.mark.parametrize("rate", [100, 300, 1000, 5000])
+def test_the_throttled_loop_never_polls_with_zero_while_no_token_is_due_and_keeps_the_rate(rate):
+    """The produce loop's pacing on a simulated clock: every wait really waits, and no token is lost."""
+    bucket = TokenBucket(rate, now=0.0)
+    elapsed_ms, sent, waits = 0, 0, []
+    while elapsed_ms < 10_000:
+        now = elapsed_ms / 1000
+        taken = bucket.take(now)
+        if taken:
+            sent += taken
+            continue
+        wait = throttled_wait(bucket, now, (10.0, now + 0.5))
+        assert poll_milliseconds(wait) >= 1, f"poll({wait}) returns at once at {now}"
+        waits.append(wait)
+        elapsed_ms += poll_milliseconds(wait)
+    sent += bucket.take(10.0)  # the loop's last round at the deadline
+    assert sent in (rate * 10, rate * 10 + 1)  # 10 s worth (plus the first one at once): none lost
+    assert min(waits) >= MIN_WAIT_SECONDS - 1e-9 or rate * MIN_WAIT_SECONDS < 1
+    assert max(waits) <= MAX_WAIT_SECONDS + 1e-3
+
+
+def test_the_throttled_wait_stops_at_the_nearest_limit():
+    bucket = TokenBucket(1, now=0.0)
+    bucket.take(0.0)
+    assert poll_milliseconds(throttled_wait(bucket, 0.0, (0.02, None))) == 20  # the deadline, not 1 s
+    assert poll_milliseconds(throttled_wait(bucket, 0.0)) == MAX_WAIT_SECONDS * 1000
+
+
+def test_the_status_line_shows_failures_and_a_broker_that_does_not_answer():
+    report = ProduceReport(sent=100, delivered=60, failed=30, first_error="Local: Purged in queue",
+                           last_error="Local: Message timed out", per_partition={0: 60}, seconds=1.0,
+                           unreachable_seconds=4.2, reconnects=1)
+    text = produce_command.status_text(report, rate=100)
+    assert text.startswith("broker unreachable for 4s, paused")
+    assert "failed 30 (last: Local: Message timed out)" in text
+    assert "broker restarts 1" in text
+    healthy = produce_command.status_text(ProduceReport(sent=10, delivered=8, per_partition={1: 8}, seconds=1), 10)
+    assert "failed" not in healthy and "unreachable" not in healthy and "in flight 2" in healthy
+
+
+def test_summary_counts_broker_restarts():
+    report = ProduceReport(sent=10, delivered=7, failed=3, first_error="Local: Purged in queue",
+                           per_partition={1: 7}, seconds=1.0, reconnects=2)
+    assert "broker restarts: 2" in produce_command.summary(report, "t")
+    assert "broker restarts" not in produce_command.summary(ProduceReport(sent=1, delivered=1), "t")
+    away = ProduceReport(sent=5, delivered=2, failed=3, first_error="x", seconds=9.0, unreachable_seconds=6.4)
+    assert "the broker was unreachable for the last 6s" in produce_command.summary(away, "t")
+
+
+def test_reopened_accounts_start_again_with_an_opening_deposit():
+    generator = TrafficGenerator(seed=6, customers=10, clock=fixed_clock)
+    transactions(generator, 500)
+    generator.reopen_accounts()
+    first: dict[str, Transaction] = {}
+    for tx in transactions(generator, 500):
+        first.setdefault(tx.customer_id, tx)
+    assert len(first) == 10
+    assert {tx.description for tx in first.values()} == {"Depot initial"}
