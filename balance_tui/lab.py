@@ -702,7 +702,8 @@ def render_tables(lab: LabRun) -> str:
         for g in lab.groups:
             if len(g.members) >= 3:
                 measures[g.label] = static_measure(g.steps, (g.members[1].consumer_id, g.members[2].consumer_id),
-                                                   g.static, g.survivor_revocations("restart"))
+                                                   g.static, g.survivor_revocations("restart"),
+                                                   alias={m.consumer_id: m.name.upper() for m in g.members})
         return (f"## Static membership (KIP-345), {lab.options.strategy}: kill -9 W2 and restart it at once\n\n"
                 + render_static_table(measures))
     group = lab.groups[0] if lab.groups else None

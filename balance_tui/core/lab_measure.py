@@ -444,14 +444,14 @@ STATIC_CLAIMS = {
 
 
 def static_measure(steps: Sequence[LabStep], restarted: tuple[str, str], static: bool,
-                   survivor_revoked: int | None) -> StaticMeasure:
-    """`restarted`: (the killed member's consumer id, its replacement's)."""
+                   survivor_revoked: int | None, alias: dict[str, str] | None = None) -> StaticMeasure:
+    """`restarted`: (the killed member's consumer id, its replacement's); `alias`: consumer id -> W1, ..."""
     by_key = {step.key: step for step in steps}
     two, restart = by_key.get("two"), by_key.get("restart")
     before = two.assignment.get(restarted[0], ()) if two else ()
     after = restart.assignment.get(restarted[1], ()) if restart else ()
     owned = _ms(restart.at, restart.reached_at) if restart and restart.reached_at else None
-    alias = {restarted[0]: "W2", restarted[1]: "W2 (restarted)"}
+    alias = {**(alias or {}), restarted[0]: "W2", restarted[1]: "W2 (restarted)"}
     return StaticMeasure(static=static, survivor_revoked=survivor_revoked, owned_again_ms=owned,
                          before=tuple(before), after=tuple(after),
                          distribution=distribution_text(restart.assignment, alias) if restart else "–")

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from balance_tui.kafka.brokers.distribution import KafkaUnavailable, locate_kafka
+from tests.conftest import ENGINES
+
 # Subprocess deadlines below are what bounds each run; pytest-timeout only backs them up.
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(240)]
 
@@ -49,34 +52,67 @@ def test_crash_on_a_given_cluster_keeps_logs_and_reports_the_crash(broker: objec
     detection = next(line for line in result.stdout.splitlines() if line.startswith("| Detection"))
     assert DURATION.search(detection.split("|")[3]), result.stdout
     lab = json.loads((output / "lab.json").read_text())
-    assert lab["error"] is None and lab["broker"] == "cluster"
+    assert lab["error"] is None and lab["broker"].startswith("cluster (")
     assert lab["groups"][0]["measured"]["crash"]["members_after"] == 2
 
 
-def test_strategies_prints_the_lab_table_with_measured_values(tmp_path: Path) -> None:
+@pytest.fixture(params=[engine for engine in ENGINES if engine != "external"] or ["tansu"])
+def lab_engine(request: pytest.FixtureRequest) -> str:
+    if request.param == "kafka":
+        try:
+            locate_kafka(resolve=False)
+        except KafkaUnavailable as error:
+            pytest.skip(f"Apache Kafka tests skipped: {error}")
+    return str(request.param)
+
+
+def test_strategies_prints_the_lab_table_with_measured_values(tmp_path: Path, lab_engine: str) -> None:
     output = tmp_path / "strategies"
-    # Its own embedded broker; --hold 0 goes from step to step without waiting for `stats` lines.
-    result = run_lab("strategies", "--fast", "--hold", "0", "--output", str(output), timeout=180)
+    # Its own broker; --hold 0 goes from step to step without waiting for `stats` lines.
+    result = run_lab("strategies", "--fast", "--hold", "0", "--engine", lab_engine, "--output", str(output),
+                     timeout=220)
     assert result.returncode == 0, result.stderr
     table = result.stdout
     header = next(line for line in table.splitlines() if line.startswith("| Critère"))
-    assert [c.strip() for c in header.strip("|").split("|")][2:] == ["Range", "RoundRobin", "CooperativeSticky"]
+    columns = ["Range", "RoundRobin", "CooperativeSticky"]
+    if lab_engine == "kafka":  # KIP-848's consumer protocol where the broker serves it
+        columns.append("KIP-848 consumer protocol")
+    assert [c.strip() for c in header.strip("|").split("|")][2:] == columns
     assert table_row(table, "lab")[:3] == ["Partitions consécutives", "Circulaire équitable", "Équitable + stable"]
     for cell in table_row(table, "measured, 3rd joins"):
         assert cell.startswith("2+2+2: W1 [P"), cell
     for label in ("measured, join 2 → 3", "measured, leave 3 → 2", "measured, kill -9, 2 → 1"):
         for cell in table_row(table, label):
             assert DURATION.match(cell), (label, cell)
-    range_, roundrobin, cooperative = table_row(table, "measured")
+    range_, roundrobin, cooperative, *kip848 = table_row(table, "measured")
     assert range_.startswith("stop-the-world") and roundrobin.startswith("stop-the-world"), table
     # Cooperative rounds on Tansu sometimes empty one member for a moment ("mixed"), but never
     # stop every member at every rebalance as the eager strategies do.
     assert cooperative.startswith(("incremental", "mixed")), table
+    assert all(cell.startswith("incremental") for cell in kip848), table
     # The lab's distributions: range gives consecutive partitions, roundrobin deals them out.
     two = table_row(table, "measured, 2 members")
     assert sorted(re.findall(r"\[P[\d,P]+\]", two[0])) == ["[P0,P1,P2]", "[P3,P4,P5]"]
     assert sorted(re.findall(r"\[P[\d,P]+\]", two[1])) == ["[P0,P2,P4]", "[P1,P3,P5]"]
-    for strategy in ("range", "roundrobin", "cooperative-sticky"):
+    for strategy in ("range", "roundrobin", "cooperative-sticky") + (("consumer",) if lab_engine == "kafka" else ()):
         assert len(list((output / strategy).glob("*.jsonl"))) == 3
         assert "sequenceDiagram" in (output / strategy / "report.md").read_text()
     assert "Tableau Comparatif" in (output / "summary.md").read_text()
+
+
+def test_static_shows_a_restart_without_rebalance_beside_one_with(kafka_broker: object, tmp_path: Path) -> None:
+    """Static membership as Apache Kafka does it (Tansu does not: docs/broker.md)."""
+    output = tmp_path / "static"
+    result = run_lab("static", "--hold", "0", "--strategy", "range", "--session-timeout-ms", "10000",
+                     "--heartbeat-interval-ms", "1000", "--engine", "kafka", "--output", str(output), timeout=220)
+    assert result.returncode == 0, result.stderr
+    table = result.stdout
+    header = next(line for line in table.splitlines() if line.startswith("| What"))
+    assert [c.strip() for c in header.strip("|").split("|")][2:] == ["static (group.instance.id)",
+                                                                    "dynamic (no instance id)"]
+    static, dynamic = table_row(table, "(KIP-345) none: a static member restarted within its session timeout is "
+                                       "handed its partitions back without a rebalance")
+    assert static == "none" and dynamic != "none", table  # range: the dynamic join revokes W1 too
+    static_got, dynamic_got = table_row(table, "its own partitions")
+    assert "(the same as" in static_got, table
+    assert (output / "static" / "w3.jsonl").exists() and '"static_rejoin"' in (output / "static" / "w3.jsonl").read_text()

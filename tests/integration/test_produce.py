@@ -243,19 +243,19 @@ def test_produce_survives_a_broker_killed_and_restarted_on_the_same_port(unique)
     port = free_port()
     bootstrap = f"127.0.0.1:{port}"
     topic = unique("produce-restart-")
-    first = BrokerCommand("--port", str(port)).wait_ready()
+    first = BrokerCommand("tansu", "--engine", "tansu", "--port", str(port)).wait_ready()
     second: BrokerCommand | None = None
     producer = start_produce(bootstrap, topic, "--rate", "200", "--seed", "12", "--connect-timeout", "10")
     output = StderrLines(producer)
     try:
         wait_for_a_message(bootstrap, topic)
-        os.kill(first.tansu_pid, signal.SIGKILL)
-        wait_until(lambda: not alive(first.tansu_pid), 10, "tansu survived SIGKILL")
+        os.kill(first.child_pid, signal.SIGKILL)
+        wait_until(lambda: not alive(first.child_pid), 10, "tansu survived SIGKILL")
         first.finish(timeout=20)  # `balance-tui broker` exits once its broker died
         wait_until(lambda: "broker unreachable" in output.text(), 20,
                    f"the generator never said the broker went away: {output.text()}")
 
-        second = BrokerCommand("--port", str(port)).wait_ready()
+        second = BrokerCommand("tansu", "--engine", "tansu", "--port", str(port)).wait_ready()
         wait_until(lambda: "broker restarted" in output.text(), 30,
                    f"the generator never noticed the new broker: {output.text()}")
         wait_until(lambda: len(read_topic(bootstrap, topic)) >= 100, 30,
@@ -297,7 +297,7 @@ def test_produce_survives_a_broker_killed_and_restarted_on_the_same_port(unique)
 
 def test_a_frozen_broker_pauses_the_generator_and_nothing_is_lost_when_it_thaws(tmp_path, unique):
     """SIGSTOP/SIGCONT: the same broker comes back; librdkafka resends, nothing fails, nothing doubles."""
-    frozen = EmbeddedBroker(log_path=tmp_path / "tansu.log").start(timeout=30)
+    frozen = TansuBroker(log_path=tmp_path / "tansu.log").start(timeout=30)
     topic = unique("produce-frozen-")
     producer = start_produce(frozen.bootstrap, topic, "--rate", "200", "--seed", "4")
     output = StderrLines(producer)
