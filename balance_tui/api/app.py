@@ -16,6 +16,7 @@ from fastapi import FastAPI, Header, Path, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.convertors import Convertor, register_url_convertor
 
 from balance_tui import __version__
 from balance_tui.api import documents, exact_json, schemas
@@ -81,6 +82,25 @@ class CaseInsensitivePaths:
             if path != scope["path"]:
                 scope = {**scope, "path": path, "raw_path": path.encode("utf-8")}
         await self.app(scope, receive, send)
+
+
+class CustomerIdConvertor(Convertor[str]):
+    """The rest of the path, newlines and slashes included: every customer id gets the lab's 404 body.
+
+    Starlette's `path` convertor stops at a newline (`.*`), which would leave such ids to the
+    router's own 404 instead.
+    """
+
+    regex = "(?s:.+)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("customer_id", CustomerIdConvertor())
 
 
 class ExactJSONResponse(JSONResponse):
@@ -180,7 +200,7 @@ def create_app(store: ApiStore, hub: StreamHub | None = None, *,
             balances_cache[:] = [rows, exact_json.dumps(documents.balances_document(rows))]
         return Response(balances_cache[1], media_type="application/json")
 
-    @app.get(PREFIX + "/balances/{customerId:path}", response_class=ExactJSONResponse, response_model=None,
+    @app.get(PREFIX + "/balances/{customerId:customer_id}", response_class=ExactJSONResponse, response_model=None,
              tags=["Balance"], summary="One customer's balance",
              responses={200: {"model": schemas.CustomerBalance},
                         404: {"model": schemas.NotFound, "description": "not held by this member"}})

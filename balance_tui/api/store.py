@@ -209,6 +209,9 @@ class ApiState:
             case TimelineEvent():
                 self._take_timeline(message.entry)
             case StatusChanged():
+                if message.status in (ConsumerStatus.PAUSED, ConsumerStatus.CONSUMING):
+                    # The worker says so before its next snapshot does (`Snapshot.paused`).
+                    self.paused = message.status is ConsumerStatus.PAUSED
                 self._set_status(message.status, message.detail, now)
             case GroupChanged():
                 self.group_view = message

@@ -109,6 +109,16 @@ def test_consuming_means_status_consuming_and_not_paused() -> None:
     assert view.status is ConsumerStatus.STOPPED and view.stopped_reason == "SIGTERM"
 
 
+def test_a_pause_shows_as_soon_as_the_worker_says_so() -> None:
+    store = make_store()
+    store.apply(snapshot({0: 5}))
+    store.apply(status(ConsumerStatus.PAUSED))  # before the next snapshot says `paused`
+    view = store.snapshot()
+    assert view.paused and view.status is ConsumerStatus.PAUSED
+    store.apply(status(ConsumerStatus.CONSUMING))
+    assert store.snapshot().consuming
+
+
 def test_last_message_at_is_when_a_snapshot_first_shows_new_records() -> None:
     now = [T0]
     store = ApiStore(CONSUMER, "g", "t", clock=lambda: now[0])
