@@ -7,10 +7,12 @@ Times are ISO 8601 UTC with milliseconds, as in the session log and the exports.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
+from balance_tui.api.exact_json import decimal_literal
 from balance_tui.api.store import ApiSnapshot, StreamEvent
 from balance_tui.core.assignment import iso_ms
 from balance_tui.core.export import LAB_EVENT_TYPES, history_entry
@@ -22,6 +24,16 @@ LAB_CURRENCY = "EUR"
 
 def _time(moment: datetime | None) -> str | None:
     return iso_ms(moment) if moment is not None else None
+
+
+_ZERO = timedelta(0)
+
+
+def fast_iso_ms(moment: datetime) -> str:
+    """`iso_ms` for UTC times without strftime (a tenth of its cost): `/balances` writes one per customer."""
+    if moment.utcoffset() != _ZERO:
+        return iso_ms(moment)
+    return moment.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 def _rounded(value: float | None, digits: int = 3) -> float | None:
@@ -49,7 +61,7 @@ def customer_document(rows: Sequence[BalanceRow]) -> dict[str, Any]:
         "currency": currency,
         "balancesByCurrency": {code: by_currency[code] for code in sorted(by_currency)},
         "transactionCount": first.transaction_count,
-        "lastUpdated": iso_ms(first.last_updated),
+        "lastUpdated": fast_iso_ms(first.last_updated),
         "lastTransactionId": first.last_transaction_id,
         "partition": first.partition,
     }
@@ -70,6 +82,29 @@ def balances_document(rows: Iterable[BalanceRow]) -> dict[str, Any]:
     """`GET /balances`: `count` customers and their balances, sorted by customer (rows come sorted)."""
     customers = [customer_document(group) for group in _by_customer(rows)]
     return {"count": len(customers), "balances": customers}
+
+
+def balances_body(rows: Iterable[BalanceRow]) -> bytes:
+    """`exact_json.dumps(balances_document(rows))`, written directly: a third of the time for 10,000 customers.
+
+    The same bytes (a unit test compares both); the dashboard's scraper of choice polls this one.
+    """
+    text = encode_basestring_ascii
+    parts = []
+    for group in _by_customer(rows):
+        by_currency = {row.currency: row.balance for row in group}
+        codes = sorted(by_currency)
+        currency = lab_currency(codes)
+        first = group[0]
+        partition = "null" if first.partition is None else int.__repr__(first.partition)
+        parts.append(
+            f'{{"customerId":{text(first.customer_id)},"balance":{decimal_literal(by_currency[currency])},'
+            f'"currency":{text(currency)},"balancesByCurrency":{{'
+            + ",".join(f"{text(code)}:{decimal_literal(by_currency[code])}" for code in codes)
+            + f'}},"transactionCount":{int.__repr__(first.transaction_count)},'
+              f'"lastUpdated":"{fast_iso_ms(first.last_updated)}","lastTransactionId":{text(first.last_transaction_id)},'
+              f'"partition":{partition}}}')
+    return f'{{"count":{len(parts)},"balances":[{",".join(parts)}]}}'.encode("ascii")
 
 
 def not_found_document(customer_id: str) -> dict[str, Any]:

@@ -30,7 +30,7 @@ GROUP_STATES = ("stable", "rebalancing", "unknown")
 
 def _buckets(histogram: HistogramSnapshot) -> list[tuple[str, float]]:
     bounds = [repr(float(bound)) for bound in histogram.buckets] + ["+Inf"]
-    return list(zip(bounds, (float(count) for count in histogram.cumulative)))
+    return list(zip(bounds, (float(count) for count in histogram.cumulative), strict=True))
 
 
 class BalanceCollector:

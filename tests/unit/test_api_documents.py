@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 
 from balance_tui.api import documents, exact_json, schemas
 from balance_tui.api.store import ApiStore
-from balance_tui.core.rows import ConsumerStatus
+from balance_tui.core.assignment import iso_ms
+from balance_tui.core.rows import BalanceRow, ConsumerStatus
 from balance_tui.messages import KafkaErrorReported
 from tests.api_messages import (
     CONSUMER,
@@ -84,6 +85,21 @@ def test_the_labs_single_balance_is_the_only_currency_else_eur_else_the_first(cu
     document = documents.customer_document(rows)
     assert document["currency"] == shown
     assert sorted(document["balancesByCurrency"]) == sorted(currencies)
+
+
+def test_the_fast_balances_body_is_the_documents_bytes() -> None:
+    paris = timezone(timedelta(hours=1))
+    rows = sorted([
+        row("CUST-1", "EUR", "3800.00", 2), row("CUST-1", "USD", "-0.01", 2), row("C\"2\u00e9", "CHF", "1E+2", None),
+        BalanceRow("CUST-3", "GBP", Decimal("5.50"), 1, datetime(2026, 2, 8, 23, 0, 0, 999999, tzinfo=paris), "T\n", 4),
+    ], key=lambda r: (r.customer_id, r.currency))
+    assert documents.balances_body(rows) == exact_json.dumps(documents.balances_document(rows))
+    assert documents.balances_body([]) == b'{"count":0,"balances":[]}'
+
+
+def test_fast_times_are_iso_ms() -> None:
+    for moment in (T0, T0.replace(microsecond=123999), T0.astimezone(timezone(timedelta(hours=-5)))):
+        assert documents.fast_iso_ms(moment) == iso_ms(moment)
 
 
 def test_an_unknown_customer_gets_the_labs_404_body() -> None:

@@ -194,7 +194,7 @@ def test_the_updater_applies_fed_messages_and_acknowledges_balances_only_when_as
     for acknowledges in (True, False):
         store = make_store(acknowledges_balances=acknowledges)
         heard: list[list[str]] = []
-        store.subscribe(lambda events: heard.append([e.kind for e in events]))
+        store.subscribe(lambda events, heard=heard: heard.append([e.kind for e in events]))
         store.start()
         try:
             batch = balances(row("CUST-1", "EUR", "3.00"))

@@ -89,9 +89,18 @@ def lab_member(broker, unique, tmp_path_factory) -> Iterator[ApiMember]:
             wait_until(lambda: client.get("/api/Balance/metrics").json()["messagesConsumed"] == len(records), 60,
                        "the member never consumed everything")
             ledger = topic_ledger(broker.bootstrap, topic)
-            # The last balance batch follows the snapshot that counted the records by at most 100 ms.
-            wait_until(lambda: client.get("/api/Balance/balances").json()["count"] == len(ledger.customers), 30,
-                       "the balances never covered every customer")
+            expected = {customer_id: state.balances for customer_id, state in ledger.customers.items()}
+
+            def served() -> dict:
+                document = decimal_json(client.get("/api/Balance/balances"))
+                return {c["customerId"]: c["balancesByCurrency"] for c in document["balances"]}
+
+            # The last balance batch follows the snapshot that counted the records (100 ms batches,
+            # /balances re-encoded at most twice a second).
+            wait_until(lambda: served() == expected, 30, "the balances never matched the topic's ledger")
+            # Lag needs each partition's high watermark, from librdkafka's statistics (once a second).
+            wait_until(lambda: all(p["lag"] == 0 for p in client.get("/api/Balance/partitions").json()["partitions"]),
+                       30, "the lag of every partition never became known and 0")
             yield ApiMember(member, url, client, topic, group, len(records), ledger)
     finally:
         cluster.stop_all()
