@@ -124,7 +124,8 @@ def metrics_document(snapshot: ApiSnapshot) -> dict[str, Any]:
         "assignedPartitions": list(snapshot.assignment),
         "messagesConsumed": counters.consumed,
         "balanceUpdates": counters.applied,
-        "processingErrors": counters.errors,
+        # Processing and Kafka errors together until the worker publishes `processing_errors` apart.
+        "processingErrors": getattr(counters, "processing_errors", counters.errors),
         "partitionOffsets": {str(row.partition): row.position for row in snapshot.partitions
                              if row.mine and row.position is not None},
         "rebalancingHistory": [history_entry(entry) for entry in snapshot.history],

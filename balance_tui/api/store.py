@@ -55,6 +55,8 @@ UNCLASSIFIED = "unclassified"
 # The worker's restore line: "restored P3: 1,024 customers from 2,048 changelog records in 0.42s, ..."
 _RESTORE_SECONDS = re.compile(r" in (\d+(?:\.\d+)?)s\b")
 _CONSUMING_STATES = (PartitionState.CONSUMING, PartitionState.PAUSED)
+#: Kafka's group states (DescribeGroups) in the API's words.
+_BROKER_GROUP_STATES = {"Stable": "stable", "PreparingRebalance": "rebalancing", "CompletingRebalance": "rebalancing"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,12 +146,16 @@ class ApiSnapshot:
 
     @property
     def group_state(self) -> str:
-        """Derived from this member's view: `stable`, `rebalancing` or `unknown` (no group view yet).
+        """`stable`, `rebalancing` or `unknown` (no group view yet).
 
-        The broker's own group state (DescribeGroups) is not in the messages.
+        The broker's own state (DescribeGroups) when the worker publishes it as
+        `GroupChanged.broker_state`; derived from this member's view until then.
         """
         if self.group_view is None:
             return "unknown"
+        broker_state = getattr(self.group_view, "broker_state", None)
+        if broker_state:
+            return _BROKER_GROUP_STATES.get(broker_state, "unknown")
         if self.status in (ConsumerStatus.JOINING, ConsumerStatus.REBALANCING):
             return "rebalancing"
         if any(row.status in ("Joining", "Rebalancing") for row in self.group_view.rows):
@@ -247,7 +253,11 @@ class ApiState:
         if message.paused and status is ConsumerStatus.CONSUMING:
             status = ConsumerStatus.PAUSED  # as the dashboard shows it
         self._set_status(status, self.status_detail if status is self.status else "", now)
-        self._count_consumed(message.partitions)
+        published = getattr(counters, "consumed_by_partition", None)
+        if published is not None:
+            self.consumed_by_partition = dict(published)
+        else:
+            self._count_consumed(message.partitions)
 
     def _count_consumed(self, rows: Iterable[PartitionRow]) -> None:
         """Derived per-partition consumed counter: the progress of each owned partition's position.

@@ -3,13 +3,33 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from balance_tui.api.store import HISTORY_LIMIT, UNCLASSIFIED, ApiState, ApiStore, restore_seconds
+from balance_tui.api import documents
+from balance_tui.api.store import (
+    HISTORY_LIMIT,
+    UNCLASSIFIED,
+    ApiState,
+    ApiStore,
+    restore_seconds,
+)
 from balance_tui.api.tee import TeeWorker
-from balance_tui.core.rows import ConsumerStatus, PartitionState, TimelineEntry
-from balance_tui.messages import KafkaErrorReported, PartitionsLost, TimelineEvent, WorkerStopped
+from balance_tui.core.rows import (
+    ConsumerStatus,
+    Counters,
+    PartitionState,
+    TimelineEntry,
+)
+from balance_tui.messages import (
+    GroupChanged,
+    KafkaErrorReported,
+    PartitionsLost,
+    Snapshot,
+    TimelineEvent,
+    WorkerStopped,
+)
 from tests.api_messages import (
     CONSUMER,
     T0,
@@ -141,6 +161,36 @@ def test_consumed_per_partition_follows_positions_but_not_jumps() -> None:
     store.apply(snapshot({0: 50}))  # read again from an earlier changelog position: no negative count
     store.apply(snapshot({0: 51}))
     assert dict(store.snapshot().consumed_by_partition) == {0: 8}
+
+
+def test_the_store_takes_the_workers_exact_figures_once_it_publishes_them() -> None:
+    @dataclass(frozen=True)
+    class FutureCounters(Counters):
+        consumed_by_partition: dict = field(default_factory=dict)
+        applied_by_partition: dict = field(default_factory=dict)
+        rejected_by_reason: dict = field(default_factory=dict)
+        last_message_at: datetime | None = None
+        processing_errors: int = 0
+
+    @dataclass
+    class FutureGroup(GroupChanged):
+        broker_state: str | None = None
+
+    store = make_store()
+    counters = FutureCounters(consumed=9, errors=5, consumed_by_partition={0: 9}, applied_by_partition={0: 7},
+                              rejected_by_reason={"invalid JSON": 2}, last_message_at=T0 - timedelta(seconds=3),
+                              processing_errors=1)
+    message = snapshot({0: 9})
+    store.apply(Snapshot(counters, message.partitions, message.status, 1, None, "range", 0.0, False))
+    view = store.snapshot()
+    assert dict(view.consumed_by_partition) == {0: 9} and dict(view.applied_by_partition or {}) == {0: 7}
+    assert dict(view.rejected_by_reason) == {"invalid JSON": 2}
+    assert view.last_message_at == T0 - timedelta(seconds=3)
+    assert documents.metrics_document(view)["processingErrors"] == 1
+    plain = group((CONSUMER, (0,), "Consuming"))
+    store.apply(FutureGroup(**{f.name: getattr(plain, f.name) for f in fields(GroupChanged)},
+                            broker_state="PreparingRebalance"))
+    assert store.snapshot().group_state == "rebalancing"
 
 
 def test_rejections_are_unclassified_until_the_worker_says_why() -> None:
