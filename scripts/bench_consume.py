@@ -3,6 +3,11 @@
 Fills a fresh topic on an embedded broker, then lets a fresh consumer group read it
 from the beginning and reports transactions per second (parse + ledger + bookkeeping).
 Usage: python scripts/bench_consume.py [--count 500000] [--customers 10000] [--runs 3] [--changelog on|off]
+       [--api off,on,scraped]
+
+--api on: the worker also publishes balances and feeds the HTTP API's store, as with --http-port;
+--api scraped: the same, with a client fetching /api/Balance/balances and /metrics 10 times a second.
+Several modes (comma-separated) take turns within each run, so a busy machine slows them alike.
 """
 
 from __future__ import annotations
@@ -25,10 +30,22 @@ from balance_tui.kafka.worker import ConsumerWorker, tune_garbage_collector
 from balance_tui.messages import PartitionsAssigned
 
 
-def consume_rate(settings, count: int) -> float:
-    worker = ConsumerWorker(settings, publish_balances=False)  # as in --headless
+def consume_rate(settings, count: int, api: str = "off") -> float:
+    worker = ConsumerWorker(settings, publish_balances=api != "off")  # as in --headless (with --http-port)
     assigned = threading.Event()
-    worker.start(lambda message: assigned.set() if isinstance(message, PartitionsAssigned) else None)
+    server, scraping = None, threading.Event()
+    sink = lambda message: assigned.set() if isinstance(message, PartitionsAssigned) else None  # noqa: E731
+    if api != "off":
+        from balance_tui.api.server import start_api
+        from balance_tui.api.store import ApiStore
+        from balance_tui.api.tee import TeeWorker
+
+        server = start_api("127.0.0.1", 0, ApiStore(worker.consumer_id, settings.group, settings.topic,
+                                                    acknowledges_balances=True), quiet=True)
+        worker = TeeWorker(worker, server.store)
+        if api == "scraped":
+            threading.Thread(target=_scrape, args=(server.url, scraping), daemon=True).start()
+    worker.start(sink)
     if not assigned.wait(60):
         raise SystemExit("no assignment within 60 s")
     started, already = time.perf_counter(), worker.consumed
@@ -40,7 +57,19 @@ def consume_rate(settings, count: int) -> float:
     elapsed = time.perf_counter() - started
     worker.stop("bench")
     worker.join(60)
+    scraping.set()
+    if server is not None:
+        server.stop()
     return (count - already) / elapsed
+
+
+def _scrape(url: str, done: threading.Event) -> None:
+    import httpx
+
+    with httpx.Client(base_url=url, timeout=10) as client:
+        while not done.wait(0.1):
+            client.get("/api/Balance/balances")
+            client.get("/metrics")
 
 
 def main() -> int:
@@ -51,7 +80,13 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--changelog", choices=["on", "off"], default="on",
                         help="write the balance changelog while consuming (default on)")
+    parser.add_argument("--api", default="off",
+                        help="off, on (feed the HTTP API as --http-port does), scraped (and poll it 10 times a "
+                             "second), or several, comma-separated (default off)")
     args = parser.parse_args()
+    modes = args.api.split(",")
+    if not set(modes) <= {"off", "on", "scraped"}:
+        raise SystemExit(f"--api: {args.api!r} is not off, on, scraped or a list of them")
     workdir = Path(tempfile.mkdtemp(prefix="bench-consume-"))
     with TansuBroker(log_path=workdir / "tansu.log") as broker:
         topic = f"bench-{uuid.uuid4().hex[:8]}"
@@ -63,15 +98,18 @@ def main() -> int:
         report = produce(settings, TrafficGenerator(customers=args.customers, seed=7), rate=0,
                          count=args.count, duration=None)
         print(f"filled {topic}: {report.delivered:,} transactions, {args.customers:,} customers", file=sys.stderr)
-        rates = []
+        rates: dict[str, list[float]] = {mode: [] for mode in modes}
         for run in range(args.runs):
-            settings = load_settings({**base, "group": f"bench-{uuid.uuid4().hex[:8]}",
-                                      "session_log": str(workdir / f"run{run}.jsonl")})
-            rate = consume_rate(settings, args.count)
-            rates.append(rate)
-            print(f"run {run + 1}: {rate:,.0f} tx/s", file=sys.stderr)
-    print(f"| headless consume, work_ms=0, changelog {args.changelog} | {args.count:,} tx, {args.customers:,} customers | "
-          f"best {max(rates):,.0f} tx/s | median {statistics.median(rates):,.0f} tx/s |")
+            for mode in modes:
+                settings = load_settings({**base, "group": f"bench-{uuid.uuid4().hex[:8]}",
+                                          "session_log": str(workdir / f"run{run}-{mode}.jsonl")})
+                rate = consume_rate(settings, args.count, mode)
+                rates[mode].append(rate)
+                print(f"run {run + 1}, API {mode}: {rate:,.0f} tx/s", file=sys.stderr)
+    for mode, found in rates.items():
+        api = "" if mode == "off" else f", API {mode}"
+        print(f"| headless consume, work_ms=0, changelog {args.changelog}{api} | {args.count:,} tx, "
+              f"{args.customers:,} customers | best {max(found):,.0f} tx/s | median {statistics.median(found):,.0f} tx/s |")
     return 0
 
 

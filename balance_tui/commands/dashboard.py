@@ -9,9 +9,23 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 from balance_tui.config import CONSUMER_PROTOCOL, Settings
 from balance_tui.errors import ConfigError
+
+DEFAULT_HTTP_HOST = "127.0.0.1"
+
+
+def http_port(text: str) -> int:
+    """argparse type for --http-port: 0 to 65535, 0 picking a free port."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 to 65535; 0 picks a free port)")
+    return port
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,9 +37,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="consumer id (default balance-worker-<host>-<8 hex>)")
     parser.add_argument("--connect-timeout", type=float, default=argparse.SUPPRESS, metavar="SECONDS",
                         help="how long to wait for the broker before giving up (default 10)")
+    # Settings-to-be (`http_port`, `http_host`): read from args here until they move into Settings.
+    parser.add_argument("--http-port", type=http_port, default=argparse.SUPPRESS, metavar="PORT",
+                        help="serve the HTTP API (the lab's /api/Balance/..., /metrics, /swagger) on this port "
+                             "(default: off; 0 picks a free port)")
+    parser.add_argument("--http-host", default=argparse.SUPPRESS, metavar="HOST",
+                        help=f"address the HTTP API listens on (default {DEFAULT_HTTP_HOST}; 0.0.0.0 in containers)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from balance_tui.kafka.worker import make_consumer_id
+
+    headless = getattr(args, "headless", False)
+    consumer_id = getattr(args, "consumer_id", None) or make_consumer_id()
+    port = getattr(args, "http_port", getattr(settings, "http_port", None))
+    api = None
+    if port is not None:
+        # Before the broker wait, so health and liveness answer (Connecting) meanwhile.
+        api = _start_api(args, settings, consumer_id, port, headless)
+    try:
+        return _run_member(args, settings, consumer_id, headless, api)
+    finally:
+        if api is not None:
+            api.stop()
+
+
+def _start_api(args: argparse.Namespace, settings: Settings, consumer_id: str, port: int, headless: bool) -> Any:
+    from balance_tui.api.server import start_api
+    from balance_tui.api.store import ApiStore
+
+    host = getattr(args, "http_host", getattr(settings, "http_host", DEFAULT_HTTP_HOST))
+    # Headless, no screen takes the balance batches in: the store acknowledges them instead.
+    store = ApiStore(consumer_id, settings.group, settings.topic, acknowledges_balances=headless)
+    api = start_api(host, port, store, quiet=not headless)
+    print(f"balance-tui: HTTP API on {api.url} (Swagger UI {api.url}/swagger, Prometheus {api.url}/metrics)",
+          file=sys.stderr, flush=True)
+    return api
+
+
+def _run_member(args: argparse.Namespace, settings: Settings, consumer_id: str, headless: bool, api: Any) -> int:
     from balance_tui.kafka.admin import wait_for_broker
     from balance_tui.kafka.worker import ConsumerWorker, tune_garbage_collector
 
@@ -48,9 +98,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if refusal:
             raise ConfigError(f"--strategy consumer: {refusal}")
     tune_garbage_collector()
-    headless = getattr(args, "headless", False)
-    worker = ConsumerWorker(settings, consumer_id=getattr(args, "consumer_id", None),
-                            publish_balances=not headless)
+    # The API serves balances in headless mode too, so the worker publishes them when it is on.
+    worker: Any = ConsumerWorker(settings, consumer_id=consumer_id, publish_balances=not headless or api is not None)
+    if api is not None:
+        from balance_tui.api.tee import TeeWorker
+
+        worker = TeeWorker(worker, api.store)
     if headless:
         from balance_tui.headless import run_headless
 
@@ -66,6 +119,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     app = BalanceApp(settings, worker)
     outcome = app.run()
     print(f"session log: {worker.log_path}", file=sys.stderr)
+    if api is not None:
+        print(f"HTTP API was on {api.url}", file=sys.stderr)
     # The app's last export, or the worker's final one when the app saw none.
     for path in (outcome.export_paths if outcome is not None else ()) or worker.final_export:
         print(f"export: {path}", file=sys.stderr)

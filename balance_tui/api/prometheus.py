@@ -1,0 +1,179 @@
+"""`GET /metrics`: the member in Prometheus text format, read from a store snapshot at scrape time.
+
+Names follow Prometheus conventions: `balance_tui_` prefix, base units (seconds), `_total`
+for counters, enum-like states as one 0/1 series per value. Every series carries `group`,
+`topic` and `consumer_id`; per-partition series add `partition`. Series marked "derived" in
+their help text are computed from what the worker publishes today (docs/api.md says which
+message fields would make them exact).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+from balance_tui.api.store import REBALANCE_KINDS, ApiSnapshot, ApiStore, HistogramSnapshot
+from balance_tui.core.rows import ConsumerStatus
+
+MEMBER_LABELS = ("group", "topic", "consumer_id")
+PARTITION_LABELS = (*MEMBER_LABELS, "partition")
+GROUP_STATES = ("stable", "rebalancing", "unknown")
+
+
+def _buckets(histogram: HistogramSnapshot) -> list[tuple[str, float]]:
+    bounds = [repr(float(bound)) for bound in histogram.buckets] + ["+Inf"]
+    return list(zip(bounds, (float(count) for count in histogram.cumulative), strict=True))
+
+
+class BalanceCollector:
+    """A prometheus_client collector over an `ApiStore`: nothing is updated on the hot path."""
+
+    def __init__(self, store: ApiStore) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[Metric]:
+        yield from snapshot_metrics(self.store.snapshot())
+
+
+def snapshot_metrics(snapshot: ApiSnapshot) -> Iterator[Metric]:
+    member = [snapshot.group, snapshot.topic, snapshot.consumer_id]
+    counters = snapshot.counters
+
+    def gauge(name: str, documentation: str, value: float, labels: tuple[str, ...] = MEMBER_LABELS,
+              values: list[str] | None = None) -> GaugeMetricFamily:
+        family = GaugeMetricFamily(name, documentation, labels=labels)
+        family.add_metric(values or member, value)
+        return family
+
+    def counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
+        family = CounterMetricFamily(name, documentation, labels=MEMBER_LABELS)
+        family.add_metric(member, value)
+        return family
+
+    yield gauge("balance_tui_start_time_seconds", "When this member started, in Unix seconds.",
+                snapshot.started_at.timestamp())
+    status = GaugeMetricFamily("balance_tui_consumer_status",
+                               "1 for this member's current status, 0 for the others.",
+                               labels=(*MEMBER_LABELS, "status"))
+    for each in ConsumerStatus:
+        status.add_metric([*member, each.value], 1.0 if each is snapshot.status else 0.0)
+    yield status
+    group_state = GaugeMetricFamily(
+        "balance_tui_group_state",
+        "1 for the group's state as this member sees it (derived from the members' heartbeats and its own "
+        "status; the broker's own group state is not published by the worker yet).",
+        labels=(*MEMBER_LABELS, "state"))
+    for state in GROUP_STATES:
+        group_state.add_metric([*member, state], 1.0 if state == snapshot.group_state else 0.0)
+    yield group_state
+    view = snapshot.group_view
+    yield gauge("balance_tui_group_members", "Members of the group as this member sees them (heartbeats).",
+                len(view.rows) if view is not None else 0)
+    yield gauge("balance_tui_group_unowned_partitions", "Partitions of the topic that no member claims.",
+                len(view.unowned) if view is not None else 0)
+    yield gauge("balance_tui_assigned_partitions", "Partitions assigned to this member.", len(snapshot.assignment))
+    yield gauge("balance_tui_paused", "1 while consumption is paused by hand (partitions kept).",
+                1.0 if snapshot.paused else 0.0)
+    yield gauge("balance_tui_customers", "Customers whose balances this member holds.", snapshot.customers)
+    if snapshot.last_message_at is not None:
+        yield gauge("balance_tui_last_message_timestamp_seconds",
+                    "When records last arrived, in Unix seconds (derived: the first snapshot that showed them).",
+                    snapshot.last_message_at.timestamp())
+
+    yield counter("balance_tui_messages_consumed", "Records read from the transactions topic.", counters.consumed)
+    yield counter("balance_tui_transactions_applied", "Transactions applied to a balance.", counters.applied)
+    yield counter("balance_tui_transactions_skipped", "Failed and Rejected transactions (read, change nothing).",
+                  counters.skipped)
+    yield counter("balance_tui_errors", "Processing and Kafka client errors.", counters.errors)
+    rejected = CounterMetricFamily(
+        "balance_tui_messages_rejected",
+        "Records that are not transactions, by reason (reason=\"unclassified\" counts them all until the "
+        "worker publishes rejections per reason).",
+        labels=(*MEMBER_LABELS, "reason"))
+    for reason, count in sorted(snapshot.rejected_by_reason.items()):
+        rejected.add_metric([*member, reason], count)
+    yield rejected
+    events = CounterMetricFamily("balance_tui_rebalance_events", "Rebalance callbacks on this member, by kind.",
+                                 labels=(*MEMBER_LABELS, "kind"))
+    for kind in REBALANCE_KINDS:
+        events.add_metric([*member, kind], snapshot.rebalance_events.get(kind, 0))
+    yield events
+
+    for name, documentation, histogram in (
+        ("balance_tui_rebalance_duration_seconds",
+         "From the join (or revoke) to the assignment that ended it.", snapshot.rebalance_duration),
+        ("balance_tui_partition_pause_duration_seconds",
+         "Per partition given back here: from its revoke to its assignment (not consumed meanwhile).",
+         snapshot.pause_duration),
+        ("balance_tui_restore_duration_seconds",
+         "Restoring a moved partition's balances from the changelog (derived from the timeline line until "
+         "the worker publishes the duration as a number).", snapshot.restore_duration),
+    ):
+        family = HistogramMetricFamily(name, documentation, labels=MEMBER_LABELS)
+        family.add_metric(member, _buckets(histogram), histogram.total)
+        yield family
+
+    latency = GaugeMetricFamily(
+        "balance_tui_end_to_end_latency_seconds",
+        "Producer timestamp to balance applied, over the last minute's window, at a quantile.",
+        labels=(*MEMBER_LABELS, "quantile"))
+    for quantile, milliseconds in (("0.5", counters.latency_p50_ms), ("0.99", counters.latency_p99_ms)):
+        if milliseconds is not None:
+            latency.add_metric([*member, quantile], milliseconds / 1000.0)
+    yield latency
+
+    lag = GaugeMetricFamily("balance_tui_partition_lag_messages",
+                            "Per owned partition: high watermark minus position.", labels=PARTITION_LABELS)
+    position = GaugeMetricFamily("balance_tui_partition_position",
+                                 "Per owned partition: the next offset to read.", labels=PARTITION_LABELS)
+    high = GaugeMetricFamily("balance_tui_partition_high_watermark",
+                             "Per owned partition: the log end offset from fetch responses.", labels=PARTITION_LABELS)
+    for row in snapshot.partitions:
+        if not row.mine:
+            continue
+        values = [*member, str(row.partition)]
+        if row.lag is not None:
+            lag.add_metric(values, row.lag)
+        if row.position is not None:
+            position.add_metric(values, row.position)
+        if row.high_watermark is not None:
+            high.add_metric(values, row.high_watermark)
+    yield from (lag, position, high)
+    consumed = CounterMetricFamily(
+        "balance_tui_partition_messages_consumed",
+        "Records read per partition while owned here (derived from the position's progress between "
+        "snapshots until the worker publishes counts per partition).", labels=PARTITION_LABELS)
+    for partition, count in sorted(snapshot.consumed_by_partition.items()):
+        consumed.add_metric([*member, str(partition)], count)
+    yield consumed
+    applied = CounterMetricFamily(
+        "balance_tui_partition_transactions_applied",
+        "Transactions applied per partition (no series until the worker publishes counts per partition).",
+        labels=PARTITION_LABELS)
+    for partition, count in sorted((snapshot.applied_by_partition or {}).items()):
+        applied.add_metric([*member, str(partition)], count)
+    yield applied
+
+
+def build_registry(store: ApiStore) -> CollectorRegistry:
+    """A private registry: this member's collector and the process, platform and GC collectors."""
+    registry = CollectorRegistry(auto_describe=False)
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    registry.register(BalanceCollector(store))  # type: ignore[arg-type]
+    return registry
+
+
+def exposition(registry: CollectorRegistry, accept: str) -> tuple[bytes, str]:
+    """The scrape body and its content type (text format, or OpenMetrics when the scraper asks for it)."""
+    encoder, content_type = choose_encoder(accept)
+    return encoder(registry), content_type
