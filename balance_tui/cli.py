@@ -58,6 +58,8 @@ SETTING_FLAGS: dict[str, tuple[str, str]] = {
     "ssl_certificate_location": ("--ssl-certificate-location", "client certificate (mutual TLS)"),
     "ssl_key_location": ("--ssl-key-location", "client private key (mutual TLS)"),
     "ssl_key_password": ("--ssl-key-password", "client private key password (prefer BALANCE_TUI_SSL_KEY_PASSWORD)"),
+    "http_port": ("--http-port", "serve the HTTP API on this port (default off; 0 picks a free port)"),
+    "http_host": ("--http-host", "address the HTTP API listens on (default 127.0.0.1; 0.0.0.0 in containers)"),
     "broker_engine": ("--engine", "broker that `broker` and `demo` start: auto, kafka or tansu (default auto)"),
     "kafka_version": ("--kafka-version", "Apache Kafka release to fetch when no Kafka home is given (default 4.4.0)"),
     "kafka_home": ("--kafka-home", "an Apache Kafka distribution to use (default: KAFKA_HOME)"),

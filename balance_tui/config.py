@@ -140,6 +140,13 @@ class Settings(BaseSettings):
     librdkafka: dict[str, str] = Field(default_factory=dict, repr=False)  # may hold secrets
     """Extra librdkafka properties (TOML table `[librdkafka]`), applied to every client."""
 
+    http_port: int | None = Field(default=None, ge=0, le=65535)
+    """Serve the HTTP API (the lab's /api/Balance/..., /metrics, /swagger) on this port; off when unset,
+    0 picks a free port."""
+
+    http_host: str = Field(default="127.0.0.1", min_length=1)
+    """Address the HTTP API listens on (0.0.0.0 in containers)."""
+
     broker_engine: BrokerEngine = "auto"
     """The broker `balance-tui broker` and `demo` start: kafka (Apache Kafka in KRaft mode, needs Java 17),
     tansu (the embedded Rust broker, no Java needed), or auto: Apache Kafka where it can run, else Tansu."""

@@ -14,20 +14,6 @@ from typing import Any
 from balance_tui.config import CONSUMER_PROTOCOL, Settings
 from balance_tui.errors import ConfigError
 
-DEFAULT_HTTP_HOST = "127.0.0.1"
-
-
-def http_port(text: str) -> int:
-    """argparse type for --http-port: 0 to 65535, 0 picking a free port."""
-    try:
-        port = int(text)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 to 65535; 0 picks a free port)")
-    return port
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--headless", action="store_true", default=argparse.SUPPRESS,
                         help="no UI: print one line per event and a periodic status (containers, CI, scripts); "
@@ -37,12 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="consumer id (default balance-worker-<host>-<8 hex>)")
     parser.add_argument("--connect-timeout", type=float, default=argparse.SUPPRESS, metavar="SECONDS",
                         help="how long to wait for the broker before giving up (default 10)")
-    # Settings-to-be (`http_port`, `http_host`): read from args here until they move into Settings.
-    parser.add_argument("--http-port", type=http_port, default=argparse.SUPPRESS, metavar="PORT",
-                        help="serve the HTTP API (the lab's /api/Balance/..., /metrics, /swagger) on this port "
-                             "(default: off; 0 picks a free port)")
-    parser.add_argument("--http-host", default=argparse.SUPPRESS, metavar="HOST",
-                        help=f"address the HTTP API listens on (default {DEFAULT_HTTP_HOST}; 0.0.0.0 in containers)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -50,7 +30,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     headless = getattr(args, "headless", False)
     consumer_id = getattr(args, "consumer_id", None) or make_consumer_id()
-    port = getattr(args, "http_port", getattr(settings, "http_port", None))
+    port = settings.http_port
     api = None
     if port is not None:
         # Before the broker wait, so health and liveness answer (Connecting) meanwhile.
@@ -66,7 +46,7 @@ def _start_api(args: argparse.Namespace, settings: Settings, consumer_id: str, p
     from balance_tui.api.server import start_api
     from balance_tui.api.store import ApiStore
 
-    host = getattr(args, "http_host", getattr(settings, "http_host", DEFAULT_HTTP_HOST))
+    host = settings.http_host
     # Headless, no screen takes the balance batches in: the store acknowledges them instead.
     store = ApiStore(consumer_id, settings.group, settings.topic, acknowledges_balances=headless)
     api = start_api(host, port, store, quiet=not headless)

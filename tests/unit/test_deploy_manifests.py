@@ -125,7 +125,7 @@ def test_the_deployment_names_what_the_app_serves_and_reads(flavour: str, docume
     assert container["args"] == cmd.exec_form()
     args = build_parser().parse_args(container["args"])
     (port,) = container["ports"]
-    assert args.headless and args.http_host == "0.0.0.0" and args.http_port == port["containerPort"] == 8080
+    assert args.headless and args.http_host == "0.0.0.0" and int(args.http_port) == port["containerPort"] == 8080
 
     # Probes name real endpoints on that port, with the right roles.
     assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": port["name"]}

@@ -40,7 +40,7 @@ def test_the_default_command_is_the_headless_member_with_the_api_on_8080() -> No
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert entrypoint.exec_form() == ["balance-tui"] and "balance-tui" in scripts
     args = build_parser().parse_args(cmd.exec_form())
-    assert args.headless and args.http_host == "0.0.0.0" and args.http_port == 8080
+    assert args.headless and args.http_host == "0.0.0.0" and int(args.http_port) == 8080
     assert expose.argument == "8080"
     (stop,) = instructions_named("STOPSIGNAL")
     assert stop.argument == "SIGTERM"
