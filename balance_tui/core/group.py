@@ -419,6 +419,8 @@ class GroupView:
         """
         self._drop_gone(now)
         listed = {member.client_id: member for member in self.broker_members or ()}
+        # Mid-rebalance the broker's assignment is not final: only a settled group's is shown beside ours.
+        settled = self.broker_group is None or self.broker_group.state in ("", "Stable")
         rows = []
         for member, known in sorted(self._members.items()):
             heartbeat = known.heartbeat
@@ -432,7 +434,7 @@ class GroupView:
                 rebalance_expected_in=(max(0.0, heartbeat.session_timeout_ms / 1000.0 - age)
                                        if silent else None),
                 last_seen=heartbeat.sent_at, is_self=member == self.own_consumer_id,
-                broker_partitions=listed[member].partitions if member in listed else None,
+                broker_partitions=listed[member].partitions if member in listed and settled else None,
             ))
         for client_id, broker_member in sorted(listed.items()):
             if client_id in self._members:
@@ -527,9 +529,15 @@ class GroupView:
                 + (f" (group {state})" if state else ""))
 
     def cross_check(self) -> list[str]:
-        """Disagreements between the heartbeats and DescribeGroups (empty when none or unsupported)."""
+        """Disagreements between the heartbeats and DescribeGroups (empty when none or unsupported).
+
+        Only a settled group is compared: in the middle of a rebalance the broker's assignment is
+        not final, and members disagree with it for a moment by design.
+        """
         if self.broker_members is None:
             return []
+        if self.broker_group is not None and self.broker_group.state not in ("", "Stable"):
+            return [f"the broker says the group is {self.broker_group.state}: assignments are being handed out"]
         notes = []
         broker = {member.client_id: member for member in self.broker_members}
         for member, known in sorted(self._members.items()):

@@ -77,6 +77,8 @@ class MemberBeacon:
         self.describe_answers = 0
         self._seen_commands: set[str] = set()
         self._describe: Future[Any] | None = None
+        #: The DescribeGroups answer in flight was asked before a rebalance: drop it when it comes.
+        self._discard_in_flight = False
         self._next_describe = 0.0
         config = settings.client_config()
         try:
@@ -208,14 +210,15 @@ class MemberBeacon:
         if self._describe is not None:
             if not self._describe.done():
                 return
+            stale, self._discard_in_flight = self._discard_in_flight, False
             try:
-                self.broker_group = group_from_description(self._describe.result(), self.source_topic)
+                answer = group_from_description(self._describe.result(), self.source_topic)
             except KafkaException:
                 self.broker_group = None
             else:
-                self.describe_verdict.observe(len(self.broker_group.members), own_partitions)
-                if not self.broker_group.members:
-                    self.broker_group = None
+                self.describe_verdict.observe(len(answer.members), own_partitions)
+                if not stale:
+                    self.broker_group = answer if answer.members else None
             self._describe = None
             self.describe_answers += 1
         if self.describe_verdict.usable is False:
@@ -227,6 +230,15 @@ class MemberBeacon:
                 self._describe = self._admin.describe_consumer_groups([self.group], request_timeout=5)[self.group]
             except KafkaException:
                 self.broker_group = None
+
+    def describe_soon(self, seconds: float = 1.0) -> None:
+        """After a rebalance: forget the last answer (it is stale) and ask again within `seconds`.
+
+        An answer still in flight was asked before the rebalance too: it is dropped when it arrives.
+        """
+        self.broker_group = None
+        self._discard_in_flight = self._describe is not None
+        self._next_describe = min(self._next_describe, time.monotonic() + seconds)
 
     def close(self, timeout: float = 2.0) -> None:
         """Deliver what is queued (up to `timeout` s) and close both clients."""
@@ -279,11 +291,15 @@ def group_from_description(description: Any, topic: str | None) -> BrokerGroup:
     )
 
 
+#: confluent-kafka's state names that Kafka itself spells otherwise (kafka-consumer-groups prints these).
+_KAFKA_STATE_NAMES = {"PREPARING_REBALANCING": "PreparingRebalance", "COMPLETING_REBALANCING": "CompletingRebalance"}
+
+
 def _enum_words(value: Any) -> str:
-    """`ConsumerGroupState.PREPARING_REBALANCE` -> `PreparingRebalance`, `ConsumerGroupType.CLASSIC` -> `classic`."""
+    """`ConsumerGroupState.PREPARING_REBALANCING` -> `PreparingRebalance`, `ConsumerGroupType.CLASSIC` -> `classic`."""
     name = getattr(value, "name", None)
     if not name or name == "UNKNOWN":
         return ""
     if type(value).__name__.endswith("Type"):
         return name.lower()
-    return "".join(word.capitalize() for word in name.split("_"))
+    return _KAFKA_STATE_NAMES.get(name) or "".join(word.capitalize() for word in name.split("_"))

@@ -875,6 +875,8 @@ class ConsumerWorker:
             self._flush_balances(removed_partitions=dropped)
         self._join_started_mono = None
         self._log_rebalance("assigned", entry)
+        if self._beacon is not None:
+            self._beacon.describe_soon()
         self._post(PartitionsAssigned(partitions=entry.partitions, assignment=entry.assignment, entry=entry))
         if self.settings.group_instance_id:
             self._note_static_assignment(entry)
@@ -916,6 +918,8 @@ class ConsumerWorker:
             self._drop_unsent_changelog(consumer)
         self._join_started_mono = time.monotonic()
         self._log_rebalance("revoked", entry)
+        if self._beacon is not None:
+            self._beacon.describe_soon()
         self._post(PartitionsRevoked(partitions=entry.partitions, assignment=entry.assignment, entry=entry))
         if not self._closing:
             self._set_status(ConsumerStatus.REBALANCING)
@@ -934,6 +938,8 @@ class ConsumerWorker:
             self._drop_unsent_changelog(consumer)  # the group moved on: our late records must not land
         self._join_started_mono = time.monotonic()
         self._log_rebalance("lost", entry)
+        if self._beacon is not None:
+            self._beacon.describe_soon()
         self._post(PartitionsLost(partitions=entry.partitions, assignment=entry.assignment, entry=entry))
         self._set_status(ConsumerStatus.PARTITIONS_LOST)
 
