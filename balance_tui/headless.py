@@ -147,8 +147,11 @@ def run_headless(worker: ConsumerWorker, out: TextIO = sys.stdout, commands: Tex
         if stop_requested and time.monotonic() - stop_requested[0] > STOP_DEADLINE_SECONDS:
             # The export is written before leaving the group; only the goodbye to an unreachable
             # broker can hang (inside librdkafka), so give up on it rather than hang forever.
-            printer.line(f"Stopped: the consumer did not leave the group within {STOP_DEADLINE_SECONDS:.0f} s "
-                         "(broker unreachable?); exiting anyway")
+            reason = (f"the consumer did not leave the group within {STOP_DEADLINE_SECONDS:.0f} s "
+                      "(broker unreachable?); exiting anyway")
+            for path in worker.abandon(reason):
+                printer.line(f"Exported: {path}")
+            printer.line(f"Stopped: {reason}")
             return 1
         try:
             message = inbox.get(timeout=0.5)

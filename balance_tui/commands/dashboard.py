@@ -101,8 +101,11 @@ def _run_member(args: argparse.Namespace, settings: Settings, consumer_id: str, 
     print(f"session log: {worker.log_path}", file=sys.stderr)
     if api is not None:
         print(f"HTTP API was on {api.url}", file=sys.stderr)
+    abandoned: tuple = ()
+    if outcome is not None and not outcome.clean:
+        abandoned = worker.abandon("quit: the consumer did not leave the group in time (broker unreachable?)")
     # The app's last export, or the worker's final one when the app saw none.
-    for path in (outcome.export_paths if outcome is not None else ()) or worker.final_export:
+    for path in (outcome.export_paths if outcome is not None else ()) or worker.final_export or abandoned:
         print(f"export: {path}", file=sys.stderr)
     if outcome is not None and not outcome.clean:
         # The consumer is stuck inside librdkafka (broker gone?): interpreter shutdown would wait for it.

@@ -73,6 +73,15 @@ ERROR_REPEAT_SECONDS = 5.0
 PAUSED_WATERMARK_SECONDS = 2.0
 #: Changelog failures in a row (no successful flush between them) before the worker gives up.
 CHANGELOG_RETRIES = 3
+#: A commit that found its changelog records not yet acknowledged is tried again after this long.
+COMMIT_RETRY_SECONDS = 0.05
+#: A member refused by the group (INCONSISTENT_GROUP_PROTOCOL) this long, or twice its session timeout,
+#: adopts the strategy of the group's members.
+REFUSAL_HEAL_SECONDS = 15.0
+#: How long a revoke waits for changelog acknowledgements before dropping what is unsent.
+REVOKE_FLUSH_SECONDS = 5.0
+#: Changelog records unacknowledged for this long are reported (the loop itself never waits for them).
+CHANGELOG_ACK_REPORT_SECONDS = 10.0
 #: After a broker came (back) up, wait this long before coordinator admin requests (librdkafka #4605).
 ADMIN_AFTER_UP_SECONDS = 3.0
 #: Heartbeats are read four times a second, so the newest one held is never near the silence threshold.
@@ -200,19 +209,34 @@ class ConsumerWorker:
         self._changelog: ChangelogWriter | None = None
         self._restorer: ChangelogRestorer | None = None
         self._changelog_failures = 0
+        #: Since when changelog records have been waiting for acknowledgements at commit time.
+        self._changelog_unacknowledged_since: float | None = None
         #: Why the group refuses this member's join, shown beside JOINING until the next attempt.
         self._join_refusal: str | None = None
         self._reported_this_join: set[str] = set()
+        #: Since when the group has refused this member's protocol, in this join (None: not refused).
+        self._refused_since: float | None = None
         #: The generation an eager revoke happened in: its partitions' state is kept only into the next one.
         self._revoked_generation: int | None = None
         #: Source partitions assigned but not consumed until their state is restored.
         self._restoring: set[int] = set()
         self.final_export: tuple[Path, ...] = ()
+        self._last_export_paths: tuple[Path, ...] = ()
+        self._stopped_written = False
+        self._stopped_lock = threading.Lock()
         #: What the broker is and serves (from its ApiVersions answer and local pid files), once probed.
         self.broker = BrokerProfile(label="", consumer_protocol=None)
         #: Static membership: what this instance id owned in its last run (None: first run, or not static).
         self._static_before: StaticMemberRecord | None = None
         self._static_first_assignment = True
+        #: The cluster id at start; a different one after an outage is a broker that lost everything.
+        self._cluster_id: str | None = None
+        #: Set when the broker came back as a new cluster: (old id, new id); the loop then starts over.
+        self._new_cluster: tuple[str | None, str | None] | None = None
+        #: When the broker became unreachable (None: it answers).
+        self._outage_started: float | None = None
+        #: Partitions owned when the broker went away (their state is lost if it comes back empty).
+        self._lost_to_restart = 0
         #: Since when every broker the consumer knows has been UP (statistics); None while one is not.
         #: Coordinator admin requests wait for it (librdkafka #4605, see `_admin_requests_safe`).
         self._brokers_up_since: float | None = None
@@ -250,6 +274,30 @@ class ConsumerWorker:
     def make_room(self, seconds: float) -> None:
         self._room_until = time.monotonic() + seconds if seconds > 0 else 0.0
 
+    def abandon(self, reason: str) -> tuple[Path, ...]:
+        """From the caller's thread, when the worker did not stop in time (stuck inside librdkafka):
+        make sure the export and the session log's `stopped` line exist anyway; the export's paths.
+
+        The worker is blocked in a Kafka call then, not applying anything, so reading its state
+        from this thread is safe enough for a last export; a copy that fails is simply not written.
+        """
+        paths = self.final_export or self._last_export_paths
+        if not paths:
+            try:
+                paths = self._write_export()
+            except RuntimeError:  # the worker woke up and changed the state under us
+                paths = ()
+        if self.session is not None and self._claim_stopped_line():
+            self.session.write("stopped", reason=reason, abandoned=True)
+            self.session.close()
+        return paths
+
+    def _claim_stopped_line(self) -> bool:
+        """True for the one caller (the worker, or `abandon`) that writes the `stopped` line."""
+        with self._stopped_lock:
+            claimed, self._stopped_written = not self._stopped_written, True
+            return claimed
+
     def join(self, timeout: float | None = None) -> bool:
         if self._thread is None:
             return True
@@ -285,7 +333,9 @@ class ConsumerWorker:
                     self._say_goodbye()
                     break
                 self._close_consumer()
-                if self._group_switch is not None:
+                if self._new_cluster is not None:
+                    self._start_over(*self._new_cluster)
+                elif self._group_switch is not None:
                     self._wait_for_group_reset(self._group_switch)
                     self._group_switch = None
         except Exception as error:  # the worker must report, never die silently
@@ -306,12 +356,74 @@ class ConsumerWorker:
                     pass
         self.final_export = paths
         self._set_status(ConsumerStatus.STOPPED, reason)
-        self.session.write("stopped", reason=reason)
-        self.session.close()
+        if self._claim_stopped_line():
+            self.session.write("stopped", reason=reason)
+            self.session.close()
         self._post(WorkerStopped(reason=reason, export_paths=paths))
 
     def _post(self, message: Any) -> None:
         self._sink(message)
+
+    def _check_broker_after_outage(self, consumer: Consumer) -> bool:
+        """The broker answers again: the same cluster (data kept), or a new one; True if it is new.
+
+        A broker restarted on memory storage (Tansu) comes back as a new, empty cluster: its topics,
+        committed offsets and changelog are gone, and every balance this member held belongs to a
+        world that no longer exists. A broker that kept its data (Apache Kafka) is the same
+        cluster, and consumption simply resumes where it was.
+        """
+        assert self.session is not None
+        outage = time.monotonic() - (self._outage_started or time.monotonic())
+        self._outage_started = None
+        try:
+            cluster = consumer.list_topics(timeout=2).cluster_id
+        except KafkaException:
+            self._outage_started = time.monotonic() - outage  # not really back: look again later
+            return False
+        if cluster == self._cluster_id or cluster is None or self._cluster_id is None:
+            self.session.write("broker_back", outage_s=round(outage, 1), cluster_id=cluster, same_cluster=True)
+            self._post(TimelineEvent(entry=self.tracker.note(
+                "broker_back", utc_now(), f"broker reachable again after {outage:.0f} s, same cluster: "
+                "consumption resumes where it was")))
+            return False
+        self._new_cluster = (self._cluster_id, cluster)
+        return True
+
+    def _start_over(self, old_cluster: str | None, new_cluster: str | None) -> None:
+        """After a broker restart that lost everything: drop every balance, reopen the members topic and
+        the changelog on the new cluster, and join its group from scratch."""
+        assert self.session is not None
+        lost = self._lost_to_restart
+        self.session.write("broker_restarted", old_cluster_id=old_cluster, new_cluster_id=new_cluster,
+                           partitions_lost=lost)
+        text = (f"broker restarted: the topic starts empty, {lost} partition{'s' if lost != 1 else ''}' state "
+                f"was lost (cluster {old_cluster} → {new_cluster}); rejoining the new cluster")
+        self._post(KafkaErrorReported(code="BROKER_RESTARTED", reason=text, fatal=False,
+                                      hint="Balances start again from the new topic's first transaction."))
+        self.tracker.note("broker_restarted", utc_now(), text)
+        if self._changelog is not None:
+            self._changelog.reopen()  # what it still held belongs to the old cluster: never sent
+        for closable in (self._changelog, self._restorer, self._beacon):
+            if closable is not None:
+                try:
+                    closable.close()
+                except (KafkaException, RuntimeError):
+                    pass
+        self._changelog = self._restorer = self._beacon = None
+        self.ledger = Ledger()
+        self.committed.clear()
+        self.high_watermark.clear()
+        self.group_view = GroupView(own_consumer_id=self.consumer_id)
+        self._cluster_id = new_cluster
+        self._new_cluster = None
+        self._brokers_up_since = None
+        try:
+            ensure_topic(self.settings.client_config(), self.settings.topic, self.settings.partitions)
+        except UserError as error:
+            self._post(KafkaErrorReported(code="TOPIC", reason=str(error), fatal=False))
+        self._open_beacon()
+        if self.settings.changelog:
+            self._open_changelog()
 
     def _describe_broker(self) -> None:
         """Ask the broker what it serves (one ApiVersions round trip), say it, and keep it."""
@@ -370,13 +482,28 @@ class ConsumerWorker:
             else:
                 self.group_view.observe(message, now)
         for command in commands:
-            self.session.write("group_command", strategy=command.strategy, requested_by=command.requested_by,
-                               requested_at=command.requested_at, command_id=command.command_id)
-            self._post(TimelineEvent(entry=self.tracker.note("strategy_requested", now, command.timeline_text())))
-            if command.strategy != self.strategy:
-                outcome = self._handle_command("strategy", command.strategy)
-                self._group_switch = command
+            if self._adopt_group_command(command):
+                outcome = "restart"
         return outcome
+
+    def _adopt_group_command(self, command: GroupCommand) -> bool:
+        """Take a group-wide switch in: True if this member must leave and rejoin for it.
+
+        Commands are read in the members topic's order (one partition), the same for every
+        member, and the latest one read wins: concurrent requests resolve to the strategy of the
+        last, whatever each member was doing when it read the earlier ones.
+        """
+        assert self.session is not None
+        now = utc_now()
+        self.session.write("group_command", strategy=command.strategy, requested_by=command.requested_by,
+                           requested_at=command.requested_at, command_id=command.command_id)
+        self._post(TimelineEvent(entry=self.tracker.note("strategy_requested", now, command.timeline_text())))
+        if command.strategy == self.strategy:
+            return False
+        if self._handle_command("strategy", command.strategy) != "restart":
+            return False
+        self._group_switch = command
+        return True
 
     def _wait_for_group_reset(self, command: GroupCommand) -> None:
         """Between leaving and rejoining in a group-wide switch: wait until the group is reset.
@@ -401,11 +528,14 @@ class ConsumerWorker:
                 self._log_stats(now)
             for message in self._beacon.poll(utc_now()):
                 if isinstance(message, GroupCommand):
-                    if message.kind == GROUP_RESET and message.strategy == command.strategy:
+                    if message.kind == GROUP_RESET:
+                        # The group was emptied: rejoin now, with the latest strategy asked for.
                         self.session.write("group_reset", by=message.requested_by)
                         self._post(TimelineEvent(entry=self.tracker.note("group_reset", utc_now(),
                                                                           message.timeline_text())))
                         return
+                    self._adopt_group_command(message)  # a newer request while waiting: it wins
+                    command = message
                 else:
                     self.group_view.observe(message, utc_now())
             if now >= next_try:
@@ -415,11 +545,11 @@ class ConsumerWorker:
                 if outcome in ("deleted", "gone", "empty") or outcome.startswith("refused"):
                     if outcome in ("deleted", "empty"):  # the one who saw it tells the others to rejoin now
                         self._beacon.send_command(GroupCommand(
-                            strategy=command.strategy, requested_by=self.consumer_id,
+                            strategy=self.strategy, requested_by=self.consumer_id,
                             requested_at=utc_now(), kind=GROUP_RESET))
                     self.session.write("group_reset", by=self.consumer_id, outcome=outcome)
                     self._post(TimelineEvent(entry=self.tracker.note(
-                        "group_reset", utc_now(), f"group {outcome} before rejoining with {command.strategy}")))
+                        "group_reset", utc_now(), f"group {outcome} before rejoining with {self.strategy}")))
                     return
             time.sleep(0.05)  # a bounded retry loop, the consumer is closed meanwhile
         self.session.write("group_reset", by=None, outcome="deadline passed: rejoining anyway",
@@ -529,6 +659,8 @@ class ConsumerWorker:
         try:
             # A full listing: naming the topic would make Tansu auto-create it with its default count.
             metadata = consumer.list_topics(timeout=5)
+            if self._cluster_id is None:
+                self._cluster_id = metadata.cluster_id
             topic = metadata.topics.get(settings.topic)
             if topic is not None and topic.error is None and topic.partitions:
                 self.partition_count = len(topic.partitions)
@@ -542,6 +674,7 @@ class ConsumerWorker:
             self._set_status(ConsumerStatus.JOINING, "0s")
         self._join_refusal = None
         self._reported_this_join = set()
+        self._refused_since = None
         return consumer
 
     def _close_consumer(self) -> None:
@@ -660,8 +793,8 @@ class ConsumerWorker:
                 self._flush_balances()
                 next_balances = now + BALANCE_BATCH_SECONDS
             if now >= next_commit:
-                self._commit_covered(consumer)
-                next_commit = now + commit_every
+                # Not acknowledged yet (the flush has just sent the lingering records): look again soon.
+                next_commit = now + (commit_every if self._commit_covered(consumer) else COMMIT_RETRY_SECONDS)
             if now >= next_group_read:
                 next_group_read = now + GROUP_READ_SECONDS
                 if self._read_group() == "restart":
@@ -669,9 +802,14 @@ class ConsumerWorker:
             if now >= next_beat:
                 next_beat = now + HEARTBEAT_SECONDS
                 self._beat()
+            if self._outage_started is not None and self._brokers_up_since is not None \
+                    and self._check_broker_after_outage(consumer):
+                return None  # `_run` starts over on the new cluster
             if self._status == ConsumerStatus.JOINING and self._join_started_mono is not None:
                 refused = f" · {self._join_refusal}" if self._join_refusal else ""
                 self._set_status(ConsumerStatus.JOINING, f"{now - self._join_started_mono:.0f}s{refused}")
+                if self._heal_refusal(now) == "restart":
+                    return None
             if self._paused and now >= next_watermarks:
                 self._refresh_paused_watermarks(consumer)
                 next_watermarks = now + PAUSED_WATERMARK_SECONDS
@@ -747,10 +885,13 @@ class ConsumerWorker:
         if self._changelog is not None:
             self._changelog.poll()
 
-    def _commit_covered(self, consumer: Consumer, partitions: set[int] | None = None) -> bool:
+    def _commit_covered(self, consumer: Consumer, partitions: set[int] | None = None,
+                        wait_seconds: float = 0.0) -> bool:
         """Commit the positions of owned partitions once the changelog covering them is acknowledged.
 
-        False when the changelog could not be flushed (nothing was committed).
+        Never waits longer than `wait_seconds` for the acknowledgements (0 in the loop: the next
+        commit interval tries again, so a broker outage never freezes the loop). False when the
+        changelog was not acknowledged in that time (nothing was committed).
         """
         owned = (partitions if partitions is not None else self.tracker.assignment) - self._restoring
         offsets = [TopicPartition(self.settings.topic, p, self.position[p]) for p in sorted(owned)
@@ -758,11 +899,16 @@ class ConsumerWorker:
         if not offsets:
             return True
         if self._changelog is not None:
-            if not self._changelog.flush(timeout=30):
-                self._report_kafka_error(KafkaError(KafkaError._FAIL, "changelog not acknowledged ("
-                                                    f"{self._changelog.first_error or 'timed out'}); "
-                                                    "offsets not committed"))
+            if not self._changelog.flush(timeout=wait_seconds):
+                unacknowledged_for = time.monotonic() - (self._changelog_unacknowledged_since or time.monotonic())
+                if self._changelog_unacknowledged_since is None:
+                    self._changelog_unacknowledged_since = time.monotonic()
+                elif self._changelog.broken or unacknowledged_for >= CHANGELOG_ACK_REPORT_SECONDS:
+                    self._report_kafka_error(KafkaError(KafkaError._FAIL, "changelog not acknowledged ("
+                                                        f"{self._changelog.first_error or f'for {unacknowledged_for:.0f} s'}); "
+                                                        "offsets not committed"))
                 return False
+            self._changelog_unacknowledged_since = None
             self._changelog_failures = 0
         try:
             # Asynchronous: during a join phase the embedded broker can hold a commit for seconds,
@@ -902,7 +1048,10 @@ class ConsumerWorker:
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         numbers = sorted(tp.partition for tp in partitions)
         self._flush_balances()
-        flushed = self._commit_covered(consumer, set(numbers))
+        # A revoke may wait a little for the changelog (the partitions' new owner restores from it);
+        # an unreachable broker would make any wait pointless.
+        wait = 0.0 if self._status is ConsumerStatus.BROKER_UNREACHABLE else REVOKE_FLUSH_SECONDS
+        flushed = self._commit_covered(consumer, set(numbers), wait_seconds=wait)
         self._cancel_restores(numbers)
         # Eager protocols revoke everything and may give some back: keep their state until then.
         incremental = self._cooperative and not self._closing
@@ -1099,6 +1248,9 @@ class ConsumerWorker:
         now = time.monotonic()
         if error.code() in UNREACHABLE_CODES:
             self._brokers_up_since = None
+            if self._outage_started is None:
+                self._outage_started = time.monotonic()
+                self._lost_to_restart = len(self.tracker.assignment)
             if self._status is not ConsumerStatus.STOPPED:
                 self._set_status(ConsumerStatus.BROKER_UNREACHABLE, error.str())
         if error.fatal():
@@ -1115,6 +1267,8 @@ class ConsumerWorker:
         hint = ERROR_HINTS.get(name, "")
         if name in ONCE_PER_JOIN:  # kept in the header until the next join attempt
             self._reported_this_join.add(name)
+            if self._refused_since is None:
+                self._refused_since = now
             hint = self._refusal_hint()
             self._join_refusal = "refused: " + hint.split(":", 1)[0]
         assert self.session is not None
@@ -1125,11 +1279,41 @@ class ConsumerWorker:
         self.tracker.note("error", utc_now(), f"{name}: {error.str()}" + (f" — {hint}" if hint else ""))
         self._post(KafkaErrorReported(code=name, reason=error.str(), fatal=error.fatal(), hint=hint))
 
+    def _heal_refusal(self, now: float) -> str | None:
+        """A member must never stay refused when it could fix itself: after a while, adopt the
+        strategy every assigned member of the group uses; "restart" when it does."""
+        if self._refused_since is None or self.tracker.assignment:
+            return None
+        refused_for = now - self._refused_since
+        if refused_for < max(REFUSAL_HEAL_SECONDS, 2 * self.settings.session_timeout_ms / 1000):
+            return None
+        theirs = self._group_strategies()
+        if len(theirs) != 1 or self.strategy in theirs or self.consumer_protocol_refusal(next(iter(theirs))):
+            return None
+        (strategy,) = theirs
+        assert self.session is not None
+        self._refused_since = None
+        self.session.write("refusal_healed", **{"from": self.strategy, "to": strategy,
+                                                "refused_for_s": round(refused_for, 1)})
+        self._post(TimelineEvent(entry=self.tracker.note(
+            "strategy_changed", utc_now(), f"the group refused {self.strategy} for {refused_for:.0f} s and every "
+            f"member in it uses {strategy}: rejoining with {strategy}")))
+        return self._handle_command("strategy", strategy)
+
+    def _group_strategies(self) -> set[str]:
+        """The strategies of the other members that are in the group now (they own partitions).
+
+        Members that own nothing may be joining, switching or refused themselves: what the group
+        uses is what its assigned members use.
+        """
+        members = [m for m in self.group_view.members() if m.consumer_id != self.consumer_id]
+        assigned = {m.strategy for m in members if m.assignment}
+        return assigned or {m.strategy for m in members}
+
     def _refusal_hint(self) -> str:
         """What to press when the group refuses our strategy, from the strategies its members announce."""
-        others = sorted({m.strategy for m in self.group_view.members()
-                         if m.consumer_id != self.consumer_id and m.strategy != self.strategy})
-        keys = {"range": "1", "roundrobin": "2", "cooperative-sticky": "3"}
+        others = sorted(s for s in self._group_strategies() if s != self.strategy)
+        keys = {"range": "1", "roundrobin": "2", "cooperative-sticky": "3", "consumer": "4"}
         if others:
             theirs = " / ".join(others)
             press = " or ".join(keys[s] for s in others if s in keys)
@@ -1158,10 +1342,12 @@ class ConsumerWorker:
         never more than the true end: keeping the maximum of what we know stays right
         or slightly low, and lets the lag visibly grow during the pause.
         """
+        if self._status is ConsumerStatus.BROKER_UNREACHABLE:
+            return  # each request would wait its timeout out: the loop must keep going
         for partition in sorted(self.tracker.assignment):
             try:
                 _, high = consumer.get_watermark_offsets(
-                    TopicPartition(self.settings.topic, partition), timeout=0.5, cached=False)
+                    TopicPartition(self.settings.topic, partition), timeout=0.2, cached=False)
             except KafkaException:
                 continue
             if high >= 0:
@@ -1376,6 +1562,7 @@ class ConsumerWorker:
             self._post(KafkaErrorReported(code="EXPORT_FAILED", reason=str(error), fatal=False))
             return ()
         paths = (json_path, markdown_path)
+        self._last_export_paths = paths
         self.session.write("exported", paths=[str(p) for p in paths])
         self._post(Exported(paths=paths))
         return paths

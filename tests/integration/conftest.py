@@ -6,6 +6,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from balance_tui.kafka.brokers.distribution import KafkaUnavailable, locate_kafka
+from tests.conftest import ENGINES
+
 from balance_tui.kafka.admin import ensure_topic
 from tests.integration.members import Cluster
 
@@ -42,3 +45,15 @@ def kafka_cluster(kafka_broker, unique, tmp_path) -> Iterator[Callable[..., Clus
     yield make
     for each in made:
         each.stop_all()
+
+
+@pytest.fixture(params=[engine for engine in ENGINES if engine != "external"] or ["tansu"])
+def engine(request: pytest.FixtureRequest, session_brokers: object) -> str:
+    """Each engine of the session; skipped where Apache Kafka cannot run."""
+    if request.param == "kafka":
+        unavailable = getattr(session_brokers, "unavailable", {}).get("kafka")
+        try:
+            locate_kafka(resolve=False)
+        except KafkaUnavailable as error:
+            pytest.skip(f"Apache Kafka tests skipped: {unavailable or error}")
+    return str(request.param)

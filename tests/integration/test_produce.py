@@ -238,7 +238,7 @@ def summary_failures(stderr: str) -> int:
 
 def test_produce_survives_a_broker_killed_and_restarted_on_the_same_port(unique):
     """kill -9 of the broker, a new (empty) broker on the same port: the generator says so and goes on there."""
-    from tests.integration.test_broker import BrokerCommand, alive
+    from tests.integration.broker_commands import BrokerCommand, alive
 
     port = free_port()
     bootstrap = f"127.0.0.1:{port}"
