@@ -99,3 +99,60 @@ async def test_survivors_group_panel_flags_a_killed_member_then_shows_its_partit
         assert all(not owners[p].endswith("victim") for p in victim_partitions)
         worker.stop("test")
         await until(lambda: app.worker_stopped is not None, "the worker to stop")
+
+
+def switches_in_members_topic(bootstrap: str, group: str, count: int) -> list[str]:
+    """The strategies of the (at least `count`) switch commands in `<group>.members`, in the topic's order."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    from balance_tui.core.group import SWITCH_STRATEGY, GroupCommand, decode
+    from balance_tui.kafka.members import members_topic
+
+    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": "switch-reader", "enable.auto.commit": False})
+    reader.assign([TopicPartition(members_topic(group), 0, OFFSET_BEGINNING)])
+    switches: list[str] = []
+    try:
+        def all_read() -> bool:
+            for record in reader.consume(500, 0.2):
+                if record.error() is None:
+                    try:
+                        message = decode(record.value())
+                    except ValueError:
+                        continue
+                    if isinstance(message, GroupCommand) and message.kind == SWITCH_STRATEGY:
+                        switches.append(message.strategy)
+            return len(switches) >= count
+
+        wait_until(all_read, 30, f"fewer than {count} switch commands in the members topic")
+    finally:
+        reader.close()
+    return switches
+
+
+def test_concurrent_group_wide_switches_resolve_to_the_last_one_and_every_member_adopts_it(cluster):
+    """Three members ask for three strategies within a fraction of a second, twice: the group must
+    end on the strategy of the last command in the members topic, every member in it, none refused."""
+    group = cluster("range")
+    members = [group.start() for _ in range(3)]
+    group.wait_for_assignments([2, 2, 2])
+    asked = 0
+    for burst in (("range", "roundrobin", "cooperative-sticky"), ("cooperative-sticky", "range", "roundrobin")):
+        for member, strategy in zip(members, burst, strict=True):
+            member.command(f"group-strategy {strategy}")
+        asked += 3
+        order = switches_in_members_topic(group.bootstrap, group.group, asked)
+        winner = order[-1]
+
+        def converged(target: str = winner) -> bool:
+            if not group.settled([2, 2, 2]) or not group.quiet_for(3.0):
+                return False
+            return all(m.events("assigned")[-1]["strategy"] == target for m in members)
+
+        try:
+            wait_until(converged, 120, f"the group did not settle on {winner}")
+        except AssertionError as error:
+            seen = "; ".join(f"{m.name}: {m.events('assigned')[-1]['strategy']} {m.assignment()}" for m in members)
+            raise AssertionError(f"{error}: {seen}") from None
+        for member in members:  # each read every command, in the topic's order
+            assert [e["strategy"] for e in member.events("group_command")] == order, member.name
+            assert not member.events("refusal_healed"), "the switch itself must converge, not the fallback"
