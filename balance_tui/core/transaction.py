@@ -1,4 +1,4 @@
-"""The lab's transaction message: the object, parsing (never raises) and exact encoding.
+"""The lab's transaction message: the hot-path parser (never raises) and exact encoding.
 
 The JSON shape is the lab producer's, field for field::
 
@@ -6,22 +6,29 @@ The JSON shape is the lab producer's, field for field::
      "amount":5000.00,"currency":"EUR","type":3,"description":"Depot initial",
      "customerId":"CUST-001","timestamp":"2026-02-08T22:00:00Z","riskScore":0,"status":1}
 
-`parse_transaction` applies the rules of `balance_tui.core.transaction_model` (a pydantic
-model, docs/ledger.md), which decides and words every rejection.
+`parse_transaction` is on the consumer's hot path. It decodes with msgspec and accepts a
+message only when it is certain the reference rules (`balance_tui.core.transaction_model`,
+a pydantic model, docs/ledger.md) accept it with the same values; every other message
+(a name for `type`, a control character, a rejection of any kind...) goes to the
+reference, which decides and words the reason. tests/unit/test_transaction_differential.py checks
+that the two never disagree.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from json.encoder import encode_basestring
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from balance_tui.core.transaction_model import (
     CENT,
     FIELD_NAMES,
+    INT32_MAX,
+    INT32_MIN,
+    JSON_NUMBER,
     MAX_AMOUNT,
     MIN_AMOUNT,
     Rejection,
@@ -36,6 +43,8 @@ __all__ = [
     "CENT", "FIELD_NAMES", "MAX_AMOUNT", "MIN_AMOUNT", "Rejection", "RejectionReason", "Transaction",
     "TransactionStatus", "TransactionType", "encode_transaction", "parse_transaction", "parse_transaction_reference",
 ]
+
+UTC = timezone.utc
 
 
 class Transaction(msgspec.Struct, frozen=True, gc=False):
@@ -118,12 +127,174 @@ def encode_transaction(tx: Transaction) -> bytes:
 # -- parsing --------------------------------------------------------------------------------
 
 
+# The active ISO 4217 codes, upper-case. msgspec checks them in C; any other 3 letters (a
+# lower-case "eur", a code not listed here) are still accepted, by the reference.
+_ISO_4217 = (
+    "AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN BZD CAD CDF "
+    "CHE CHF CHW CLF CLP CNY COP COU CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD "
+    "GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP "
+    "LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB "
+    "PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB "
+    "TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XAG XAU XBA XBB XBC "
+    "XBD XCD XCG XDR XOF XPD XPF XPT XSU XTS XUA XXX YER ZAR ZMW ZWG"
+).split()
+
+
+class _Wire(msgspec.Struct, gc=False, rename="camel", forbid_unknown_fields=True):
+    """The message as msgspec reads it, before the checks msgspec cannot make.
+
+    Unknown fields are refused here, so that every byte of the message is in a field msgspec
+    decodes and checks (UTF-8 included); `_WireWithExtras` reads the others.
+    """
+
+    transaction_id: str
+    from_account: str
+    to_account: str
+    # Any, with float_hook=Decimal: a JSON number with a fraction or exponent becomes a Decimal
+    # read from its own digits (never a double), an integer an int, and a string stays a string,
+    # read only if spelled as the reference allows (msgspec's Decimal would take " 7 " and "١٢").
+    amount: Any
+    currency: Literal[tuple(_ISO_4217)]  # type: ignore[valid-type]
+    type: TransactionType
+    description: str
+    customer_id: Annotated[str, msgspec.Meta(min_length=1)]
+    # Raw: msgspec rounds fractions beyond microseconds, the reference truncates them.
+    timestamp: msgspec.Raw
+    risk_score: Annotated[int, msgspec.Meta(ge=INT32_MIN, le=INT32_MAX)]
+    status: TransactionStatus
+
+
+class _LooseWire(_Wire, forbid_unknown_fields=False):
+    """The second try: any 3-character currency, and unknown fields skipped. msgspec checks
+    neither their UTF-8 nor their depth, so `parse_transaction` does (`_shallow`, `_is_unicode`)."""
+
+    currency: Annotated[str, msgspec.Meta(min_length=3, max_length=3)]
+
+
+_decode_wire = msgspec.json.Decoder(_Wire, float_hook=Decimal).decode
+_decode_loose_wire = msgspec.json.Decoder(_LooseWire, float_hook=Decimal).decode
+_decode_datetime = msgspec.json.Decoder(datetime).decode
+
+# At most 26 characters ("2026-02-08T22:00:00.12345Z"), quotes included: a fraction cannot
+# have more than 6 digits, so msgspec's reading equals the reference's.
+_SHORT_TIMESTAMP = 28
+# Skipped fields may nest deeper than the reference reads (pydantic 200 levels, then json.loads
+# as deep as the stack allows) or hold a number longer than Python converts (4300 digits):
+# the fast path only takes messages that cannot.
+_SMALL_MESSAGE = 400
+_MOST_BRACKETS = 200
+_LONGEST_FAST = 4300
+
+
 def parse_transaction(raw: bytes | str | None) -> Transaction | Rejection:
     """A transaction from one message value, or why it is not one. Never raises."""
-    return parse_transaction_reference(raw)
+    try:
+        try:
+            wire = _decode_wire(raw)  # type: ignore[arg-type]
+            currency = wire.currency
+        except msgspec.ValidationError:  # perhaps unknown fields or another currency; anything else shows again
+            wire = _decode_loose_wire(raw)  # type: ignore[arg-type]
+            currency = wire.currency
+            if not (currency.isascii() and currency.isalpha() and _shallow(raw) and _is_unicode(raw)):
+                return parse_transaction_reference(raw)
+            currency = currency.upper()
+
+        amount = wire.amount
+        if amount.__class__ is not Decimal or not amount.same_quantum(CENT):
+            amount = _cents(amount)
+            if amount is None:
+                return parse_transaction_reference(raw)
+        if not MIN_AMOUNT <= amount <= MAX_AMOUNT:
+            return parse_transaction_reference(raw)
+
+        # An ASCII message without escapes or DEL holds no control character. Otherwise the
+        # identifiers must be printable: printable excludes categories Cc and Cf (and more,
+        # which the reference then accepts).
+        if not (raw.__class__ is bytes and raw.isascii() and 92 not in raw and 127 not in raw):  # type: ignore[union-attr, operator]
+            if not (wire.transaction_id.isprintable() and wire.from_account.isprintable()
+                    and wire.to_account.isprintable() and wire.customer_id.isprintable()):
+                return parse_transaction_reference(raw)
+
+        stamp = wire.timestamp
+        if len(stamp) <= _SHORT_TIMESTAMP:
+            moment = _decode_datetime(stamp)
+        else:
+            moment = _long_timestamp(stamp)
+            if moment is None:
+                return parse_transaction_reference(raw)
+        if moment.tzinfo is not UTC:
+            moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+        return Transaction(wire.transaction_id, wire.from_account, wire.to_account, amount, currency, wire.type,
+                           wire.description, wire.customer_id, moment, wire.risk_score, wire.status)
+    except Exception:  # noqa: BLE001 - msgspec's errors, OverflowError...: the reference decides and explains
+        return parse_transaction_reference(raw)
 
 
 def parse_transaction_reference(raw: object) -> Transaction | Rejection:
     """What the reference rules make of `raw` (the pydantic model, slower). Never raises."""
     result = parse_with_model(raw)
     return result if isinstance(result, Rejection) else _from_model(result)
+
+
+def _cents(amount: object) -> Decimal | None:
+    """A JSON number, or a string spelling one, as exact cents; None when it is not one (the reference says why)."""
+    if amount.__class__ is int:
+        amount = Decimal(amount)  # type: ignore[arg-type]
+    elif amount.__class__ is str:
+        if JSON_NUMBER.fullmatch(amount) is None:  # type: ignore[arg-type]
+            return None
+        amount = Decimal(amount)  # type: ignore[arg-type]
+    elif amount.__class__ is not Decimal:
+        return None
+    if not MIN_AMOUNT <= amount <= MAX_AMOUNT:  # type: ignore[operator]
+        return None
+    cents = amount.quantize(CENT)  # type: ignore[union-attr]
+    return cents if cents == amount else None
+
+
+def _is_unicode(raw: object) -> bool:
+    """Whether `raw` is text, or bytes that are UTF-8 throughout (a str msgspec read has no lone surrogate)."""
+    if raw.__class__ is str:
+        return True
+    try:
+        (raw if raw.__class__ is bytes else bytes(raw)).decode("utf-8")  # type: ignore[attr-defined, call-overload]
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _shallow(raw: object) -> bool:
+    """Whether `raw` is short enough, with few enough brackets, to nest no deeper than the reference reads."""
+    if len(raw) <= _SMALL_MESSAGE:  # type: ignore[arg-type]
+        return True
+    if raw.__class__ is bytes:
+        return len(raw) <= _LONGEST_FAST and raw.count(b"[") + raw.count(b"{") <= _MOST_BRACKETS  # type: ignore[arg-type, attr-defined]
+    if raw.__class__ is str:
+        return len(raw) <= _LONGEST_FAST and raw.count("[") + raw.count("{") <= _MOST_BRACKETS  # type: ignore[arg-type, attr-defined]
+    return False
+
+
+def _long_timestamp(stamp: msgspec.Raw) -> datetime | None:
+    """A timestamp of more than 26 characters, its fraction truncated to microseconds as the reference does.
+
+    None when it is not sure (an escape, more than 9 fractional digits): the reference decides.
+    """
+    text = bytes(stamp)  # with its quotes: '"2026-02-08T22:00:00.1234567Z"'
+    size = len(text)
+    last = text[size - 2]
+    if last == 90 or last == 122:  # Z or z
+        end = size - 2
+    elif text[size - 4] == 58:  # ±hh:mm
+        end = size - 7
+    elif text[size - 6] in b"+-":  # ±hhmm
+        end = size - 6
+    else:
+        end = size - 1
+    # The fraction, if any, starts at 21 (after '"', 19 characters and '.'): at most 6 digits
+    # before `end` means msgspec has nothing to round. An escape only lengthens the text.
+    if end <= 27:
+        return _decode_datetime(text)
+    if end > 30 or 92 in text or not text[21:end].isdigit():
+        return None
+    return _decode_datetime(text[:27] + text[end:])
