@@ -1,4 +1,4 @@
-"""The lab's transaction message: model, parsing (never raises) and exact encoding.
+"""The lab's transaction message: the hot-path parser (never raises) and exact encoding.
 
 The JSON shape is the lab producer's, field for field::
 
@@ -6,135 +6,73 @@ The JSON shape is the lab producer's, field for field::
      "amount":5000.00,"currency":"EUR","type":3,"description":"Depot initial",
      "customerId":"CUST-001","timestamp":"2026-02-08T22:00:00Z","riskScore":0,"status":1}
 
-`parse_transaction` is on the consumer's hot path. Well-formed messages take the fast
-path: one `Transaction.model_validate_json` call whose checks run in pydantic-core, plus a
-single Python after-validator. Anything else (type or status given by name, bad input of
-any kind) takes the slow path, which re-reads the message exactly and says what is wrong.
+`parse_transaction` is on the consumer's hot path. It decodes with msgspec and accepts a
+message only when it is certain the reference rules (`balance_tui.core.transaction_model`,
+a pydantic model, docs/ledger.md) accept it with the same values; every other message
+(a name for `type`, a control character, a rejection of any kind...) goes to the
+reference, which decides and words the reason. tests/unit/test_transaction_differential.py checks
+that the two never disagree.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation
-from enum import Enum, IntEnum
+from decimal import Decimal
 from json.encoder import encode_basestring
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, GetPydanticSchema, TypeAdapter, ValidationError, model_validator
-from pydantic_core import PydanticCustomError, core_schema
+import msgspec
+
+from balance_tui.core.transaction_model import (
+    CENT,
+    FIELD_NAMES,
+    INT32_MAX,
+    INT32_MIN,
+    JSON_NUMBER,
+    MAX_AMOUNT,
+    MIN_AMOUNT,
+    Rejection,
+    RejectionReason,
+    TransactionModel,
+    TransactionStatus,
+    TransactionType,
+    parse_with_model,
+)
+
+__all__ = [
+    "CENT", "FIELD_NAMES", "MAX_AMOUNT", "MIN_AMOUNT", "Rejection", "RejectionReason", "Transaction",
+    "TransactionStatus", "TransactionType", "encode_transaction", "parse_transaction", "parse_transaction_reference",
+]
 
 UTC = timezone.utc
 
-CENT = Decimal("0.01")
-MIN_AMOUNT = Decimal("0.01")
-MAX_AMOUNT = Decimal("1000000")
 
-# C#'s `int`, the lab model's type for riskScore.
-_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+class Transaction(msgspec.Struct, frozen=True, gc=False):
+    """One bank transaction, as `parse_transaction` returns it.
 
-
-class TransactionType(IntEnum):
-    TRANSFER = 1
-    PAYMENT = 2
-    DEPOSIT = 3
-    WITHDRAWAL = 4
-    CARD_PAYMENT = 5
-    INTERNATIONAL_TRANSFER = 6
-    BILL_PAYMENT = 7
-
-
-class TransactionStatus(IntEnum):
-    PENDING = 1
-    PROCESSING = 2
-    COMPLETED = 3
-    FAILED = 4
-    REJECTED = 5
-
-
-def _name_key(name: str) -> str:
-    # "CardPayment", "cardpayment" and "CARD_PAYMENT" all name the same member.
-    return name.replace("_", "").lower()
-
-
-_TYPE_BY_NAME = {_name_key(member.name): member for member in TransactionType}
-_STATUS_BY_NAME = {_name_key(member.name): member for member in TransactionStatus}
-
-# Indexed by value: converting an int to a member without Enum.__call__, which is slow.
-_TYPE_BY_VALUE: tuple[TransactionType, ...] = (TransactionType.TRANSFER, *TransactionType)
-_STATUS_BY_VALUE: tuple[TransactionStatus, ...] = (TransactionStatus.PENDING, *TransactionStatus)
-
-
-def _strict_int_between(low: int, high: int) -> GetPydanticSchema:
-    # Validated in pydantic-core as a plain int (rejects true, 1.0 and "1"); the
-    # after-validator turns it into the enum member.
-    return GetPydanticSchema(lambda _type, _handler: core_schema.int_schema(strict=True, ge=low, le=high))
-
-
-# Messages must carry an ISO 8601 string (no Unix numbers, no bare dates); Python callers
-# may pass a datetime or a string, so `model_validate(tx.to_json_dict())` works too.
-_TIMESTAMP_SCHEMA = GetPydanticSchema(
-    lambda _type, _handler: core_schema.json_or_python_schema(
-        json_schema=core_schema.datetime_schema(strict=True),
-        python_schema=core_schema.datetime_schema(),
-    )
-)
-
-# pydantic-core hands out one cached tzinfo for "Z" / "+00:00": already UTC, keep it as is.
-_PYDANTIC_UTC = TypeAdapter(datetime).validate_json('"2000-01-01T00:00:00Z"').tzinfo
-
-
-class Transaction(BaseModel):
-    """One bank transaction as the lab's producer writes it.
-
-    Amounts are Decimal quantized to cents, timestamps timezone-aware UTC (a naive
-    timestamp is taken as UTC), currency upper-case. Built by field name or alias;
-    `type` and `status` take members or ints (names are read by `parse_transaction`).
-    `model_copy(update=...)` and `model_construct` skip these checks.
+    Amounts are Decimal quantized to cents, timestamps in UTC (`timezone.utc`), currency
+    upper-case, `type` and `status` enum members, identifiers free of control characters.
+    `Transaction(...)` stores what it is given, unchecked, like any msgspec Struct;
+    `Transaction.validated(...)` applies the message rules (and accepts ints, naive
+    datetimes, lower-case currencies...).
     """
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
-
-    transaction_id: str = Field(alias="transactionId", strict=True)
-    from_account: str = Field(alias="fromAccount", strict=True)
-    to_account: str = Field(alias="toAccount", strict=True)
-    # Range and cents are checked in `_normalise`: pydantic's Decimal constraints cost more.
+    transaction_id: str
+    from_account: str
+    to_account: str
     amount: Decimal
-    currency: str = Field(strict=True, pattern=r"^[A-Za-z]{3}$")
-    type: Annotated[TransactionType, _strict_int_between(1, len(TransactionType))]
-    description: str = Field(strict=True)
-    customer_id: str = Field(alias="customerId", strict=True, min_length=1)
-    timestamp: Annotated[datetime, _TIMESTAMP_SCHEMA]
-    risk_score: int = Field(alias="riskScore", strict=True, ge=_INT32_MIN, le=_INT32_MAX)
-    status: Annotated[TransactionStatus, _strict_int_between(1, len(TransactionStatus))]
+    currency: str
+    type: TransactionType
+    description: str
+    customer_id: str
+    timestamp: datetime
+    risk_score: int
+    status: TransactionStatus
 
-    @model_validator(mode="after")
-    def _normalise(self) -> Transaction:
-        # One Python hook for every fix-up: each extra validator costs a call per message.
-        values = self.__dict__
-        amount = values["amount"]
-        if not MIN_AMOUNT <= amount <= MAX_AMOUNT:
-            raise PydanticCustomError("amount_out_of_range", "amount must be between 0.01 and 1,000,000")
-        # pydantic reads JSON 5000.00 as Decimal('5000'): quantizing restores the cents.
-        cents = amount.quantize(CENT)
-        if cents != amount:
-            raise PydanticCustomError("amount_decimal_places", "amount has more than 2 decimal places")
-        values["amount"] = cents
-        timestamp = values["timestamp"]
-        tz = timestamp.tzinfo
-        if tz is not _PYDANTIC_UTC and tz is not UTC:
-            try:
-                values["timestamp"] = timestamp.replace(tzinfo=UTC) if tz is None else timestamp.astimezone(UTC)
-            except OverflowError:
-                raise PydanticCustomError("timestamp_out_of_range", "out of range once converted to UTC") from None
-        currency = values["currency"]
-        if not currency.isupper():
-            values["currency"] = currency.upper()
-        values["type"] = _TYPE_BY_VALUE[values["type"]]
-        values["status"] = _STATUS_BY_VALUE[values["status"]]
-        return self
+    @classmethod
+    def validated(cls, **fields: Any) -> Transaction:
+        """A transaction from field names (or JSON names), by the reference rules; raises ValueError."""
+        return _from_model(TransactionModel(**fields))
 
     def to_json_dict(self) -> dict[str, Any]:
         """The lab's JSON shape, ready for `json.dumps`.
@@ -156,6 +94,12 @@ class Transaction(BaseModel):
             "riskScore": self.risk_score,
             "status": int(self.status),
         }
+
+
+def _from_model(model: TransactionModel) -> Transaction:
+    return Transaction(model.transaction_id, model.from_account, model.to_account, model.amount, model.currency,
+                       model.type, model.description, model.customer_id, model.timestamp, model.risk_score,
+                       model.status)
 
 
 def _format_timestamp(moment: datetime) -> str:
@@ -180,205 +124,177 @@ def encode_transaction(tx: Transaction) -> bytes:
     ).encode()
 
 
-# -- rejections -----------------------------------------------------------------------------
-
-
-class RejectionReason(str, Enum):
-    NOT_UTF8 = "not UTF-8"
-    INVALID_JSON = "invalid JSON"
-    MISSING_FIELD = "missing field"
-    INVALID_FIELD = "invalid field"
-    AMOUNT_OUT_OF_RANGE = "amount out of range"
-    UNKNOWN_TYPE = "unknown type"
-    UNKNOWN_STATUS = "unknown status"
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    """Why a message is not a transaction; `str()` gives e.g. "missing field: customerId"."""
-
-    reason: RejectionReason
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.reason.value}: {self.detail}"
-
-
 # -- parsing --------------------------------------------------------------------------------
 
-#: JSON names in the lab's order; also the order in which missing fields are reported.
-FIELD_NAMES: tuple[str, ...] = (
-    "transactionId", "fromAccount", "toAccount", "amount", "currency", "type",
-    "description", "customerId", "timestamp", "riskScore", "status",
-)
-# Python field name or JSON name -> JSON name, to word errors as the message does.
-_JSON_NAME = {
-    key: info.alias or name
-    for name, info in Transaction.model_fields.items()
-    for key in (name, info.alias or name)
-}
 
-# pydantic reads JSON numbers through a double, which is exact only up to 15 significant
-# digits: a longer amount literal (say 0.0100000000000000001) could hide extra decimal
-# places, so it goes to the exact slow path. Normal amounts never get there.
-_LONG_AMOUNT_BYTES = re.compile(rb'"amount"\s*:\s*-?[0-9][0-9.eE+-]{15}')
-_LONG_AMOUNT_TEXT = re.compile(r'"amount"\s*:\s*-?[0-9][0-9.eE+-]{15}')
+# The active ISO 4217 codes, upper-case. msgspec checks them in C; any other 3 letters (a
+# lower-case "eur", a code not listed here) are still accepted, by the reference.
+_ISO_4217 = (
+    "AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN BZD CAD CDF "
+    "CHE CHF CHW CLF CLP CNY COP COU CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD "
+    "GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP "
+    "LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB "
+    "PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB "
+    "TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XAG XAU XBA XBB XBC "
+    "XBD XCD XCG XDR XOF XPD XPF XPT XSU XTS XUA XXX YER ZAR ZMW ZWG"
+).split()
 
-_validate_json = Transaction.model_validate_json
+
+class _Wire(msgspec.Struct, gc=False, rename="camel", forbid_unknown_fields=True):
+    """The message as msgspec reads it, before the checks msgspec cannot make.
+
+    Unknown fields are refused here, so that every byte of the message is in a field msgspec
+    decodes and checks (UTF-8 included); `_WireWithExtras` reads the others.
+    """
+
+    transaction_id: str
+    from_account: str
+    to_account: str
+    # Any, with float_hook=Decimal: a JSON number with a fraction or exponent becomes a Decimal
+    # read from its own digits (never a double), an integer an int, and a string stays a string,
+    # read only if spelled as the reference allows (msgspec's Decimal would take " 7 " and "١٢").
+    amount: Any
+    currency: Literal[tuple(_ISO_4217)]  # type: ignore[valid-type]
+    type: TransactionType
+    description: str
+    customer_id: Annotated[str, msgspec.Meta(min_length=1)]
+    # Raw: msgspec rounds fractions beyond microseconds, the reference truncates them.
+    timestamp: msgspec.Raw
+    risk_score: Annotated[int, msgspec.Meta(ge=INT32_MIN, le=INT32_MAX)]
+    status: TransactionStatus
+
+
+class _LooseWire(_Wire, forbid_unknown_fields=False):
+    """The second try: any 3-character currency, and unknown fields skipped. msgspec checks
+    neither their UTF-8 nor their depth, so `parse_transaction` does (`_shallow`, `_is_unicode`)."""
+
+    currency: Annotated[str, msgspec.Meta(min_length=3, max_length=3)]
+
+
+_decode_wire = msgspec.json.Decoder(_Wire, float_hook=Decimal).decode
+_decode_loose_wire = msgspec.json.Decoder(_LooseWire, float_hook=Decimal).decode
+_decode_datetime = msgspec.json.Decoder(datetime).decode
+
+# At most 26 characters ("2026-02-08T22:00:00.12345Z"), quotes included: a fraction cannot
+# have more than 6 digits, so msgspec's reading equals the reference's.
+_SHORT_TIMESTAMP = 28
+# Skipped fields may nest deeper than the reference reads (pydantic 200 levels, then json.loads
+# as deep as the stack allows) or hold a number longer than Python converts (4300 digits):
+# the fast path only takes messages that cannot.
+_SMALL_MESSAGE = 400
+_MOST_BRACKETS = 200
+_LONGEST_FAST = 4300
 
 
 def parse_transaction(raw: bytes | str | None) -> Transaction | Rejection:
     """A transaction from one message value, or why it is not one. Never raises."""
     try:
-        tx = _validate_json(raw)  # type: ignore[arg-type]
-    except Exception:  # noqa: BLE001 - anything the fast path can't take, the slow path explains
-        return _parse_slowly(raw)
-    long_amount = _LONG_AMOUNT_TEXT if raw.__class__ is str else _LONG_AMOUNT_BYTES
-    if long_amount.search(raw) is not None:  # type: ignore[arg-type]
-        return _parse_slowly(raw)
-    return tx
-
-
-def _parse_slowly(raw: object) -> Transaction | Rejection:
-    try:
-        return _parse_exactly(raw)
-    except Exception as error:  # noqa: BLE001 - the contract is to never raise
-        return Rejection(RejectionReason.INVALID_JSON, f"unreadable message ({type(error).__name__})")
-
-
-def _parse_exactly(raw: object) -> Transaction | Rejection:
-    """Read `raw` exactly (amounts as Decimal), normalise names, and name the first problem."""
-    if raw is None:
-        return Rejection(RejectionReason.INVALID_JSON, "no value (null message)")
-    if isinstance(raw, (bytes, bytearray, memoryview)):
         try:
-            text = bytes(raw).decode("utf-8")
-        except UnicodeDecodeError as error:
-            return Rejection(RejectionReason.NOT_UTF8, f"invalid byte at position {error.start}")
-    elif isinstance(raw, str):
-        text = raw
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as error:
-            return Rejection(RejectionReason.NOT_UTF8, f"unpaired surrogate at position {error.start}")
+            wire = _decode_wire(raw)  # type: ignore[arg-type]
+            currency = wire.currency
+        except msgspec.ValidationError:  # perhaps unknown fields or another currency; anything else shows again
+            wire = _decode_loose_wire(raw)  # type: ignore[arg-type]
+            currency = wire.currency
+            if not (currency.isascii() and currency.isalpha() and _shallow(raw) and _is_unicode(raw)):
+                return parse_transaction_reference(raw)
+            currency = currency.upper()
+
+        amount = wire.amount
+        if amount.__class__ is not Decimal or not amount.same_quantum(CENT):
+            amount = _cents(amount)
+            if amount is None:
+                return parse_transaction_reference(raw)
+        if not MIN_AMOUNT <= amount <= MAX_AMOUNT:
+            return parse_transaction_reference(raw)
+
+        # An ASCII message without escapes or DEL holds no control character. Otherwise the
+        # identifiers must be printable: printable excludes categories Cc and Cf (and more,
+        # which the reference then accepts).
+        if not (raw.__class__ is bytes and raw.isascii() and 92 not in raw and 127 not in raw):  # type: ignore[union-attr, operator]
+            if not (wire.transaction_id.isprintable() and wire.from_account.isprintable()
+                    and wire.to_account.isprintable() and wire.customer_id.isprintable()):
+                return parse_transaction_reference(raw)
+
+        stamp = wire.timestamp
+        if len(stamp) <= _SHORT_TIMESTAMP:
+            moment = _decode_datetime(stamp)
+        else:
+            moment = _long_timestamp(stamp)
+            if moment is None:
+                return parse_transaction_reference(raw)
+        if moment.tzinfo is not UTC:
+            moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+        return Transaction(wire.transaction_id, wire.from_account, wire.to_account, amount, currency, wire.type,
+                           wire.description, wire.customer_id, moment, wire.risk_score, wire.status)
+    except Exception:  # noqa: BLE001 - msgspec's errors, OverflowError...: the reference decides and explains
+        return parse_transaction_reference(raw)
+
+
+def parse_transaction_reference(raw: object) -> Transaction | Rejection:
+    """What the reference rules make of `raw` (the pydantic model, slower). Never raises."""
+    result = parse_with_model(raw)
+    return result if isinstance(result, Rejection) else _from_model(result)
+
+
+def _cents(amount: object) -> Decimal | None:
+    """A JSON number, or a string spelling one, as exact cents; None when it is not one (the reference says why)."""
+    if amount.__class__ is int:
+        amount = Decimal(amount)  # type: ignore[arg-type]
+    elif amount.__class__ is str:
+        if JSON_NUMBER.fullmatch(amount) is None:  # type: ignore[arg-type]
+            return None
+        amount = Decimal(amount)  # type: ignore[arg-type]
+    elif amount.__class__ is not Decimal:
+        return None
+    if not MIN_AMOUNT <= amount <= MAX_AMOUNT:  # type: ignore[operator]
+        return None
+    cents = amount.quantize(CENT)  # type: ignore[union-attr]
+    return cents if cents == amount else None
+
+
+def _is_unicode(raw: object) -> bool:
+    """Whether `raw` is text, or bytes that are UTF-8 throughout (a str msgspec read has no lone surrogate)."""
+    if raw.__class__ is str:
+        return True
+    try:
+        (raw if raw.__class__ is bytes else bytes(raw)).decode("utf-8")  # type: ignore[attr-defined, call-overload]
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _shallow(raw: object) -> bool:
+    """Whether `raw` is short enough, with few enough brackets, to nest no deeper than the reference reads."""
+    if len(raw) <= _SMALL_MESSAGE:  # type: ignore[arg-type]
+        return True
+    if raw.__class__ is bytes:
+        return len(raw) <= _LONGEST_FAST and raw.count(b"[") + raw.count(b"{") <= _MOST_BRACKETS  # type: ignore[arg-type, attr-defined]
+    if raw.__class__ is str:
+        return len(raw) <= _LONGEST_FAST and raw.count("[") + raw.count("{") <= _MOST_BRACKETS  # type: ignore[arg-type, attr-defined]
+    return False
+
+
+def _long_timestamp(stamp: msgspec.Raw) -> datetime | None:
+    """A timestamp of more than 26 characters, its fraction truncated to microseconds as the reference does.
+
+    None when it is not sure (an escape, more than 9 fractional digits): the reference decides.
+    """
+    text = bytes(stamp)  # with its quotes: '"2026-02-08T22:00:00.1234567Z"'
+    size = len(text)
+    last = text[size - 2]
+    if last == 90 or last == 122:  # Z or z
+        end = size - 2
+    elif text[size - 4] == 58:  # ±hh:mm
+        end = size - 7
+    elif text[size - 6] in b"+-":  # ±hhmm
+        end = size - 6
     else:
-        return Rejection(RejectionReason.INVALID_JSON, f"expected bytes or str, got {type(raw).__name__}")
-
-    try:
-        document = json.loads(text, parse_float=Decimal, parse_constant=Decimal)
-    except RecursionError:
-        return Rejection(RejectionReason.INVALID_JSON, "nested too deeply")
-    except json.JSONDecodeError as error:
-        return Rejection(RejectionReason.INVALID_JSON, _shorten(str(error)))
-    except ValueError:  # Python refuses integers of more than 4300 digits
-        return Rejection(RejectionReason.INVALID_JSON, "number too long to read")
-    if not isinstance(document, dict):
-        return Rejection(RejectionReason.INVALID_JSON, f"expected a JSON object, got {_json_kind(document)}")
-
-    for name in FIELD_NAMES:
-        if name not in document:
-            return Rejection(RejectionReason.MISSING_FIELD, name)
-
-    kind = _enum_value(document["type"], "type", _TYPE_BY_NAME, RejectionReason.UNKNOWN_TYPE, len(TransactionType))
-    if isinstance(kind, Rejection):
-        return kind
-    status = _enum_value(document["status"], "status", _STATUS_BY_NAME, RejectionReason.UNKNOWN_STATUS,
-                         len(TransactionStatus))
-    if isinstance(status, Rejection):
-        return status
-    amount = _exact_amount(document["amount"])
-    if isinstance(amount, Rejection):
-        return amount
-
-    # Everything else is checked by the same model as on the fast path, on a JSON text in
-    # which type, status and amount are now canonical.
-    fields = {name: document[name] for name in FIELD_NAMES}
-    fields["type"], fields["status"], fields["amount"] = kind, status, amount
-    canonical = "{" + ",".join(f"{json.dumps(name)}:{_json_literal(value)}" for name, value in fields.items()) + "}"
-    try:
-        return Transaction.model_validate_json(canonical)
-    except ValidationError as error:
-        return _describe(error)
-
-
-def _enum_value(value: object, name: str, by_name: dict[str, IntEnum], unknown: RejectionReason,
-                highest: int) -> int | Rejection:
-    if isinstance(value, str):
-        member = by_name.get(_name_key(value))
-        if member is None:
-            return Rejection(unknown, _shorten(repr(value)))
-        return int(member)
-    if isinstance(value, int) and not isinstance(value, bool):
-        if 1 <= value <= highest:
-            return value
-        return Rejection(unknown, _shorten(repr(value)))
-    return Rejection(RejectionReason.INVALID_FIELD,
-                     f"{name}: expected an integer or a name, got {_json_kind(value)}")
-
-
-def _exact_amount(value: object) -> Decimal | Rejection:
-    if isinstance(value, bool) or not isinstance(value, (int, Decimal, str)):
-        return Rejection(RejectionReason.INVALID_FIELD, f"amount: expected a number, got {_json_kind(value)}")
-    try:
-        amount = Decimal(value)
-    except (InvalidOperation, ValueError):
-        return Rejection(RejectionReason.INVALID_FIELD, f"amount: {_shorten(repr(value))} is not a number")
-    if amount.is_nan():
-        return Rejection(RejectionReason.INVALID_FIELD, "amount: not a number (NaN)")
-    if not MIN_AMOUNT <= amount <= MAX_AMOUNT:
-        return Rejection(RejectionReason.AMOUNT_OUT_OF_RANGE,
-                         f"{_shorten(str(amount))} is outside {MIN_AMOUNT}..{MAX_AMOUNT:,}")
-    cents = amount.quantize(CENT)
-    if cents != amount:
-        return Rejection(RejectionReason.INVALID_FIELD, f"amount: {amount} has more than 2 decimal places")
-    return cents
-
-
-def _json_literal(value: object) -> str:
-    if isinstance(value, Decimal):
-        # str() of a Decimal is a JSON number, or NaN / Infinity, which pydantic reads as floats.
-        return str(value)
-    return json.dumps(value, default=str, ensure_ascii=False)
-
-
-_ERROR_PRIORITY = {"missing": 0}
-
-
-def _describe(error: ValidationError) -> Rejection:
-    """The first problem pydantic found, as a rejection (missing fields first)."""
-    problems = sorted(error.errors(include_url=False), key=lambda item: _ERROR_PRIORITY.get(item["type"], 1))
-    first = problems[0]
-    location = first["loc"]
-    if first["type"] == "timestamp_out_of_range":
-        name = "timestamp"
-    elif first["type"] == "amount_out_of_range":
-        return Rejection(RejectionReason.AMOUNT_OUT_OF_RANGE, first["msg"])
-    elif first["type"] == "amount_decimal_places":
-        return Rejection(RejectionReason.INVALID_FIELD, first["msg"])
-    elif location:
-        name = _JSON_NAME.get(str(location[0]), str(location[0]))
-    else:
-        return Rejection(RejectionReason.INVALID_JSON, f"expected a JSON object ({first['msg']})")
-    if first["type"] == "missing":
-        return Rejection(RejectionReason.MISSING_FIELD, name)
-    return Rejection(RejectionReason.INVALID_FIELD, f"{name}: {first['msg']}")
-
-
-def _json_kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, Decimal, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
-def _shorten(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+        end = size - 1
+    # The fraction, if any, starts at 21 (after '"', 19 characters and '.'): at most 6 digits
+    # before `end` means msgspec has nothing to round. An escape only lengthens the text.
+    if end <= 27:
+        return _decode_datetime(text)
+    if end > 30 or 92 in text or not text[21:end].isdigit():
+        return None
+    return _decode_datetime(text[:27] + text[end:])

@@ -41,7 +41,7 @@ def tx(
     minute: int = 0,
     transaction_id: str | None = None,
 ) -> Transaction:
-    return Transaction(
+    return Transaction.validated(
         transaction_id=transaction_id or f"T-{next(_ids)}",
         from_account=from_account,
         to_account=to_account,

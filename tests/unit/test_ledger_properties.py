@@ -29,20 +29,22 @@ timestamps = st.datetimes(
 )
 currencies = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=3, max_size=3)
 texts = st.text(max_size=30)
+# Identifiers refuse control characters (categories Cc and Cf) and lone surrogates (Cs).
+identifiers = st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cf", "Cs")), max_size=30)
 
 
 @st.composite
 def any_transaction(draw: st.DrawFn) -> Transaction:
     """Any valid transaction: arbitrary text, the whole amount range, any instant."""
-    return Transaction(
-        transaction_id=draw(texts),
-        from_account=draw(texts),
-        to_account=draw(texts),
+    return Transaction.validated(
+        transaction_id=draw(identifiers),
+        from_account=draw(identifiers),
+        to_account=draw(identifiers),
         amount=draw(amounts),
         currency=draw(currencies),
         type=draw(st.sampled_from(TransactionType)),
         description=draw(texts),
-        customer_id=draw(st.text(min_size=1, max_size=20)),
+        customer_id=draw(identifiers.filter(bool)),
         timestamp=draw(timestamps),
         risk_score=draw(st.integers(min_value=-(2**31), max_value=2**31 - 1)),
         status=draw(st.sampled_from(TransactionStatus)),
@@ -52,7 +54,7 @@ def any_transaction(draw: st.DrawFn) -> Transaction:
 @st.composite
 def ledger_transaction(draw: st.DrawFn) -> Transaction:
     """A transaction among few customers, accounts and currencies, so that rules interact."""
-    return Transaction(
+    return Transaction.validated(
         transaction_id=f"T-{draw(st.integers(0, 10**6))}",
         from_account=draw(st.sampled_from(["A1", "A2", "A3", "B1", "BANK"])),
         to_account=draw(st.sampled_from(["A1", "A2", "A3", "B1", "SHOP"])),

@@ -37,7 +37,7 @@ _ids = count(1)
 def tx(customer: str, amount: str, kind: TransactionType = TransactionType.DEPOSIT,
        status: TransactionStatus = TransactionStatus.COMPLETED, currency: str = "EUR") -> bytes:
     number = next(_ids)
-    return encode_transaction(Transaction(
+    return encode_transaction(Transaction.validated(
         transaction_id=f"TX-{number}", from_account="BANK", to_account=f"IBAN-{customer}", amount=Decimal(amount),
         currency=currency, type=kind, description="test", customer_id=customer,
         timestamp=T0 + timedelta(seconds=number), risk_score=0, status=status,
