@@ -149,3 +149,14 @@ class BrokerDescribed(Message):
 
     label: str
     consumer_protocol: bool | None
+
+
+@dataclass
+class MessageRejected(Message):
+    """A malformed message (at most one per reason every few seconds; `unlogged_since_last` counts the rest)."""
+
+    partition: int
+    offset: int
+    reason: str
+    detail: str
+    unlogged_since_last: int = 0

@@ -341,9 +341,10 @@ class ApiState:
 
     def snapshot(self, now: datetime) -> ApiSnapshot:
         counters = self.counters
-        rejected_by_reason = getattr(counters, "rejected_by_reason", None)
-        if rejected_by_reason is None:  # derived: only the total is published today
-            rejected_by_reason = {UNCLASSIFIED: counters.rejected}
+        rejected_by_reason = dict(getattr(counters, "rejected_by_reason", None) or {})
+        unclassified = counters.rejected - sum(rejected_by_reason.values())
+        if unclassified > 0:  # a worker that does not say why (older messages): counted, not lost
+            rejected_by_reason[UNCLASSIFIED] = unclassified
         applied_by_partition = getattr(counters, "applied_by_partition", None)
         return ApiSnapshot(
             consumer_id=self.consumer_id, group=self.group, topic=self.topic, strategy=self.strategy,

@@ -96,3 +96,9 @@ class Counters:
     lag: int | None = None
     latency_p50_ms: float | None = None
     latency_p99_ms: float | None = None
+    #: Malformed messages by reason (`RejectionReason` values).
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    #: Processing errors alone (`errors` adds Kafka's).
+    processing_errors: int = 0
+    #: When the last record was consumed.
+    last_message_at: datetime | None = None

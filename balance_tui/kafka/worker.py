@@ -28,7 +28,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, Consumer, KafkaErr
 
 from balance_tui.config import CONSUMER_PROTOCOL, Settings
 from balance_tui.control import MessageSink
-from balance_tui.core.assignment import AssignmentTracker, utc_now
+from balance_tui.core.assignment import AssignmentTracker, iso_ms, utc_now
 from balance_tui.core.broker_profile import BrokerProfile, consumer_protocol_refusal
 from balance_tui.core.changelog import encode_state
 from balance_tui.core.group import GROUP_RESET, HEARTBEAT_SECONDS, GroupCommand, GroupView, MemberHeartbeat
@@ -52,6 +52,7 @@ from balance_tui.kafka.members import MemberBeacon
 from balance_tui.messages import (
     BalancesChanged,
     BrokerDescribed,
+    MessageRejected,
     Exported,
     GroupChanged,
     KafkaErrorReported,
@@ -73,6 +74,11 @@ ERROR_REPEAT_SECONDS = 5.0
 PAUSED_WATERMARK_SECONDS = 2.0
 #: Changelog failures in a row (no successful flush between them) before the worker gives up.
 CHANGELOG_RETRIES = 3
+#: Rejections logged (session log, headless output) per reason at most once in this many seconds;
+#: the others are counted in the next line's `unlogged_since_last`.
+REJECTION_LOG_SECONDS = 5.0
+#: Rejections kept with their reason, partition and offset for the export.
+RECENT_REJECTIONS = 20
 #: A commit that found its changelog records not yet acknowledged is tried again after this long.
 COMMIT_RETRY_SECONDS = 0.05
 #: A member refused by the group (INCONSISTENT_GROUP_PROTOCOL) this long, or twice its session timeout,
@@ -171,6 +177,11 @@ class ConsumerWorker:
         self.consumed = 0
         self.rejected = 0
         self.last_rejection: str | None = None
+        #: Malformed messages by reason (`RejectionReason` values), and the last few of them.
+        self.rejected_by_reason: dict[str, int] = {}
+        self.recent_rejections: deque[dict[str, Any]] = deque(maxlen=RECENT_REJECTIONS)
+        self._rejection_logged_at: dict[str, float] = {}
+        self._rejections_unlogged: dict[str, int] = {}
         self.processing_errors = 0
         self.kafka_errors = 0
         self.position: dict[int, int] = {}
@@ -847,8 +858,7 @@ class ConsumerWorker:
             offset = message.offset()
             result = parse_transaction(message.value())
             if isinstance(result, Rejection):
-                self.rejected += 1
-                self.last_rejection = f"P{partition}:O{offset} {result}"
+                self._note_rejection(partition, offset, result)
             else:
                 try:
                     effect = ledger_apply(result, partition, offset)
@@ -884,6 +894,26 @@ class ConsumerWorker:
             self._latency.extend([applied_ms - produced for produced in produced_at_ms], time.monotonic())
         if self._changelog is not None:
             self._changelog.poll()
+
+    def _note_rejection(self, partition: int, offset: int, rejection: Rejection) -> None:
+        """Count a malformed message by reason; log it (at most one line per reason every few seconds)."""
+        assert self.session is not None
+        reason = rejection.reason.value
+        self.rejected += 1
+        self.rejected_by_reason[reason] = self.rejected_by_reason.get(reason, 0) + 1
+        self.last_rejection = f"P{partition}:O{offset} {rejection}"
+        self.recent_rejections.append({"partition": partition, "offset": offset, "reason": reason,
+                                       "detail": rejection.detail, "at": utc_now()})
+        now = time.monotonic()
+        if now - self._rejection_logged_at.get(reason, -1e9) < REJECTION_LOG_SECONDS:
+            self._rejections_unlogged[reason] = self._rejections_unlogged.get(reason, 0) + 1
+            return
+        self._rejection_logged_at[reason] = now
+        unlogged = self._rejections_unlogged.pop(reason, 0)
+        self.session.write("rejected", partition=partition, offset=offset, reason=reason, detail=rejection.detail,
+                           **({"unlogged_since_last": unlogged} if unlogged else {}))
+        self._post(MessageRejected(partition=partition, offset=offset, reason=reason, detail=rejection.detail,
+                                   unlogged_since_last=unlogged))
 
     def _commit_covered(self, consumer: Consumer, partitions: set[int] | None = None,
                         wait_seconds: float = 0.0) -> bool:
@@ -1515,6 +1545,8 @@ class ConsumerWorker:
         counters = Counters(
             consumed=self.consumed, applied=self.ledger.applied, skipped=self.ledger.skipped,
             rejected=self.rejected, last_rejection=self.last_rejection,
+            rejected_by_reason=dict(self.rejected_by_reason), processing_errors=self.processing_errors,
+            last_message_at=self.last_message_at,
             errors=self.processing_errors + self.kafka_errors,
             rate=self._rate.rate(now), rate_history=self._rate.history(now),
             lag=self._total_lag(lags),
@@ -1532,7 +1564,8 @@ class ConsumerWorker:
         self.session.write(
             "stats", consumed=self.consumed, rate=round(self._rate.rate(now), 1),
             lag=self._total_lag(lags), lag_by_partition={str(p): v for p, v in sorted(lags.items())},
-            rejected=self.rejected, errors=self.processing_errors + self.kafka_errors,
+            rejected=self.rejected, rejected_by_reason=dict(sorted(self.rejected_by_reason.items())),
+            errors=self.processing_errors + self.kafka_errors,
             assignment=sorted(self.tracker.assignment), status=self._status.value,
         )
 
@@ -1545,7 +1578,9 @@ class ConsumerWorker:
             rejected=self.rejected, partition_offsets=dict(self.position),
             history=list(self.tracker.history), started_at=self.started_at,
             last_message_at=self.last_message_at, balances=self.ledger.rows(), exported_at=utc_now(),
-            extra={"group": self.group_view.export_entries(utc_now()),
+            extra={"rejectedByReason": dict(sorted(self.rejected_by_reason.items())),
+                   "recentRejections": [{**entry, "at": iso_ms(entry["at"])} for entry in self.recent_rejections],
+                   "group": self.group_view.export_entries(utc_now()),
                    "groupPartitions": self.group_view.export_partitions(self.partition_count, utc_now()),
                    "broker": self.broker.label},
         )
@@ -1553,11 +1588,11 @@ class ConsumerWorker:
     def _write_export(self) -> tuple[Path, ...]:
         assert self.session is not None
         json_path, markdown_path = export_paths(self.log_path)
-        state = self.export_state()
         try:
+            state = self.export_state()
             json_path.write_text(json.dumps(export_document(state), indent=2) + "\n", encoding="utf-8")
             markdown_path.write_text(export_markdown(state), encoding="utf-8")
-        except OSError as error:
+        except Exception as error:  # noqa: BLE001 - an export must never take the worker down (OSError, a bug)
             self.session.write("error", code="EXPORT_FAILED", reason=str(error), fatal=False)
             self._post(KafkaErrorReported(code="EXPORT_FAILED", reason=str(error), fatal=False))
             return ()

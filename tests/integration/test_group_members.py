@@ -116,11 +116,18 @@ def test_malformed_messages_are_counted_and_the_worker_keeps_going(cluster, brok
                "the member never consumed the five messages")
     stats = member.events("stats")[-1]
     assert stats["rejected"] == 3
+    # Each rejection's reason, partition and offset are kept (two of one reason: the second is counted).
+    assert stats["rejected_by_reason"] == {"invalid JSON": 1, "missing field": 1, "not UTF-8": 1}
+    rejected = member.events("rejected")
+    assert {e["reason"] for e in rejected} == {"invalid JSON", "missing field", "not UTF-8"}
+    assert all(isinstance(e["partition"], int) and isinstance(e["offset"], int) and e["detail"] for e in rejected)
     assert member.process.poll() is None, "a malformed message stopped the worker"
     assert not [e for e in member.events("error") if e["code"] == "WORKER_CRASH"]
     assert member.terminate() == 0
     export = member.export()
     assert export["rejectedMessages"] == 3
+    assert export["rejectedByReason"] == stats["rejected_by_reason"]
+    assert sorted(r["offset"] for r in export["recentRejections"]) == [0, 1, 2]
     assert [b["balance"] for b in export["balances"] if b["customerId"] == "CUST-9"] == ["10.50"]
     assert not [b for b in export["balances"] if b["customerId"] == "CUST-8"]
 

@@ -54,7 +54,7 @@ def test_before_any_message_the_member_is_connecting_with_nothing() -> None:
     assert view.status is ConsumerStatus.CONNECTING
     assert view.assignment == () and view.history == () and not view.consuming
     assert view.group_state == "unknown"
-    assert view.rejected_by_reason == {UNCLASSIFIED: 0}
+    assert view.rejected_by_reason == {}  # nothing rejected, nothing to classify
 
 
 def test_balances_replace_a_customers_rows_and_leave_with_their_partition() -> None:
