@@ -96,15 +96,45 @@ def wait_for_broker(client_config: dict[str, str], timeout: float) -> None:
         if refusal is not None:
             raise BrokerUnreachable(refusal)
         if time.monotonic() >= deadline:
-            raise BrokerUnreachable(
-                f"no Kafka broker answers at {client_config.get('bootstrap.servers')} within {timeout:g}s"
-            )
+            raise BrokerUnreachable(tls_mismatch(client_config) or
+                                    f"no Kafka broker answers at {client_config.get('bootstrap.servers')} "
+                                    f"within {timeout:g}s")
         time.sleep(0.1)  # the call failed early: do not spin until the deadline
 
 
 #: librdkafka's words when the security protocol does not match the listener (or a TLS handshake fails).
 _PROTOCOL_MISMATCH_HINTS = ("security.protocol", "SSL handshake", "ssl handshake", "wrong version number",
                             "Disconnected while requesting ApiVersion", "Disconnected: verify that security.protocol")
+
+
+def tls_mismatch(client_config: dict[str, str], timeout: float = 2.0) -> str | None:
+    """With security.protocol ssl/sasl_ssl: why TLS fails at the first bootstrap server, if something
+    listens there (a plain listener never answers a TLS handshake: librdkafka waits, then says nothing)."""
+    import socket
+    import ssl
+
+    protocol = client_config.get("security.protocol", "plaintext").lower()
+    if protocol not in ("ssl", "sasl_ssl"):
+        return None
+    where = client_config.get("bootstrap.servers", "").split(",")[0].strip()
+    host, _, port = where.rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    try:
+        raw = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
+    except OSError:
+        return None  # nothing listens: "no Kafka broker answers" says it
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # only "does it speak TLS at all": librdkafka verifies for real
+    try:
+        with raw, context.wrap_socket(raw, server_hostname=host.strip("[]")) as tls:
+            tls.settimeout(timeout)
+    except (OSError, ssl.SSLError) as error:
+        detail = "no answer to the TLS handshake" if isinstance(error, TimeoutError) else str(error)
+        return (f"the broker at {where} does not accept security.protocol={protocol}: its listener does not "
+                f"speak TLS ({detail}); a PLAINTEXT or SASL_PLAINTEXT listener?")
+    return None
 
 
 def connection_refusal(client_config: dict[str, str], errors: list[KafkaError]) -> str | None:
@@ -122,6 +152,9 @@ def connection_refusal(client_config: dict[str, str], errors: list[KafkaError]) 
         text = error.str()
         if error.code() in (KafkaError._SSL, KafkaError._TRANSPORT) and any(
                 hint in text for hint in _PROTOCOL_MISMATCH_HINTS):
+            if protocol.lower() in ("ssl", "sasl_ssl"):
+                return f"the broker at {where} does not accept security.protocol={protocol}: its listener does not " \
+                       f"speak TLS ({text})"
             return (f"the broker at {where} does not accept security.protocol={protocol} (a listener of another "
                     f"protocol?): {text}")
     return None

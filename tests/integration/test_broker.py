@@ -297,3 +297,21 @@ def test_reuse_ensures_the_topic_prints_the_line_and_exits(broker: object, uniqu
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"bootstrap: 127.0.0.1:{port}\n"
     assert admin.topic_partition_count({"bootstrap.servers": f"127.0.0.1:{port}"}, topic) == 4
+
+
+@pytest.mark.parametrize("protocol, says", [
+    ("sasl_plaintext", "does not offer SASL SCRAM-SHA-512 on this listener"),
+    ("ssl", "does not accept security.protocol=ssl: its listener does not speak TLS"),
+    ("sasl_ssl", "does not accept security.protocol=sasl_ssl: its listener does not speak TLS"),
+])
+def test_security_settings_the_listener_does_not_speak_are_one_line(broker: object, protocol: str, says: str) -> None:
+    """Not "no broker answers": what is wrong, without the password (issue 9, defect 9)."""
+    result = subprocess.run([*CLI, "--headless", "--bootstrap-servers", broker.bootstrap,  # type: ignore[attr-defined]
+                             "--security-protocol", protocol, "--sasl-mechanism", "SCRAM-SHA-512",
+                             "--sasl-username", "alice", "--connect-timeout", "5"],
+                            capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
+                            env={**os.environ, "BALANCE_TUI_SASL_PASSWORD": "pw-never-shown-7"})
+    assert result.returncode == 3
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and says in lines[0], result.stderr
+    assert "pw-never-shown-7" not in result.stderr + result.stdout
