@@ -8,13 +8,15 @@ file, then the defaults below.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
@@ -48,6 +50,16 @@ def is_secret_property(name: str) -> bool:
 
 
 _config_file: ContextVar[Path | None] = ContextVar("balance_tui_config_file", default=None)
+
+#: Settings that are whole numbers, and settings that are decimal numbers (README, Configuration).
+INTEGER_SETTINGS = ("partitions", "session_timeout_ms", "heartbeat_interval_ms", "commit_interval_ms")
+NUMBER_SETTINGS = ("work_ms", "refresh_hz")
+#: What a number looks like as text (a flag, a variable, a TOML string): ASCII digits, an optional
+#: minus and, for decimals, one point. No `_`, spaces, exponents, `inf`, or digits of other scripts.
+_PLAIN_INTEGER = re.compile(r"-?[0-9]+")
+_PLAIN_NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+#: The words `changelog` accepts, in any case; TOML may also give a boolean.
+SWITCH_WORDS = {"on": True, "off": False, "true": True, "false": False}
 
 #: The lab's ASP.NET configuration names, mapped onto our fields.
 LAB_ENV_NAMES = {
@@ -168,6 +180,43 @@ class Settings(BaseSettings):
                     "round-robin": "roundrobin", "kip-848": "consumer", "kip848": "consumer"}.get(lowered, lowered)
         return value
 
+    @field_validator(*INTEGER_SETTINGS, mode="before")
+    @classmethod
+    def _plain_integer(cls, value: Any, info: ValidationInfo) -> int:
+        # Lax pydantic would take `true` as 1, `6.0` as 6 and "1_000" as 1000.
+        number: int | None = None
+        if isinstance(value, str) and _PLAIN_INTEGER.fullmatch(value):
+            number = int(value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        field = cls.model_fields[info.field_name or ""]
+        if number is None or not _within(number, field):
+            raise ValueError(f"must be an integer {_bounds_text(field)} in plain digits, like {field.default}")
+        return number
+
+    @field_validator(*NUMBER_SETTINGS, mode="before")
+    @classmethod
+    def _plain_number(cls, value: Any, info: ValidationInfo) -> float:
+        number: float | None = None
+        if isinstance(value, str) and _PLAIN_NUMBER.fullmatch(value):
+            number = float(value)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            number = float(value)
+        field = cls.model_fields[info.field_name or ""]
+        if number is None or not _within(number, field):
+            raise ValueError(f"must be a number {_bounds_text(field)} in plain digits with an optional "
+                             f"decimal point, like {field.default:g}")
+        return number
+
+    @field_validator("changelog", mode="before")
+    @classmethod
+    def _switch(cls, value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in SWITCH_WORDS:
+            return SWITCH_WORDS[value.lower()]
+        raise ValueError("must be on or off (or true/false)")
+
     @field_validator("librdkafka", mode="before")
     @classmethod
     def _stringify_properties(cls, value: Any) -> Any:
@@ -245,6 +294,28 @@ class Settings(BaseSettings):
                 data[name] = "***"
         data["librdkafka"] = redact_properties(self.librdkafka)
         return data
+
+
+def _bound(field: FieldInfo, name: str) -> float | None:
+    """The field's `ge`, `gt` or `le` constraint (pydantic keeps them as metadata), if it has one."""
+    return next((getattr(item, name) for item in field.metadata if hasattr(item, name)), None)
+
+
+def _within(number: float, field: FieldInfo) -> bool:
+    """True when `number` meets the field's own bounds."""
+    low, above, high = _bound(field, "ge"), _bound(field, "gt"), _bound(field, "le")
+    return ((low is None or number >= low) and (above is None or number > above)
+            and (high is None or number <= high))
+
+
+def _bounds_text(field: FieldInfo) -> str:
+    """`from 1 to 1000`, or `above 0, up to 60`: the field's bounds in words."""
+    low, above, high = _bound(field, "ge"), _bound(field, "gt"), _bound(field, "le")
+    if low is not None:
+        return f"from {low} to {high}" if high is not None else f"of at least {low}"
+    if above is not None:
+        return f"above {above}, up to {high}" if high is not None else f"above {above}"
+    return f"up to {high}" if high is not None else ""
 
 
 def redact_properties(properties: dict[str, str]) -> dict[str, str]:

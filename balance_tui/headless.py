@@ -1,4 +1,9 @@
-"""`balance-tui --headless`: the same worker without the UI, printing the lab's log lines."""
+"""`balance-tui --headless`: the same worker without the UI, printing the lab's log lines.
+
+Every line passes through `visible`: ids, broker error texts and paths in it come from outside,
+and a control character in them must neither act on the terminal nor break the one-event-per-line
+shape a script reads.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from typing import TextIO
 
 from balance_tui.config import STRATEGIES
 from balance_tui.core.assignment import format_partitions, iso_ms, utc_now
+from balance_tui.core.safe_text import visible
 from balance_tui.kafka.worker import ConsumerWorker
 from balance_tui.messages import (
     BrokerDescribed,
@@ -46,7 +52,7 @@ class HeadlessPrinter:
         self.stopped: WorkerStopped | None = None
 
     def line(self, text: str) -> None:
-        self.out.write(f"{iso_ms(utc_now())} [{self.consumer_id}] {text}\n")
+        self.out.write(visible(f"{iso_ms(utc_now())} [{self.consumer_id}] {text}") + "\n")
         self.out.flush()
 
     def handle(self, message: object) -> None:

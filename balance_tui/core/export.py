@@ -1,4 +1,8 @@
-"""The export documents: JSON mirroring the lab's `/metrics` API, and Markdown for people."""
+"""The export documents: JSON mirroring the lab's `/metrics` API, and Markdown for people.
+
+The JSON keeps every string exactly (json.dumps escapes controls); the Markdown shows them through
+`visible`, since people read it in a terminal or a viewer.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 
 from balance_tui.core.assignment import format_partitions, iso_ms
 from balance_tui.core.rows import BalanceRow, TimelineEntry
+from balance_tui.core.safe_text import visible
 
 #: Timeline kinds as the lab's RebalancingEvent.EventType spells them.
 LAB_EVENT_TYPES = {
@@ -116,10 +121,10 @@ def export_document(state: ExportState) -> dict[str, Any]:
 
 def export_markdown(state: ExportState) -> str:
     lines = [
-        f"# balance-tui export: {state.consumer_id}",
+        f"# balance-tui export: {visible(state.consumer_id)}",
         "",
-        f"- Group `{state.group_id}`, topic `{state.topic}`, strategy `{state.strategy}`",
-        f"- Status: {state.status}; assigned partitions: {format_partitions(state.assigned_partitions)}",
+        f"- Group `{visible(state.group_id)}`, topic `{visible(state.topic)}`, strategy `{visible(state.strategy)}`",
+        f"- Status: {visible(state.status)}; assigned partitions: {format_partitions(state.assigned_partitions)}",
         f"- Messages consumed: {state.messages_consumed:,}; balance updates: {state.balance_updates:,}; "
         f"rejected: {state.rejected:,}; processing errors: {state.processing_errors:,}",
         f"- Started {iso_ms(state.started_at)}; last message "
@@ -138,7 +143,7 @@ def export_markdown(state: ExportState) -> str:
     ]
     for entry in state.history:
         lines.append(
-            f"| {iso_ms(entry.at)} | {LAB_EVENT_TYPES.get(entry.kind, entry.kind)} | "
+            f"| {iso_ms(entry.at)} | {_cell(LAB_EVENT_TYPES.get(entry.kind, entry.kind))} | "
             f"{format_partitions(entry.partitions)} | {format_partitions(entry.assignment)} | "
             f"{_duration_text(entry)} | {_cell(entry.detail)} |"
         )
@@ -151,7 +156,7 @@ def export_markdown(state: ExportState) -> str:
     ]
     for row in state.balances:
         lines.append(
-            f"| {_cell(row.customer_id)} | {row.balance:,} | {row.currency} | {row.transaction_count} | "
+            f"| {_cell(row.customer_id)} | {row.balance:,} | {_cell(row.currency)} | {row.transaction_count} | "
             f"{_cell(row.last_transaction_id)} | {iso_ms(row.last_updated)} | "
             f"{'' if row.partition is None else row.partition} |"
         )
@@ -160,4 +165,4 @@ def export_markdown(state: ExportState) -> str:
 
 def _cell(text: str) -> str:
     """Text safe inside a Markdown table cell: ids come from the messages and may hold anything."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    return visible(text).replace("\\", "\\\\").replace("|", "\\|")

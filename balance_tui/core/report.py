@@ -22,6 +22,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from balance_tui.core.assignment import iso_ms
+from balance_tui.core.safe_text import json_visible, visible
 
 #: The worker logs `stats` this often: a live member is never silent for much longer.
 STATS_INTERVAL_MS = 5_000.0
@@ -810,6 +811,8 @@ def build_report(logs: Sequence[Sequence[Any]], partitions: int | None = None,
 
 
 # -- rendering ------------------------------------------------------------------------------------
+# Names, reasons and details come from the logs, written from what Kafka said: every rendering
+# shows their control characters through `visible` (render_json as JSON escapes, exactly).
 
 
 def format_partitions(partitions: Sequence[int]) -> str:
@@ -828,7 +831,7 @@ def format_ms(ms: float | None) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ") or " "
+    return visible(text).replace("|", "\\|") or " "
 
 
 def _clock(moment: datetime) -> str:
@@ -910,7 +913,7 @@ REBALANCE_HEADER = ("| # | Start | Trigger | Strategy | Members | Moved | Interr
 
 def render_markdown(report: Report) -> str:
     lines = [
-        f"# Rebalance report: group `{report.group}`, topic `{report.topic}`",
+        f"# Rebalance report: group `{visible(report.group)}`, topic `{visible(report.topic)}`",
         "",
         f"{len(report.members)} member(s), {report.partitions} partitions, {len(report.rebalances)} rebalance(s), "
         f"from {iso_ms(report.started_at)} to {iso_ms(report.ended_at)} "
@@ -919,7 +922,7 @@ def render_markdown(report: Report) -> str:
         "",
     ]
     for warning in report.warnings:
-        lines.append(f"> **Warning:** {warning}")
+        lines.append(f"> **Warning:** {visible(warning)}")
     if report.warnings:
         lines.append("")
     lines += ["## Members", "", "| Member | Consumer id | Strategy | First seen | Last seen | End | Last assignment |",
@@ -949,7 +952,7 @@ def render_markdown(report: Report) -> str:
                 _longest_partition_pause(rebalance), detect, settled, peak, drained)) + " |")
     lines += ["", "## Assignment history", ""]
     for member in report.members:
-        lines += [f"### {member.alias}: {member.name}", "",
+        lines += [f"### {member.alias}: {visible(member.name)}", "",
                   "| Time (UTC) | Since start | Rebalance | Event | Partitions | Assignment after | Gen | Detail |",
                   "|---|---|---|---|---|---|---|---|"]
         for entry in member.history:
@@ -1016,7 +1019,8 @@ def render_mermaid(report: Report) -> str:
         elif entry.event == "settled" and rebalance is not None:
             span = _span(report, rebalance.members_after)
             lines.append(f"    Note over {span}: ✅ {_settled_note(report, rebalance)}")
-    return "\n".join(lines)
+    # One statement per line: a newline in a name or detail would end it early.
+    return "\n".join(visible(line) for line in lines)
 
 
 def _settled_note(report: Report, rebalance: Rebalance) -> str:
@@ -1052,7 +1056,7 @@ def render_json(report: Report) -> str:
     """The report as JSON (`version` 1): the model's fields, times as ISO strings, durations in ms."""
     document = {"version": 1, **_jsonable(report)}
     document.pop("timeline")  # the members' histories and the rebalances say it all
-    text = json.dumps(document, indent=2, ensure_ascii=False)
+    text = json_visible(json.dumps(document, indent=2, ensure_ascii=False))
     # Partition lists on one line: `[0, 1, 2]`, not one number per line.
     return _NUMBER_LIST.sub(lambda m: "[" + ", ".join(m.group(1).replace(",", " ").split()) + "]", text) + "\n"
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from balance_tui.core.changelog import PartitionRestore
 from balance_tui.core.ledger import CustomerState, Ledger
+from balance_tui.core.safe_text import visible
 from balance_tui.core.transaction import Rejection, TransactionStatus, parse_transaction
 
 #: One source record as `verify_*` reads it: (partition, offset, raw value).
@@ -530,7 +531,7 @@ def format_report(report: VerifyReport, heading: str) -> str:
     checked_against = "changelog" if report.mode == "changelog" else "exports"
     verdict = "OK" if report.ok else "FAILED"
     lines = [
-        f"# {heading}",
+        f"# {visible(heading)}",
         "",
         f"- Result: **{verdict}**",
         f"- Customers checked: {report.customers_checked:,} ({report.balances_checked:,} customer-currency balances)",
@@ -557,7 +558,8 @@ def format_report(report: VerifyReport, heading: str) -> str:
             return
         lines.extend(["", f"## {title}", "", "| " + " | ".join(header) + " |",
                       "|" + "|".join("---" for _ in header) + "|"])
-        lines.extend("| " + " | ".join(row) + " |" for row in rows[:TEXT_DETAIL_LIMIT])
+        # Ids and file names come from the topic and the command line: shown, never interpreted.
+        lines.extend("| " + " | ".join(_cell(cell) for cell in row) + " |" for row in rows[:TEXT_DETAIL_LIMIT])
         if len(rows) > TEXT_DETAIL_LIMIT:
             lines.append(f"... and {len(rows) - TEXT_DETAIL_LIMIT:,} more (--json lists them all)")
 
@@ -579,8 +581,13 @@ def format_report(report: VerifyReport, heading: str) -> str:
             [[d.customer_id, d.currency, ", ".join(d.files)] for d in report.duplicates])
     for title, items in (("Problems", report.problems), ("Warnings", report.warnings)):
         if items:
-            lines.extend(["", f"## {title}", "", *[f"- {item}" for item in items]])
+            lines.extend(["", f"## {title}", "", *[f"- {visible(item)}" for item in items]])
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    """A Markdown table cell: control characters shown as escapes, `|` escaped."""
+    return visible(text).replace("|", "\\|")
 
 
 def _partition_text(partition: int | None) -> str:

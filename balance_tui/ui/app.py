@@ -25,6 +25,7 @@ from textual.widgets import Footer
 from balance_tui.config import Settings
 from balance_tui.control import WorkerControl
 from balance_tui.core.rows import ConsumerStatus, TimelineEntry
+from balance_tui.core.safe_text import visible
 from balance_tui.messages import (
     BalancesChanged,
     BrokerDescribed,
@@ -251,9 +252,10 @@ class BalanceApp(App[DashboardExit]):
         self._set_status(status, info.status_detail if status is info.status else "")
 
     def on_kafka_error_reported(self, message: KafkaErrorReported) -> None:
-        # The hint says what to do in plain words; the raw reason stays available below it.
-        body = f"{message.hint}\n{message.reason}" if message.hint else message.reason
-        self.notify(body, title=message.code, severity="error" if message.fatal else "warning",
+        # The hint says what to do in plain words; the broker's own reason stays available below it.
+        reason = visible(message.reason)
+        body = f"{visible(message.hint)}\n{reason}" if message.hint else reason
+        self.notify(body, title=visible(message.code), severity="error" if message.fatal else "warning",
                     timeout=12, markup=False)
         # Errors reach the timeline only through this message (the worker posts no TimelineEvent for them).
         detail = f"{message.code}: {message.reason}" + (f" — {message.hint}" if message.hint else "")
@@ -261,7 +263,7 @@ class BalanceApp(App[DashboardExit]):
 
     def on_exported(self, message: Exported) -> None:
         self.last_export = message.paths
-        self.notify("\n".join(str(path) for path in message.paths) or "nothing written",
+        self.notify("\n".join(visible(str(path)) for path in message.paths) or "nothing written",
                     title="Exported", timeout=10, markup=False)
 
     def on_worker_stopped(self, message: WorkerStopped) -> None:
@@ -272,7 +274,7 @@ class BalanceApp(App[DashboardExit]):
             self.exit(DashboardExit(self.last_export, message.reason, clean=True))
             return
         self._set_status(ConsumerStatus.STOPPED, message.reason)
-        self.notify(f"The consumer stopped ({message.reason}). Press q to quit.",
+        self.notify(f"The consumer stopped ({visible(message.reason)}). Press q to quit.",
                     severity="error", timeout=30, markup=False)
 
     def _set_status(self, status: ConsumerStatus, detail: str) -> None:

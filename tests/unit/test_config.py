@@ -209,6 +209,95 @@ def test_bad_environment_values(capsys: pytest.CaptureFixture[str], env: Callabl
     expect_error(capsys, ["down"], fragment)
 
 
+# -- numbers and switches: exactly what the configuration table documents ---------------------
+
+
+@pytest.mark.parametrize(("text", "fragments"), [
+    ("partitions = true\n", ["partitions", "integer from 1 to 1000", "got True"]),
+    ("partitions = false\n", ["partitions", "integer", "got False"]),
+    ("session_timeout_ms = true\n", ["session_timeout_ms", "integer from 1000 to 3600000", "got True"]),
+    ("heartbeat_interval_ms = false\n", ["heartbeat_interval_ms", "integer"]),
+    ("commit_interval_ms = true\n", ["commit_interval_ms", "integer"]),
+    ("partitions = 6.0\n", ["partitions", "integer", "got 6.0"]),
+    ("partitions = 6.5\n", ["partitions", "integer"]),
+    ('partitions = "1_000"\n', ["partitions", "plain digits"]),
+    ("work_ms = true\n", ["work_ms", "number from 0 to 10000", "got True"]),
+    ("refresh_hz = false\n", ["refresh_hz", "number above 0, up to 60"]),
+    ("work_ms = inf\n", ["work_ms", "number"]),
+    ("work_ms = nan\n", ["work_ms", "number"]),
+    ('work_ms = "1e1"\n', ["work_ms", "number"]),
+    ("changelog = 1\n", ["changelog", "on or off"]),
+    ('changelog = "yes"\n', ["changelog", "on or off"]),
+])
+def test_loose_types_in_the_file_are_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str,
+                                             fragments: list[str]) -> None:
+    config = write_toml(tmp_path / "c.toml", text)
+    line = expect_error(capsys, ["down", "--config", str(config)], *fragments)
+    assert "greater than" not in line  # a wrong type is not a range error
+
+
+@pytest.mark.parametrize(("name", "value", "fragment"), [
+    ("BALANCE_TUI_PARTITIONS", "1_000", "partitions"),
+    ("BALANCE_TUI_PARTITIONS", " 7 ", "partitions"),
+    ("BALANCE_TUI_PARTITIONS", "１２", "partitions"),  # fullwidth digits
+    ("BALANCE_TUI_PARTITIONS", "+7", "partitions"),
+    ("BALANCE_TUI_PARTITIONS", "6.0", "partitions"),
+    ("BALANCE_TUI_PARTITIONS", "true", "partitions"),
+    ("BALANCE_TUI_SESSION_TIMEOUT_MS", "1e4", "session_timeout_ms"),
+    ("BALANCE_TUI_WORK_MS", "1_0", "work_ms"),
+    ("BALANCE_TUI_WORK_MS", "1e1", "work_ms"),
+    ("BALANCE_TUI_WORK_MS", " 2 ", "work_ms"),
+    ("BALANCE_TUI_WORK_MS", "２", "work_ms"),
+    ("BALANCE_TUI_WORK_MS", "nan", "work_ms"),
+    ("BALANCE_TUI_REFRESH_HZ", "inf", "refresh_hz"),
+    ("BALANCE_TUI_CHANGELOG", "yes", "changelog"),
+    ("BALANCE_TUI_CHANGELOG", "1", "changelog"),
+    ("BALANCE_TUI_CHANGELOG", " on", "changelog"),
+])
+def test_loose_types_in_the_environment_are_refused(capsys: pytest.CaptureFixture[str], env: Callable[..., None],
+                                                    name: str, value: str, fragment: str) -> None:
+    env(**{name: value})
+    expect_error(capsys, ["down"], fragment, repr(value))
+
+
+@pytest.mark.parametrize(("argv", "fragments"), [
+    (["--partitions", "1_000"], ["partitions", "integer from 1 to 1000 in plain digits, like 6"]),
+    (["--session-timeout-ms", " 7 "], ["session_timeout_ms", "like 10000"]),
+    (["--commit-interval-ms", "1e3"], ["commit_interval_ms"]),
+    (["--work-ms", "1e1"], ["work_ms", "like 2"]),
+    (["--changelog", "yes"], ["changelog", "on or off (or true/false)"]),
+    (["--partitions", "0"], ["partitions", "integer from 1 to 1000"]),  # the range, in the same words
+])
+def test_loose_flag_values_are_refused(capsys: pytest.CaptureFixture[str], argv: list[str],
+                                       fragments: list[str]) -> None:
+    expect_error(capsys, ["down", *argv], *fragments)
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ("on", True), ("off", False), ("true", True), ("false", False), ("ON", True), ("False", False),
+])
+def test_changelog_switch_words(settings_for: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                given: str, expected: bool) -> None:
+    assert settings_for("--changelog", given).changelog is expected
+    config = write_toml(tmp_path / "c.toml", f'changelog = "{given}"\n')
+    assert settings_for("--config", str(config)).changelog is expected
+    monkeypatch.setenv("BALANCE_TUI_CHANGELOG", given)
+    assert settings_for().changelog is expected
+
+
+def test_documented_numbers_are_accepted_from_every_source(settings_for: Run, env: Callable[..., None],
+                                                           tmp_path: Path) -> None:
+    config = write_toml(tmp_path / "c.toml", "partitions = 12\nwork_ms = 1\nrefresh_hz = 2.5\nchangelog = false\n"
+                        "session_timeout_ms = 45000\n")
+    settings = settings_for("--config", str(config))
+    assert (settings.partitions, settings.work_ms, settings.refresh_hz, settings.changelog) == (12, 1.0, 2.5, False)
+    assert settings.session_timeout_ms == 45_000
+    env(BALANCE_TUI_WORK_MS="0.5", BALANCE_TUI_PARTITIONS="007", BALANCE_TUI_REFRESH_HZ=".5")
+    settings = settings_for("--config", str(config))
+    assert (settings.work_ms, settings.partitions, settings.refresh_hz) == (0.5, 7, 0.5)
+    assert settings_for("--work-ms", "3.", "--commit-interval-ms", "250").work_ms == 3.0
+
+
 def test_missing_config_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     expect_error(capsys, ["down", "--config", str(tmp_path / "nope.toml")], "nope.toml", "does not exist")
 

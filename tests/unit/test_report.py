@@ -410,3 +410,43 @@ def test_a_member_killed_while_others_are_still_being_assigned_starts_its_own_re
     assert detection.detect_ms == 2500 and crash.settle_ms == 3500
     assert report.members[1].history[-1].event == "crashed"
     assert report.members[1].history[-1].at == detection.last_seen
+
+
+# -- text from the logs on a terminal -------------------------------------------------------------
+
+HOSTILE = "\x1b]0;PWNED\x07\x1b[2J\x00\u202e"
+SHOWN = "\\x1b]0;PWNED\\x07\\x1b[2J\\x00\\u202e"
+RAW_CONTROLS = ("\x1b", "\x07", "\x00", "\u202e", "\x9b", "\u2028")
+
+
+def hostile_report() -> Report:
+    """Consumer ids, the group, an error reason and a stop reason as any member could write them."""
+    member = f"w{HOSTILE}"
+    events = [started(0, member), assigned(1, member, list(ALL)),
+              ev(2, member, "error", code="INCONSISTENT_GROUP_PROTOCOL", reason=f"broker says\x9b{HOSTILE}"),
+              revoked(8, member, list(ALL)), ev(8, member, "stopped", reason=f"quit\u2028{HOSTILE}")]
+    return build_report([[{**event, "group": f"g{HOSTILE}"} for event in events]])
+
+
+def test_markdown_and_mermaid_show_control_characters_as_escapes():
+    report = hostile_report()
+    for rendering in (render_markdown(report), render_mermaid(report)):
+        for char in RAW_CONTROLS:
+            assert char not in rendering, repr(char)
+    markdown = render_markdown(report)
+    assert f"group `g{SHOWN}`" in markdown
+    assert f"### W1: w{SHOWN}" in markdown
+    assert f"broker says\\x9b{SHOWN}" in markdown
+    assert f"stopped (quit\\u2028{SHOWN})" in markdown
+    assert f"participant W1 as 💰 W1 w{SHOWN.replace(';', ',')}" in render_mermaid(report)
+
+
+def test_json_report_escapes_controls_and_keeps_the_text_exactly():
+    report = hostile_report()
+    text = render_json(report)
+    for char in RAW_CONTROLS:
+        assert char not in text, repr(char)
+    document = json.loads(text)
+    assert document["group"] == f"g{HOSTILE}"
+    assert document["members"][0]["name"] == f"w{HOSTILE}"
+    assert document["members"][0]["stop_reason"] == f"quit\u2028{HOSTILE}"

@@ -71,3 +71,51 @@ def test_export_markdown_has_the_timeline_table_and_balances():
     assert "| time (UTC) | event | partitions |" in text
     assert "| 2026-11-25T12:00:00.123Z | Assigned | [0, 2] | [0, 2] | join 5.0s |" in text
     assert "| CUST-001 | 3,800.00 | EUR |" in text
+
+
+# -- text from Kafka in the files -----------------------------------------------------------------
+
+HOSTILE = "\x1b]0;PWNED\x07\x1b[2J\x00\u202e\x9b|"
+SHOWN = "\\x1b]0;PWNED\\x07\\x1b[2J\\x00\\u202e\\x9b"
+RAW_CONTROLS = ("\x1b", "\x07", "\x00", "\u202e", "\x9b")
+
+
+def _hostile_state() -> ExportState:
+    state = _state()
+    state.consumer_id = f"me{HOSTILE}"
+    state.group_id = f"g{HOSTILE}"
+    state.status = f"Consuming{HOSTILE}"
+    state.history = [TimelineEntry(at=T0, kind="error", detail=f"broker{HOSTILE}")]
+    state.balances = [BalanceRow(f"CUST{HOSTILE}", f"EU{HOSTILE}", Decimal("1.00"), 1, T0, f"TX{HOSTILE}", 0)]
+    return state
+
+
+def test_export_markdown_shows_control_characters_as_escapes():
+    text = export_markdown(_hostile_state())
+    for char in RAW_CONTROLS:
+        assert char not in text, repr(char)
+    assert f"# balance-tui export: me{SHOWN}|" in text
+    assert f"Group `g{SHOWN}|`" in text
+    assert f"Status: Consuming{SHOWN}|;" in text
+    # In table cells `|` is escaped too, and the backslash of each escape doubled for Markdown.
+    cell = SHOWN.replace("\\", "\\\\") + "\\|"
+    assert f"| broker{cell} |" in text
+    assert f"| CUST{cell} | 1.00 | EU{cell} | 1 | TX{cell} |" in text
+
+
+def test_export_json_keeps_ids_exactly_with_controls_escaped():
+    # The worker writes `json.dumps(export_document(state), indent=2)`: ASCII only, so nothing raw.
+    text = json.dumps(export_document(_hostile_state()), indent=2)
+    assert all(char.isprintable() or char == "\n" for char in text) and text.isascii()
+    assert json.loads(text)["balances"][0]["customerId"] == f"CUST{HOSTILE}"
+
+
+def test_session_log_lines_hold_no_raw_control_characters(tmp_path):
+    path = tmp_path / "s.jsonl"
+    log = SessionLog(path, f"me{HOSTILE}", "balance-service", "banking.transactions", "range")
+    log.write("error", at=T0, code="X", reason=f"broker{HOSTILE}\u2028\ud800", fatal=False)
+    log.close()
+    line = path.read_text(encoding="utf-8").removesuffix("\n")
+    assert line.isascii() and line.isprintable()
+    record = json.loads(line)
+    assert record["consumer_id"] == f"me{HOSTILE}" and record["reason"] == f"broker{HOSTILE}\u2028\ud800"

@@ -22,8 +22,11 @@ from balance_tui.core.transaction import (
     parse_transaction,
 )
 from balance_tui.core.verify import (
+    Duplicate,
     ExportView,
+    Mismatch,
     SourceRecord,
+    VerifyReport,
     export_view,
     format_report,
     verify_changelog,
@@ -355,3 +358,20 @@ def test_json_report_is_machine_friendly() -> None:
         "expectedTransactionCount": 2, "actualTransactionCount": 2, "source": "changelog"}]
     assert document["cutoffs"] == {"0": 3, "1": 2}
     assert document["appliedTwice"] == {"transactions": 0, "customers": []}
+
+
+def test_text_summary_shows_control_characters_as_escapes() -> None:
+    hostile = "\x1b]0;PWNED\x07\x1b[2J\x00\u202e"
+    shown = "\\x1b]0;PWNED\\x07\\x1b[2J\\x00\\u202e"
+    report = VerifyReport(mode="exports")
+    report.mismatches.append(Mismatch(f"CUST{hostile}|x", f"EU{hostile}", 0, Decimal("1.00"), Decimal("2.00"),
+                                      1, 1, f"/tmp/a{hostile}.json"))
+    report.duplicates.append(Duplicate(f"CUST{hostile}", "EUR", (f"/tmp/b{hostile}.json", "/tmp/c.json")))
+    report.problems.append(f"/tmp/d{hostile}.json: not an export")
+    text = format_report(report, f"verify {hostile}")
+    for char in ("\x1b", "\x07", "\x00", "\u202e"):
+        assert char not in text, repr(char)
+    assert text.startswith(f"# verify {shown}\n")
+    assert f"| CUST{shown}\\|x | EU{shown} | 0 | 1.00 | 2.00 | 1 | 1 | /tmp/a{shown}.json |" in text
+    assert f"| CUST{shown} | EUR | /tmp/b{shown}.json, /tmp/c.json |" in text
+    assert f"- /tmp/d{shown}.json: not an export" in text

@@ -23,12 +23,14 @@ from rich.style import Style
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Input
 
 from balance_tui.core.rows import BalanceRow
+from balance_tui.core.safe_text import visible
 from balance_tui.ui import format as fmt
 
 #: How long a changed row stays highlighted.
@@ -80,7 +82,7 @@ class BalanceBook:
             old = self.rows.get(key)
             if old is None:
                 new_keys.append(key)
-                self.longest_customer = max(self.longest_customer, len(row.customer_id))
+                self.longest_customer = max(self.longest_customer, len(visible(row.customer_id)))
             elif old.partition != row.partition:
                 self.by_partition[old.partition].discard(key)
             self.rows[key] = row
@@ -233,7 +235,8 @@ class BalanceTable(ScrollView, can_focus=True):
         needle = self.filter_text
         if needle:
             rows = self.book.rows
-            self.view = [key for key in self.book.order if needle in rows[key].customer_id.casefold()]
+            # Matched against the id as shown, so `\u200b` finds the id with a zero-width space.
+            self.view = [key for key in self.book.order if needle in visible(rows[key].customer_id).casefold()]
         else:
             self.view = self.book.order
         self._view_membership = self.book.membership
@@ -285,7 +288,7 @@ class BalanceTable(ScrollView, can_focus=True):
 
     def _empty_strip(self) -> Strip:
         if self.filter_text:
-            message = f" No customer matches “{self.filter_text}”"
+            message = f" No customer matches “{visible(self.filter_text)}”"
         else:
             message = " Waiting for balances from this member's partitions…"
         return Strip([Segment(message, self.rich_style + self._style("empty"))])
@@ -313,11 +316,11 @@ class BalanceTable(ScrollView, can_focus=True):
         customer, balance, currency, count, last_tx, updated, partition = self._columns
         values = (
             (" ", base, None),
-            (row.customer_id, base, customer),
+            (visible(row.customer_id), base, customer),
             (fmt.money(row.balance), money, balance),
-            (row.currency, dim, currency),
+            (visible(row.currency), dim, currency),
             (f"{row.transaction_count:,}", base, count),
-            (row.last_transaction_id, dim, last_tx),
+            (visible(row.last_transaction_id), dim, last_tx),
             (fmt.clock_time(row.last_updated), dim, updated),
             (fmt.DASH if row.partition is None else str(row.partition), dim, partition),
         )
@@ -352,6 +355,7 @@ class BalancesPanel(Vertical):
             placeholder="filter customers (Enter keeps it, Escape clears)", id="balance-filter", compact=True
         )
         self.table = BalanceTable(id="balance-table")
+        self._subtitle = ""
 
     def compose(self) -> ComposeResult:
         yield self.filter_input
@@ -382,8 +386,9 @@ class BalancesPanel(Vertical):
         table.flush(now)
         total = len(table.book)
         if table.filter_text:
-            subtitle = f"{table.visible_count:,} of {total:,} match “{table.filter_text}”"
+            subtitle = f"{table.visible_count:,} of {total:,} match “{visible(table.filter_text)}”"
         else:
             subtitle = f"{total:,} rows"
-        if subtitle != self.border_subtitle:  # setting it repaints the frame, even when unchanged
-            self.border_subtitle = subtitle
+        if subtitle != self._subtitle:  # setting it repaints the frame, even when unchanged
+            self._subtitle = subtitle
+            self.border_subtitle = Content(subtitle)  # plain text: what was typed is not markup

@@ -10,6 +10,7 @@ from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
 from balance_tui.core.rows import Counters
+from balance_tui.core.safe_text import visible
 from balance_tui.ui import format as fmt
 
 LABEL = "#8a8a8a"
@@ -39,7 +40,8 @@ def counters_renderable(counters: Counters, width: int) -> Group:
         grid.add_column(justify="right", no_wrap=True, ratio=1)
     for start in range(0, len(pairs), per_line):
         grid.add_row(*(cell for pair in pairs[start:start + per_line] for cell in pair))
-    reason = Text.assemble(("Last rejection ", LABEL), counters.last_rejection or fmt.DASH)
+    # A rejection reason quotes the message it rejects.
+    reason = Text.assemble(("Last rejection ", LABEL), visible(counters.last_rejection or fmt.DASH))
     reason.no_wrap = True
     reason.overflow = "ellipsis"
     return Group(grid, reason)

@@ -4,6 +4,7 @@ Fed by `GroupChanged`: the members' own heartbeats on `<group>.members`, and whe
 broker describes groups (Apache Kafka; not Tansu) the broker's DescribeGroups beside them,
 with members only the broker lists (a plain Kafka consumer) and any disagreement shown.
 A silent member shows a countdown to the rebalance its session timeout will cause.
+Any member can write anything on the members topic, so every text shown passes through `visible`.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from __future__ import annotations
 from rich.console import Group as RichGroup
 from rich.table import Table
 from rich.text import Text
+from textual.content import Content
 from textual.widgets import Static
 
 from balance_tui.core.assignment import format_partitions
 from balance_tui.core.group import MemberRow, silence_text
+from balance_tui.core.safe_text import visible
 from balance_tui.messages import GroupChanged
 from balance_tui.ui import format as fmt
 
@@ -25,18 +28,18 @@ STATUS_STYLES = {
 
 
 def short_id(consumer_id: str) -> str:
-    """`balance-worker-host-1a2b3c4d` → `host-1a2b3c4d`: the part that tells members apart."""
-    return consumer_id.removeprefix("balance-worker-")
+    """`balance-worker-host-1a2b3c4d` → `host-1a2b3c4d`: the part that tells members apart, as shown."""
+    return visible(consumer_id.removeprefix("balance-worker-"))
 
 
 def member_line(row: MemberRow, with_strategy: bool) -> tuple[Text, ...]:
     name = Text(("▸ " if row.is_self else "  ") + short_id(row.consumer_id), style="bold" if row.is_self else "")
     if row.source == "broker":  # listed by DescribeGroups only: no heartbeats, so nothing measured
-        status = Text(row.status, style="italic #8a8a8a")
+        status = Text(visible(row.status), style="italic #8a8a8a")
     elif row.silent:
         status = Text("silent", style="bold #d75f5f")  # the countdown gets its own line below
     else:
-        status = Text(row.status, style=STATUS_STYLES.get(row.status, ""))
+        status = Text(visible(row.status), style=STATUS_STYLES.get(row.status, ""))
     owns = Text(",".join(map(str, row.partitions)) if row.partitions else "—",
                 style="" if row.partitions else "#6c6c6c")
     if row.source != "broker" and row.broker_partitions is not None and row.broker_partitions != row.partitions:
@@ -51,7 +54,7 @@ def member_line(row: MemberRow, with_strategy: bool) -> tuple[Text, ...]:
         Text(f"{row.heartbeat_age:.1f}s" if heard else fmt.DASH, justify="right",
              style="#d75f5f" if row.silent else "#8a8a8a"),
     )
-    return (*cells, Text(row.strategy, style="#d7af00")) if with_strategy else cells
+    return (*cells, Text(visible(row.strategy), style="#d7af00")) if with_strategy else cells
 
 
 def group_renderable(group: GroupChanged) -> RichGroup:
@@ -81,10 +84,11 @@ def group_renderable(group: GroupChanged) -> RichGroup:
     stale = any(lag.stale for lag in group.partition_lag)
     notes.append(f"group lag (committed→end) {lags}{'  (?: its owner is silent)' if stale else ''}"
                  if lags else "group lag: waiting for heartbeats", style="#8a8a8a")
-    footer = Text(group.source, style="#6c6c6c")
+    # The source names the group state DescribeGroups gave; cross-check lines name members.
+    footer = Text(visible(group.source), style="#6c6c6c")
     if group.problem:
-        footer = Text(group.problem, style="#d75f5f")
-    parts = [table, *warnings, notes, footer, *(Text(line, style="#d7af00") for line in group.cross_check)]
+        footer = Text(visible(group.problem), style="#d75f5f")
+    parts = [table, *warnings, notes, footer, *(Text(visible(line), style="#d7af00") for line in group.cross_check)]
     return RichGroup(*parts)
 
 
@@ -105,4 +109,4 @@ class GroupPanel(Static):
             return
         self._dirty = False
         self.update(group_renderable(self.group))
-        self.border_subtitle = self.group.capacity
+        self.border_subtitle = Content(visible(self.group.capacity))  # plain text, never markup

@@ -1,4 +1,8 @@
-"""The top bar: who this terminal is in the group and what its consumer is doing."""
+"""The top bar: who this terminal is in the group and what its consumer is doing.
+
+Every value shown comes from configuration, the broker or the worker: each passes through
+`visible` on its way to the screen.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from balance_tui.core.rows import ConsumerStatus
+from balance_tui.core.safe_text import visible
 from balance_tui.ui import format as fmt
 
 #: Badge style per status: green means work is flowing, yellow a rebalance in progress,
@@ -66,7 +71,7 @@ def status_text(info: HeaderInfo, now: datetime) -> Text:
 
 
 def _field(label: str, value: str, value_style: str = VALUE) -> Text:
-    return Text.assemble((label + " ", LABEL), (value or fmt.DASH, value_style))
+    return Text.assemble((label + " ", LABEL), (visible(value) or fmt.DASH, value_style))
 
 
 def _fields(*parts: Text) -> Text:
@@ -106,7 +111,7 @@ class HeaderBar(Widget):
         status_line = Text.assemble(
             status_text(info, now),
             "  ",
-            (info.consumer_id, "bold #5fafff"),
+            (visible(info.consumer_id), "bold #5fafff"),
             ("  " + _shown_detail(info) if _shown_detail(info) else "",
              "bold #ff8787" if info.status is ConsumerStatus.JOINING else LABEL),
         )
@@ -127,7 +132,8 @@ class HeaderBar(Widget):
         # The log path gets what is left of the line, losing its directories first.
         room = self.content_size.width - where_line.cell_len - len("   log ")
         if room >= 12:
-            where_line = _fields(where_line, _field("log", fmt.ellipsize_left(fmt.short_path(info.log_path), room), ""))
+            log = fmt.ellipsize_left(visible(fmt.short_path(info.log_path)), room)
+            where_line = _fields(where_line, _field("log", log, ""))
         where_line.no_wrap = True
         where_line.overflow = "ellipsis"
         return Group(_split_line(status_line, uptime), _split_line(rebalance_line, work), where_line)
@@ -148,10 +154,10 @@ def _shown_detail(info: HeaderInfo) -> str:
     if info.status is ConsumerStatus.JOINING:
         # Joining counts its own seconds live (a detail repeating them would go stale); what
         # follows them is why the group keeps refusing this member.
-        return info.status_detail.partition(" · ")[2]
-    return info.status_detail
+        return visible(info.status_detail.partition(" · ")[2])
+    return visible(info.status_detail)
 
 
 def _short_member(member_id: str | None) -> str:
     """Member ids are `<client.id>-<uuid>`; the client id is shown already, the uuid's tail tells joins apart."""
-    return fmt.ellipsize_left(member_id, 13) if member_id else fmt.DASH
+    return fmt.ellipsize_left(visible(member_id), 13) if member_id else fmt.DASH

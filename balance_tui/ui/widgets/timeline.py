@@ -11,6 +11,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from balance_tui.core.rows import TimelineEntry
+from balance_tui.core.safe_text import visible
 from balance_tui.ui import format as fmt
 
 #: kind -> (label, style). Unknown kinds are shown upper-cased, unstyled.
@@ -54,13 +55,14 @@ def what_changed(entry: TimelineEntry) -> Text:
         parts.append(Text.assemble(("downtime ", LABEL), downtime_text(entry.downtime_ms)))
     # An assignment's detail says again what kept / moved in just said; keep it for the rest.
     if entry.detail and not (entry.kind == "assigned" and (entry.kept or entry.moved_in)):
-        parts.append(Text(entry.detail, style="#ff8787" if entry.kind == "error" else ""))
+        # Details quote broker error texts and other members' ids.
+        parts.append(Text(visible(entry.detail), style="#ff8787" if entry.kind == "error" else ""))
     return Text(" · ").join(parts)
 
 
 def entry_row(seq: int, entry: TimelineEntry, *, compact: bool = False) -> tuple[Text | str, ...]:
     """The cells of one timeline line; `compact` drops the number and the full assignment."""
-    label, style = KINDS.get(entry.kind, (entry.kind.upper(), ""))
+    label, style = KINDS.get(entry.kind, (visible(entry.kind.upper()), ""))
     mark = PARTITION_MARKS.get(entry.kind, "")
     moved = mark + fmt.partitions(entry.partitions) if entry.partitions else ""
     shows_assignment = entry.kind in PARTITION_MARKS or bool(entry.assignment)
