@@ -7,6 +7,7 @@ thread, which reports the outcome with messages (see `messages.py`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from textual.message import Message
@@ -45,3 +46,52 @@ class WorkerControl(Protocol):
         Python runs one thread at a time: under full load the worker would otherwise share
         the interpreter with every step of drawing the answer to a key.
         """
+
+
+# -- the requests themselves, as the worker's queue carries them ------------------------------
+
+
+@dataclass(frozen=True)
+class SetStrategy:
+    """Leave the group and rejoin with `strategy`."""
+
+    strategy: str
+
+
+@dataclass(frozen=True)
+class AskGroupStrategy:
+    """Ask every member, through the members topic, to rejoin with `strategy`."""
+
+    strategy: str
+
+
+@dataclass(frozen=True)
+class Restart:
+    """Leave the group and rejoin with the same settings."""
+
+
+@dataclass(frozen=True)
+class TogglePause:
+    """Pause consumption, or resume it."""
+
+
+@dataclass(frozen=True)
+class ChangeWorkMs:
+    """Add `delta` milliseconds of simulated work per transaction (never below 0)."""
+
+    delta: float
+
+
+@dataclass(frozen=True)
+class ExportNow:
+    """Write the export files."""
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Leave the group cleanly, export, and stop."""
+
+    reason: str
+
+
+WorkerCommand = SetStrategy | AskGroupStrategy | Restart | TogglePause | ChangeWorkMs | ExportNow | Stop

@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from balance_tui import locations
+
+#: Every member writes a `stats` line at least this often, whatever it is doing (the contract of
+#: docs/session-log.md, which `report` and `lab` rely on).
+STATS_SECONDS = 5.0
 from balance_tui.core.assignment import iso_ms, utc_now
 
 

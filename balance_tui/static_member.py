@@ -66,3 +66,23 @@ def describe_static_rejoin(before: StaticMemberRecord | None, generation: int | 
                       f"{owned} handed back as they were)")
     return False, (f"rejoined as static member after a rebalance: generation {before.generation} → {generation}, "
                    f"owned {format_partitions(before.assignment)} before, {owned} now")
+
+
+class StaticMembership:
+    """One run of a static member: what it owned last time, and whether the first assignment shows a rebalance."""
+
+    def __init__(self, group: str, instance_id: str) -> None:
+        self.group = group
+        self.instance_id = instance_id
+        self.before = load_static_record(group, instance_id)
+        self._first = True
+
+    def assigned(self, generation: int | None, assignment: tuple[int, ...], consumer_id: str,
+                 at: str) -> tuple[bool, str] | None:
+        """Remember this assignment; for the run's first one, (no rebalance?, timeline text) or None."""
+        verdict = describe_static_rejoin(self.before, generation, assignment) if self._first else None
+        self._first = False
+        save_static_record(self.group, self.instance_id,
+                           StaticMemberRecord(generation=generation, assignment=assignment, consumer_id=consumer_id,
+                                              at=at))
+        return verdict

@@ -44,7 +44,7 @@ async def run_dashboard(settings, count: int) -> tuple[float, list[float], int]:
     app = BalanceApp(settings, worker, crash=lambda: None)
     latencies: list[float] = []
     async with app.run_test(size=(120, 40)):
-        await until(lambda: worker.tracker.assignment and not worker._restoring)
+        await until(lambda: worker.tracker.assignment and not worker.restoring)
         started, already = time.perf_counter(), worker.consumed
         while worker.consumed < count:
             # A key event straight into the app's queue, as the terminal driver posts it.

@@ -86,3 +86,62 @@ class DescribeGroupsVerdict:
             self._empty_while_member += 1
             if self._empty_while_member >= EMPTY_ANSWERS_BEFORE_GIVING_UP:
                 self.usable = False
+
+
+#: After a broker came (back) up, coordinator admin requests wait this long (librdkafka #4605).
+ADMIN_AFTER_UP_SECONDS = 3.0
+
+
+class BrokerHealth:
+    """Is the broker there? Since when, and what was owned when it went away. Fed by errors and statistics.
+
+    Coordinator admin requests (DescribeConsumerGroups, DeleteConsumerGroups) wait until every
+    broker has been up for a while: librdkafka up to 2.16 (at least) aborts the whole process
+    (`rd_kafka_enq_once_del_source_return: Assertion 'eonce->refcnt > 0' failed`, librdkafka
+    issue #4605, fix proposed in PR #5397) when such a request cannot be sent because the
+    connection is down: a broker that went away or is restarting.
+    """
+
+    def __init__(self, admin_after_up_seconds: float = ADMIN_AFTER_UP_SECONDS) -> None:
+        self.admin_after_up_seconds = admin_after_up_seconds
+        #: The cluster id at start; a different one after an outage is a broker that lost everything.
+        self.cluster_id: str | None = None
+        #: When the broker became unreachable (None: it answers).
+        self.outage_started: float | None = None
+        #: Partitions owned when it went away (their state is lost if it comes back empty).
+        self.owned_at_outage = 0
+        self._up_since: float | None = None
+
+    def unreachable(self, now: float, owned: int) -> None:
+        self._up_since = None
+        if self.outage_started is None:
+            self.outage_started = now
+            self.owned_at_outage = owned
+
+    def statistics(self, all_up: bool | None, now: float) -> None:
+        if all_up and self._up_since is None:
+            self._up_since = now
+        elif not all_up:
+            self._up_since = None
+
+    def admin_requests_safe(self, now: float) -> bool:
+        return self._up_since is not None and now - self._up_since >= self.admin_after_up_seconds
+
+    @property
+    def back_after_outage(self) -> bool:
+        """It had gone away, and every broker is up again: time to see which cluster answers."""
+        return self.outage_started is not None and self._up_since is not None
+
+    def outage_over(self, now: float) -> float:
+        """The outage is over: how long it lasted."""
+        lasted = now - (self.outage_started if self.outage_started is not None else now)
+        self.outage_started = None
+        return lasted
+
+    def still_out(self, now: float, lasted: float) -> None:
+        """The broker did not really answer: the outage goes on (it began `lasted` seconds ago)."""
+        self.outage_started = now - lasted
+
+    def new_cluster(self, cluster_id: str | None) -> None:
+        self.cluster_id = cluster_id
+        self._up_since = None

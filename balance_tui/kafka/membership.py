@@ -1,0 +1,221 @@
+"""Provides this member's part in the whole group: heartbeats, group-wide commands, refusals.
+
+`GroupMembership` owns the members-topic beacon and the `GroupView` built from everyone's
+heartbeats (and the broker's DescribeGroups where it tells the truth), the group-wide
+strategy switch in progress, and how long the group has refused this member's protocol.
+The worker calls it from its loop; nothing here touches the consumer. docs/group-view.md.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from confluent_kafka import KafkaException
+
+from balance_tui.config import Settings
+from balance_tui.core.assignment import utc_now
+from balance_tui.core.group import GROUP_RESET, Departure, GroupCommand, GroupView, MemberHeartbeat
+from balance_tui.errors import UserError
+from balance_tui.kafka.admin import bootstrap_accepts_connections, delete_empty_group, group_state
+from balance_tui.kafka.members import MemberBeacon
+from balance_tui.messages import GroupChanged
+
+#: A member refused by the group (INCONSISTENT_GROUP_PROTOCOL) this long, or twice its session timeout,
+#: adopts the strategy of the group's members.
+REFUSAL_HEAL_SECONDS = 15.0
+#: How often a member waiting in a group-wide switch tries to reset the emptied group.
+RESET_TRY_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class ResetOutcome:
+    """How a wait in a group-wide switch ended: `by` who reset the group (None: the deadline passed)."""
+
+    by: str | None
+    outcome: str
+    attempts: tuple[str, ...] = ()
+    #: The reset message read from another member, if that is how the wait ended.
+    command: GroupCommand | None = None
+
+
+class GroupMembership:
+    """The beacon, the group view, a group-wide switch in progress, and a refusal's duration."""
+
+    def __init__(self, settings: Settings, consumer_id: str) -> None:
+        self.settings = settings
+        self.consumer_id = consumer_id
+        self.view = GroupView(own_consumer_id=consumer_id)
+        self.beacon: MemberBeacon | None = None
+        #: A group-wide switch in progress: rejoin only once the emptied group was reset.
+        self.switch: GroupCommand | None = None
+        #: Since when the group has refused this member's protocol, in this join (None: not refused).
+        self.refused_since: float | None = None
+        #: Why the group refuses this member's join, shown beside JOINING until the next attempt.
+        self.refusal: str | None = None
+
+    # -- the beacon ------------------------------------------------------------------------
+
+    def open(self) -> str | None:
+        """Open the members topic; why not, if it cannot be used (the panel then shows this member only)."""
+        try:
+            self.beacon = MemberBeacon(self.settings, self.consumer_id)
+        except (UserError, KafkaException) as error:
+            return str(error)
+        return None
+
+    def forget_group(self) -> None:
+        """On a new cluster: the members it knew belong to the old one."""
+        self.view = GroupView(own_consumer_id=self.consumer_id)
+
+    def goodbye(self, heartbeat: MemberHeartbeat) -> None:
+        if self.beacon is not None:
+            try:
+                self.beacon.goodbye(heartbeat)
+            except (KafkaException, RuntimeError):
+                pass
+
+    def close(self) -> None:
+        if self.beacon is not None:
+            try:
+                self.beacon.close()
+            except (KafkaException, RuntimeError):
+                pass
+            self.beacon = None
+
+    def describe_soon(self) -> None:
+        """After a rebalance: the broker's last DescribeGroups answer is stale."""
+        if self.beacon is not None:
+            self.beacon.describe_soon()
+
+    # -- heartbeats and commands -------------------------------------------------------------
+
+    def beat(self, heartbeat: MemberHeartbeat, own_partitions: int, ask_broker: bool,
+             partition_count: int) -> tuple[GroupChanged, list[Departure]]:
+        """Publish our heartbeat; the group as it stands, and who left the view since the last beat."""
+        now, view = heartbeat.sent_at, self.view
+        view.observe(heartbeat, now)
+        if self.beacon is not None:
+            self.beacon.publish(heartbeat)
+            self.beacon.refresh_broker_members(own_partitions=own_partitions, ask=ask_broker)
+            view.broker_group = self.beacon.broker_group
+            view.broker_describes = self.beacon.describe_verdict.usable
+        rows = view.rows(now)
+        changed = GroupChanged(
+            rows=tuple(rows), unowned=tuple(view.unowned_partitions(partition_count)),
+            capacity=view.capacity_text(partition_count),
+            partition_lag=tuple(view.partition_lag(partition_count, now)),
+            source=view.source_text(), cross_check=tuple(view.cross_check()),
+            problem=None if self.beacon is not None else "members topic unavailable",
+        )
+        return changed, view.take_departures()
+
+    def read(self, now: datetime | None = None) -> tuple[list[GroupCommand], list[GroupCommand]]:
+        """Take in the heartbeats read since the last call: (switch commands, group resets), in log order."""
+        if self.beacon is None:
+            return [], []
+        now = now or utc_now()
+        switches: list[GroupCommand] = []
+        resets: list[GroupCommand] = []
+        for message in self.beacon.poll(now):
+            if isinstance(message, GroupCommand):
+                (resets if message.kind == GROUP_RESET else switches).append(message)
+            else:
+                self.view.observe(message, now)
+        return switches, resets
+
+    def send(self, command: GroupCommand) -> bool:
+        """Send a group command (carried out when read back, by every member alike); False without a beacon."""
+        if self.beacon is None:
+            return False
+        self.beacon.send_command(command)
+        return True
+
+    # -- the group-wide switch -----------------------------------------------------------------
+
+    def wait_for_reset(self, strategy: Callable[[], str], adopt: Callable[[GroupCommand], None],
+                       tick: Callable[[], None], admin_safe: Callable[[], bool]) -> ResetOutcome:
+        """Between leaving and rejoining in a group-wide switch: wait until the group is reset.
+
+        Every member left; whoever first finds the group empty resets it (see `reset_emptied_group`)
+        and tells the others. A newer command read meanwhile is adopted (the last one wins).
+        Bounded: after the deadline this member rejoins anyway. `tick` keeps heartbeats and the
+        session log's stats going meanwhile.
+        """
+        assert self.beacon is not None
+        deadline = time.monotonic() + max(15.0, 2 * self.settings.session_timeout_ms / 1000)
+        next_try = 0.0
+        attempts: list[str] = []
+        while time.monotonic() < deadline:
+            tick()
+            switches, resets = self.read()
+            for command in switches:
+                adopt(command)  # a newer request while waiting: it wins
+            if resets:
+                return ResetOutcome(by=resets[0].requested_by, outcome="reset", command=resets[0])
+            now = time.monotonic()
+            if now >= next_try:
+                next_try = now + RESET_TRY_SECONDS
+                outcome = self.reset_emptied_group(admin_safe())
+                attempts.append(outcome)
+                if outcome in ("deleted", "gone", "empty") or outcome.startswith("refused"):
+                    if outcome in ("deleted", "empty"):  # the one who saw it tells the others to rejoin now
+                        self.beacon.send_command(GroupCommand(strategy=strategy(), requested_by=self.consumer_id,
+                                                              requested_at=utc_now(), kind=GROUP_RESET))
+                    return ResetOutcome(by=self.consumer_id, outcome=outcome)
+            time.sleep(0.05)  # a bounded retry loop, the consumer is closed meanwhile
+        return ResetOutcome(by=None, outcome="deadline passed: rejoining anyway", attempts=tuple(sorted(set(attempts))))
+
+    def reset_emptied_group(self, admin_safe: bool) -> str:
+        """Make the emptied group take a new protocol: "empty", "deleted", "gone", "not empty", "retry", ...
+
+        Apache Kafka forgets an empty group's protocol by itself, and its DescribeGroups says when
+        the group is empty: nothing is deleted there (the committed offsets stay). Tansu keeps an
+        emptied group's protocol forever and cannot describe groups: the group is deleted. Never a
+        coordinator admin request to a broker that is not there (librdkafka #4605).
+        """
+        config, group = self.settings.client_config(), self.settings.group
+        if not bootstrap_accepts_connections(config):
+            return "retry"
+        if self.beacon is not None and self.beacon.describe_verdict.usable:
+            state = group_state(config, group)
+            return "empty" if state in ("Empty", "Dead", "gone") else ("not empty" if state != "retry" else state)
+        return delete_empty_group(config, group)
+
+    # -- refusals ------------------------------------------------------------------------------
+
+    def new_join(self) -> None:
+        self.refusal = None
+        self.refused_since = None
+
+    def refused(self, hint: str, now: float) -> None:
+        """The group refused our protocol (said once per join): remember why and since when."""
+        self.refusal = "refused: " + hint.split(":", 1)[0]
+        if self.refused_since is None:
+            self.refused_since = now
+
+    def strategies(self) -> set[str]:
+        """The strategies of the other members that are in the group now (they own partitions).
+
+        Members that own nothing may be joining, switching or refused themselves: what the group
+        uses is what its assigned members use.
+        """
+        members = [m for m in self.view.members() if m.consumer_id != self.consumer_id]
+        assigned = {m.strategy for m in members if m.assignment}
+        return assigned or {m.strategy for m in members}
+
+    def heal_target(self, own: str, now: float, owns_partitions: bool) -> tuple[str, float] | None:
+        """A member must never stay refused when it could fix itself: after a while, the strategy
+        every assigned member of the group uses, and how long we were refused; else None."""
+        if self.refused_since is None or owns_partitions:
+            return None
+        refused_for = now - self.refused_since
+        if refused_for < max(REFUSAL_HEAL_SECONDS, 2 * self.settings.session_timeout_ms / 1000):
+            return None
+        theirs = self.strategies()
+        if len(theirs) != 1 or own in theirs:
+            return None
+        self.refused_since = None
+        return next(iter(theirs)), refused_for

@@ -1,0 +1,327 @@
+"""The consumer worker's collaborators, without a broker: offsets and lag, what is said and how often,
+the partitions table, the changelog's assignment plan and commit gate, the group's refusals, the
+status and balance messages, and the worker's commands."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from balance_tui.config import load_settings
+from balance_tui.control import AskGroupStrategy, ChangeWorkMs, Restart, SetStrategy, Stop
+from balance_tui.core.broker_profile import BrokerHealth, describe_broker
+from balance_tui.core.error_reports import ErrorReports, RejectionLog, refusal_hint
+from balance_tui.core.group import MemberHeartbeat
+from balance_tui.core.ledger import Ledger
+from balance_tui.core.member_view import PartitionScene, Throughput, counters, partition_rows, stats_fields
+from balance_tui.core.offsets import OFFSET_INVALID, PartitionOffsets, parse_statistics, total_lag
+from balance_tui.core.rows import ConsumerStatus, PartitionState
+from balance_tui.core.transaction import Transaction, TransactionStatus, TransactionType
+from balance_tui.kafka.changelog_coordinator import ChangelogCoordinator, plan_assignment
+from balance_tui.kafka.membership import GroupMembership
+from balance_tui.kafka.worker.publishing import BalancePublisher, StatusBoard
+from balance_tui.kafka.worker.worker import ConsumerWorker, Quit, Rejoin, _Every, _Schedule
+from balance_tui.messages import BalancesChanged, StatusChanged
+
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def statistics(partitions: dict[str, dict], brokers: dict[str, dict] | None = None) -> str:
+    return json.dumps({"topics": {"tx": {"partitions": partitions}},
+                       "brokers": brokers if brokers is not None else {"b1": {"nodeid": 1, "state": "UP"}}})
+
+
+# -- offsets and lag ------------------------------------------------------------------------------------
+
+
+def test_statistics_give_the_partitions_and_whether_every_broker_is_up() -> None:
+    parsed = parse_statistics(statistics({"0": {"hi_offset": 5}, "-1": {"hi_offset": 9}},
+                                         {"b1": {"nodeid": 1, "state": "UP"}, "boot": {"nodeid": -1, "state": "INIT"},
+                                          "b2": {"nodeid": 2, "state": "DOWN"}}), "tx")
+    assert parsed is not None and list(parsed.partitions) == [0]  # the internal -1 is not a partition
+    assert parsed.all_brokers_up is False and parsed.any_broker_up is True
+    assert parse_statistics("{not json", "tx") is None
+    assert parse_statistics(statistics({}, {}), "tx").all_brokers_up is None  # type: ignore[union-attr]
+
+
+def test_a_fetched_partitions_high_watermark_may_go_down_a_paused_ones_only_up() -> None:
+    offsets = PartitionOffsets()
+    offsets.high_watermark = {0: 100, 1: 100}
+    parsed = parse_statistics(statistics({"0": {"hi_offset": 40}, "1": {"hi_offset": 40}}), "tx")
+    assert parsed is not None
+    offsets.apply_statistics(parsed, not_fetching={1}, restoring=set())
+    assert offsets.high_watermark == {0: 40, 1: 100}  # 0: a restarted broker; 1: stale while paused
+
+
+def test_lag_before_the_first_record_comes_from_the_fetch_position() -> None:
+    offsets = PartitionOffsets()
+    parsed = parse_statistics(statistics({"0": {"hi_offset": 50, "next_offset": 50, "fetch_state": "active",
+                                                "fetchq_cnt": 0},
+                                          "1": {"hi_offset": 50, "next_offset": 10, "fetch_state": "active",
+                                                "fetchq_cnt": 3}}), "tx")
+    assert parsed is not None
+    offsets.apply_statistics(parsed, set(), set())
+    assert offsets.lag_by_partition([0, 1], restoring=set()) == {0: 0}  # 1 has fetched records queued: unknown
+    offsets.position[1] = 20
+    assert offsets.lag_by_partition([0, 1], restoring=set()) == {0: 0, 1: 30}
+    assert offsets.lag_by_partition([0], restoring={0}) == {}  # restoring: the fetch position is not ours yet
+
+
+def test_where_reading_goes_on_and_forgetting_a_partition() -> None:
+    offsets = PartitionOffsets()
+    assert offsets.next_offset(3) == OFFSET_INVALID
+    offsets.restored_to(3, start=120, resume=None)
+    assert offsets.next_offset(3) == 120
+    offsets.position[3] = 130
+    offsets.committed[3] = 125
+    assert offsets.next_offset(3) == 130 and offsets.known_high(3) == 130  # what was read is in the log
+    offsets.forget(3)
+    assert offsets.next_offset(3) == OFFSET_INVALID and 3 not in offsets.committed
+
+
+def test_rates_and_total_lag() -> None:
+    offsets = PartitionOffsets()
+    offsets.position = {0: 100}
+    assert offsets.rates(0.0) == {}
+    offsets.position = {0: 150}
+    assert offsets.rates(2.0) == {0: 25.0}
+    assert total_lag({}, owns_partitions=False) == 0
+    assert total_lag({}, owns_partitions=True) is None
+    assert total_lag({0: 3, 1: 4}, owns_partitions=True) == 7
+
+
+def test_commits_count_only_for_owned_partitions() -> None:
+    offsets = PartitionOffsets()
+    offsets.commits_acknowledged([(0, 10), (1, -1001), (2, 30)], owned={0, 1})
+    assert offsets.committed == {0: 10}
+
+
+# -- what is said, and how often --------------------------------------------------------------------------
+
+
+def test_an_error_is_said_once_per_window_and_its_repeats_counted() -> None:
+    reports = ErrorReports(repeat_seconds=5.0)
+    assert reports.decide("X", "X", 0.0).say
+    assert not reports.decide("X", "X", 1.0).say
+    assert not reports.decide("X", "X", 2.0).say
+    again = reports.decide("X", "X", 5.5)
+    assert again.say and again.repeats == 2
+    assert ErrorReports.key("_FAIL", "changelog write failed", generic=True) != ErrorReports.key(
+        "_FAIL", "offsets not committed", generic=True)
+
+
+def test_a_refused_join_is_said_once_per_join() -> None:
+    reports = ErrorReports(repeat_seconds=0.0)
+    name = "INCONSISTENT_GROUP_PROTOCOL"
+    assert reports.decide(name, name, 0.0).say
+    assert not reports.decide(name, name, 100.0).say
+    reports.new_join()
+    assert reports.decide(name, name, 101.0).say
+
+
+def test_the_refusal_hint_names_the_groups_strategy_and_its_key() -> None:
+    assert "the group uses roundrobin, not range: press 2" in refusal_hint("range", {"roundrobin", "range"})
+    assert "another protocol family than range" in refusal_hint("range", set())
+
+
+def test_rejections_are_counted_by_reason_and_said_at_most_once_per_reason_and_window() -> None:
+    log = RejectionLog(log_seconds=5.0, keep=2)
+    first = log.note(0, 1, "invalid JSON", "x", now=0.0, at=T0)
+    assert first is not None and first.unlogged_since_last == 0
+    assert log.note(0, 2, "invalid JSON", "y", now=1.0, at=T0) is None
+    assert log.note(1, 3, "missing field", "customerId", now=1.0, at=T0) is not None  # another reason
+    later = log.note(0, 4, "invalid JSON", "z", now=6.0, at=T0)
+    assert later is not None and later.unlogged_since_last == 1
+    assert log.total == 4 and log.by_reason == {"invalid JSON": 3, "missing field": 1}
+    assert [r["offset"] for r in log.recent] == [3, 4] and log.last == "P0:O4 invalid JSON: z"
+
+
+# -- the partitions table and the counters --------------------------------------------------------------
+
+
+def test_partition_rows_say_which_partition_is_where() -> None:
+    offsets = PartitionOffsets()
+    offsets.position = {0: 10, 1: 5}
+    offsets.high_watermark = {0: 12, 1: 9}
+    scene = PartitionScene(count=5, owned=frozenset({0, 1, 2}), restoring=frozenset({2}), paused=frozenset({1}),
+                           recently_revoked=frozenset({3}), progress={2: (40, 100)})
+    rows = partition_rows(scene, offsets, {0: 2, 1: 4}, {0: 7.5}, {3: 77, 4: None})
+    assert [row.state for row in rows] == [PartitionState.CONSUMING, PartitionState.PAUSED, PartitionState.RESTORING,
+                                           PartitionState.REVOKED, PartitionState.NOT_MINE]
+    assert (rows[0].lag, rows[0].rate, rows[1].rate) == (2, 7.5, 0.0)
+    assert (rows[2].restored, rows[2].restore_total) == (40, 100)
+    assert rows[3].high_watermark == 77 and rows[3].position is None  # its owner's heartbeat says where it ends
+
+
+def test_counters_and_the_stats_line() -> None:
+    throughput = Throughput()
+    throughput.batch(3, [1_000], now=1.0, wall_ms=1_250.0, at=T0)
+    throughput.kafka_errors, throughput.processing_errors = 2, 1
+    rejections = RejectionLog()
+    rejections.note(0, 0, "invalid JSON", "x", 0.0, T0)
+    ledger = Ledger()
+    shown = counters(throughput, ledger, rejections, {0: 5}, True, now=1.0)
+    assert (shown.consumed, shown.errors, shown.processing_errors, shown.lag) == (3, 3, 1, 5)
+    assert shown.rejected_by_reason == {"invalid JSON": 1} and shown.last_message_at == T0
+    line = stats_fields(throughput, rejections, {0: 5}, {0}, "Consuming", now=1.0)
+    assert line["lag_by_partition"] == {"0": 5} and line["assignment"] == [0] and line["errors"] == 3
+
+
+# -- the changelog's side ------------------------------------------------------------------------------
+
+
+def test_only_a_partition_given_straight_back_keeps_its_state() -> None:
+    plan = plan_assignment([0, 1, 2], uninterrupted=True, held_back={0, 1}, positions={0: 40})
+    assert plan.kept_at == {0: 40} and plan.to_restore == [1, 2]  # 1 was held back but never read
+    assert plan_assignment([0], uninterrupted=False, held_back={0}, positions={0: 40}).to_restore == [0]
+
+
+@dataclass
+class FakeWriter:
+    acknowledged: bool = False
+    broken: bool = False
+    first_error: str | None = None
+
+    def flush(self, timeout: float) -> bool:
+        return self.acknowledged
+
+
+def test_the_commit_gate_waits_quietly_then_says_why() -> None:
+    writer = FakeWriter()
+    gate = ChangelogCoordinator(writer, restorer=None)  # type: ignore[arg-type]
+    assert gate.commit_gate(0.0, now=0.0).ready is False and gate.commit_gate(0.0, now=0.0).report is None
+    assert gate.commit_gate(0.0, now=5.0).report is None
+    late = gate.commit_gate(0.0, now=11.0)
+    assert late.report == "changelog not acknowledged (for 11 s); offsets not committed"
+    writer.acknowledged = True
+    gate.failures = 2
+    assert gate.commit_gate(0.0, now=12.0).ready and gate.failures == 0
+
+
+# -- the group's refusals and the broker's health ------------------------------------------------------------
+
+
+def heartbeat(member: str, strategy: str, assignment: tuple[int, ...]) -> MemberHeartbeat:
+    return MemberHeartbeat(consumer_id=member, host="h", pid=1, strategy=strategy, status="Consuming",
+                           assignment=assignment, generation=3, lag=0, rate=0.0, work_ms=0, sent_at=T0,
+                           session_timeout_ms=2_000)
+
+
+def test_a_refused_member_adopts_the_groups_strategy_only_after_a_while(tmp_path: Path) -> None:
+    membership = GroupMembership(load_settings({"session_timeout_ms": 2000, "heartbeat_interval_ms": 500}), "me")
+    membership.view.observe(heartbeat("a", "roundrobin", (0, 1, 2)), T0)
+    membership.view.observe(heartbeat("b", "range", ()), T0)  # owns nothing: not what the group uses
+    assert membership.strategies() == {"roundrobin"}
+    assert membership.heal_target("range", now=100.0, owns_partitions=False) is None  # never refused
+    membership.refused("the group uses roundrobin, not range: press 2", now=100.0)
+    assert membership.refusal == "refused: the group uses roundrobin, not range"
+    assert membership.heal_target("range", now=110.0, owns_partitions=False) is None  # not long enough
+    assert membership.heal_target("range", now=116.0, owns_partitions=False) == ("roundrobin", 16.0)
+    membership.new_join()
+    assert membership.refusal is None and membership.refused_since is None
+
+
+def test_coordinator_admin_requests_wait_until_every_broker_is_up_a_while() -> None:
+    health = BrokerHealth(admin_after_up_seconds=3.0)
+    health.statistics(True, now=0.0)
+    assert not health.admin_requests_safe(2.0) and health.admin_requests_safe(3.0)
+    health.unreachable(now=4.0, owned=6)
+    assert not health.admin_requests_safe(10.0) and health.owned_at_outage == 6
+    health.statistics(True, now=12.0)
+    assert health.back_after_outage
+    assert health.outage_over(13.0) == 9.0 and not health.back_after_outage
+    assert describe_broker(None, None, None).consumer_protocol is None
+
+
+# -- what the UI is told ----------------------------------------------------------------------------------
+
+
+def test_a_status_is_posted_once_and_a_fatal_error_sticks() -> None:
+    posted: list[object] = []
+    board = StatusBoard(posted.append)
+    board.set(ConsumerStatus.JOINING, "0s")
+    board.set(ConsumerStatus.JOINING, "0s")
+    board.from_assignment(owns_partitions=False, paused=False)
+    board.fatal = True
+    board.from_assignment(owns_partitions=True, paused=False)
+    assert [m.status for m in posted if isinstance(m, StatusChanged)] == [ConsumerStatus.JOINING, ConsumerStatus.IDLE]
+
+
+def deposit(customer: str, amount: str) -> Transaction:
+    return Transaction.validated(transaction_id=f"T-{customer}-{amount}", from_account="BANK", to_account="FR76",
+                                 amount=Decimal(amount), currency="EUR", type=TransactionType.DEPOSIT,
+                                 description="", customer_id=customer, timestamp=T0, risk_score=0,
+                                 status=TransactionStatus.COMPLETED)
+
+
+def test_balance_batches_coalesce_while_the_screen_has_not_taken_the_last_one() -> None:
+    posted: list[BalancesChanged] = []
+    publisher = BalancePublisher(posted.append, enabled=True)
+    ledger = Ledger()
+    ledger.apply(deposit("C1", "10.00"), 0, 0)
+    publisher.changed(["C1"])
+    publisher.flush(ledger)
+    ledger.apply(deposit("C2", "5.00"), 1, 0)
+    publisher.changed(["C2"])
+    publisher.flush(ledger)  # the first batch is not applied yet: nothing new is posted
+    assert len(posted) == 1
+    posted[0].applied.set()
+    publisher.flush(ledger)
+    assert [row.customer_id for row in posted[1].rows] == ["C2"]
+    publisher.flush(ledger, removed_partitions=(1,))  # removals always go out
+    assert posted[2].removed_partitions == (1,)
+    quiet = BalancePublisher(posted.append, enabled=False)
+    quiet.changed(["C1"])
+    quiet.flush(ledger)
+    assert len(posted) == 3 and not quiet.dirty
+
+
+# -- the worker's loop parts and commands ------------------------------------------------------------------
+
+
+def test_periodic_jobs_come_due_on_their_own_schedule() -> None:
+    every = _Every(1.0, start=10.0)
+    assert not every.due(9.9) and every.due(10.0) and not every.due(10.5) and every.due(11.0)
+    schedule = _Schedule(0.0, load_settings({"commit_interval_ms": 1000}))
+    assert schedule.due("beat", 0.0) and not schedule.due("commit", 0.5) and schedule.due("commit", 1.0)
+    schedule.soon("commit", 1.05)
+    assert schedule.due("commit", 1.05)
+
+
+@pytest.fixture
+def worker(tmp_path: Path) -> ConsumerWorker:
+    settings = load_settings({"session_log": tmp_path / "w.jsonl", "bootstrap_servers": "127.0.0.1:9"})
+    return ConsumerWorker(settings, consumer_id="balance-worker-unit")
+
+
+def test_commands_are_carried_out_by_kind(worker: ConsumerWorker, tmp_path: Path) -> None:
+    assert worker._handle(Stop("quit")) == Quit("quit")
+    assert worker._handle(Stop("")) == Quit("stopped")
+    assert worker._handle(Restart()) == Rejoin()
+    assert worker._handle(SetStrategy("range")) == Rejoin() and worker.strategy == "range"
+    assert worker._handle(ChangeWorkMs(-5)) is None and worker.work_ms == 0.0  # never below 0
+    # Without a members topic a group-wide switch is this member's alone.
+    assert worker._handle(AskGroupStrategy("roundrobin")) == Rejoin() and worker.strategy == "roundrobin"
+    worker.session.close()
+    events = [json.loads(line)["event"] for line in (tmp_path / "w.jsonl").read_text().splitlines()]
+    assert events == ["restarted", "strategy_changed", "work_ms_changed", "strategy_changed"]
+
+
+def test_kip848_is_refused_where_the_broker_does_not_serve_it(worker: ConsumerWorker) -> None:
+    worker.broker = describe_broker(None, {0, 18}, {})
+    assert worker._handle(SetStrategy("consumer")) is None and worker.strategy == "cooperative-sticky"
+    assert worker._handle(AskGroupStrategy("consumer")) is None
+    worker.session.close()
+    assert "CONSUMER_PROTOCOL_UNSUPPORTED" in worker.log_path.read_text()
+
+
+def test_the_export_never_takes_the_worker_down(worker: ConsumerWorker, tmp_path: Path) -> None:
+    worker.log_path = tmp_path / "missing-dir" / "w.jsonl"  # the export beside it cannot be written
+    assert worker._write_export() == ()
+    worker.session.close()
+    assert "EXPORT_FAILED" in (tmp_path / "w.jsonl").read_text()
