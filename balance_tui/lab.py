@@ -35,7 +35,6 @@ from balance_tui.core.lab_measure import (
     LabStep,
     StepMeasure,
     balanced_sizes,
-    jsonable,
     measure_step,
     render_crash_table,
     render_scale_table,
@@ -44,6 +43,7 @@ from balance_tui.core.lab_measure import (
     size_summary,
     static_measure,
 )
+from balance_tui.core.formatting import jsonable
 from balance_tui.core.report import Report, ReportError, build_report, parse_ts, render_json, render_markdown
 from balance_tui.core.traffic import PROFILES
 from balance_tui.errors import UserError

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from balance_tui.core.assignment import iso_ms
-from balance_tui.core.report import Rebalance, Report, format_ms, format_partitions
+from balance_tui.core.formatting import format_lab_partitions as format_partitions
+from balance_tui.core.formatting import format_ms, ms_between
+from balance_tui.core.report import Rebalance, Report
 
 CLASSIC_STRATEGIES = ("range", "roundrobin", "cooperative-sticky")
 #: The lab's three, then KIP-848's consumer protocol where the broker serves it.
@@ -158,10 +159,6 @@ def find_rebalance(report: Report, step: LabStep) -> Rebalance | None:
     return None
 
 
-def _ms(start: datetime, end: datetime) -> float:
-    return (end - start).total_seconds() * 1000
-
-
 def measure_step(report: Report, step: LabStep, alias: dict[str, str] | None = None) -> StepMeasure:
     """Match a step with its rebalance in the report and read the lab's numbers off both.
 
@@ -181,10 +178,10 @@ def measure_step(report: Report, step: LabStep, alias: dict[str, str] | None = N
     if rebalance is not None:
         if rebalance.settled_at is not None:
             # The logs cannot know when a SIGKILL came (the member's last line is earlier): the lab does.
-            all_owned = _ms(step.at, rebalance.settled_at) if step.action == "crash" else rebalance.settle_ms
+            all_owned = ms_between(step.at, rebalance.settled_at) if step.action == "crash" else rebalance.settle_ms
         for crash in rebalance.crashes:
             if crash.member in step.members and crash.detected_at is not None:
-                detect = _ms(step.at, crash.detected_at)
+                detect = ms_between(step.at, crash.detected_at)
         for pause in rebalance.pauses:
             if pause.role not in ("stayed", "rejoined"):
                 continue
@@ -204,7 +201,7 @@ def measure_step(report: Report, step: LabStep, alias: dict[str, str] | None = N
             lag_drained = rebalance.lag.drained_ms
     elif step.reached_at is not None:
         # Not told apart in the logs (see the report's warnings): the lab's own observation.
-        all_owned = _ms(step.at, step.reached_at)
+        all_owned = ms_between(step.at, step.reached_at)
     return StepMeasure(
         key=step.key, action=step.action, label=step.label, members_after=len(step.assignment),
         distribution=distribution_text(step.assignment, alias),
@@ -226,7 +223,7 @@ def partition_downtime(rebalance: Rebalance, step: LabStep) -> dict[int, float]:
     for crash in rebalance.crashes:
         if crash.member not in step.members:
             continue
-        early_ms = max(0.0, _ms(crash.crashed_at, step.at))
+        early_ms = max(0.0, ms_between(crash.crashed_at, step.at))
         orphaned = {p for pause in rebalance.pauses if pause.member == crash.member for p in pause.before}
         for partition in orphaned & set(downtime):
             downtime[partition] = max(0.0, downtime[partition] - early_ms)
@@ -405,21 +402,6 @@ def render_crash_table(measure: StepMeasure | None, produce_rate: float) -> str:
     return "\n".join(lines)
 
 
-def jsonable(value: Any) -> Any:
-    """Dataclasses, datetimes and tuples as plain JSON values (times ISO 8601 UTC, durations in ms)."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, datetime):
-        return iso_ms(value)
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, float):
-        return round(value, 1)
-    return value
-
-
 @dataclass
 class StaticMeasure:
     """One group of the static scenario: what the kill -9 and immediate restart of W2 did."""
@@ -450,7 +432,7 @@ def static_measure(steps: Sequence[LabStep], restarted: tuple[str, str], static:
     two, restart = by_key.get("two"), by_key.get("restart")
     before = two.assignment.get(restarted[0], ()) if two else ()
     after = restart.assignment.get(restarted[1], ()) if restart else ()
-    owned = _ms(restart.at, restart.reached_at) if restart and restart.reached_at else None
+    owned = ms_between(restart.at, restart.reached_at) if restart and restart.reached_at else None
     alias = {**(alias or {}), restarted[0]: "W2", restarted[1]: "W2 (restarted)"}
     return StaticMeasure(static=static, survivor_revoked=survivor_revoked, owned_again_ms=owned,
                          before=tuple(before), after=tuple(after),

@@ -25,7 +25,10 @@ from balance_tui.core.transaction import Transaction, TransactionStatus, Transac
 from balance_tui.kafka.changelog_coordinator import ChangelogCoordinator, plan_assignment
 from balance_tui.kafka.membership import GroupMembership
 from balance_tui.kafka.worker.publishing import BalancePublisher, StatusBoard
-from balance_tui.kafka.worker.worker import ConsumerWorker, Quit, Rejoin, _Every, _Schedule
+from balance_tui.kafka.worker.commands import Quit, Rejoin
+from balance_tui.kafka.worker.group_side import Every
+from balance_tui.kafka.worker.loop import _Schedule
+from balance_tui.kafka.worker.worker import ConsumerWorker
 from balance_tui.messages import BalancesChanged, StatusChanged
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
@@ -285,7 +288,7 @@ def test_balance_batches_coalesce_while_the_screen_has_not_taken_the_last_one() 
 
 
 def test_periodic_jobs_come_due_on_their_own_schedule() -> None:
-    every = _Every(1.0, start=10.0)
+    every = Every(1.0, start=10.0)
     assert not every.due(9.9) and every.due(10.0) and not every.due(10.5) and every.due(11.0)
     schedule = _Schedule(0.0, load_settings({"commit_interval_ms": 1000}))
     assert schedule.due("beat", 0.0) and not schedule.due("commit", 0.5) and schedule.due("commit", 1.0)
@@ -300,22 +303,22 @@ def worker(tmp_path: Path) -> ConsumerWorker:
 
 
 def test_commands_are_carried_out_by_kind(worker: ConsumerWorker, tmp_path: Path) -> None:
-    assert worker._handle(Stop("quit")) == Quit("quit")
-    assert worker._handle(Stop("")) == Quit("stopped")
-    assert worker._handle(Restart()) == Rejoin()
-    assert worker._handle(SetStrategy("range")) == Rejoin() and worker.strategy == "range"
-    assert worker._handle(ChangeWorkMs(-5)) is None and worker.work_ms == 0.0  # never below 0
+    assert worker.commands.handle(Stop("quit"), None) == Quit("quit")
+    assert worker.commands.handle(Stop(""), None) == Quit("stopped")
+    assert worker.commands.handle(Restart(), None) == Rejoin()
+    assert worker.commands.handle(SetStrategy("range"), None) == Rejoin() and worker.strategy == "range"
+    assert worker.commands.handle(ChangeWorkMs(-5), None) is None and worker.state.work_ms == 0.0  # never below 0
     # Without a members topic a group-wide switch is this member's alone.
-    assert worker._handle(AskGroupStrategy("roundrobin")) == Rejoin() and worker.strategy == "roundrobin"
+    assert worker.commands.handle(AskGroupStrategy("roundrobin"), None) == Rejoin() and worker.strategy == "roundrobin"
     worker.session.close()
     events = [json.loads(line)["event"] for line in (tmp_path / "w.jsonl").read_text().splitlines()]
     assert events == ["restarted", "strategy_changed", "work_ms_changed", "strategy_changed"]
 
 
 def test_kip848_is_refused_where_the_broker_does_not_serve_it(worker: ConsumerWorker) -> None:
-    worker.broker = describe_broker(None, {0, 18}, {})
-    assert worker._handle(SetStrategy("consumer")) is None and worker.strategy == "cooperative-sticky"
-    assert worker._handle(AskGroupStrategy("consumer")) is None
+    worker.state.broker = describe_broker(None, {0, 18}, {})
+    assert worker.commands.handle(SetStrategy("consumer"), None) is None and worker.strategy == "cooperative-sticky"
+    assert worker.commands.handle(AskGroupStrategy("consumer"), None) is None
     worker.session.close()
     assert "CONSUMER_PROTOCOL_UNSUPPORTED" in worker.log_path.read_text()
 

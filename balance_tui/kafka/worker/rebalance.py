@@ -1,0 +1,275 @@
+"""Provides what happens when the group moves partitions: the rebalance callbacks, and restored
+partitions handed over to consumption.
+
+librdkafka calls `on_assign`, `on_revoke` and `on_lost` from inside `consume()`, on the worker's
+thread. Each only coordinates: the changelog coordinator decides what is restored and what a
+commit may cover, the tracker keeps the history, the ledger and the offsets forget what left,
+the publisher and the reporter tell the UI. docs/consistency.md has the rules.
+"""
+
+from __future__ import annotations
+
+import time
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+
+from balance_tui.core.assignment import utc_now
+from balance_tui.core.rows import ConsumerStatus, TimelineEntry
+from balance_tui.kafka.changelog_coordinator import plan_assignment
+from balance_tui.kafka.membership import GroupMembership
+from balance_tui.kafka.worker.consumer_setup import membership_of
+from balance_tui.kafka.worker.publishing import BalancePublisher, rebalance_log_fields
+from balance_tui.kafka.worker.state import MemberState, Reporter
+from balance_tui.messages import PartitionsAssigned, PartitionsLost, PartitionsRevoked
+from balance_tui.static_member import StaticMembership
+
+#: How long a revoke waits for changelog acknowledgements before dropping what is unsent.
+REVOKE_FLUSH_SECONDS = 5.0
+
+
+class RebalanceHandler:
+    """The rebalance callbacks of one consumer, and the commits and restores they depend on."""
+
+    def __init__(self, state: MemberState, reporter: Reporter, balances: BalancePublisher,
+                 membership: GroupMembership, static: StaticMembership | None) -> None:
+        self.state = state
+        self.reporter = reporter
+        self.balances = balances
+        self.membership = membership
+        self.static = static
+        #: True while the consumer closes: its revoke is a goodbye, not the first half of a rebalance.
+        self.closing = False
+        #: Set where a rejoin is the only way out (a re-assignment refused); the loop carries it out.
+        self.rejoin_requested = False
+        #: When the last join attempt (or rebalance) began, for the seconds shown beside Joining.
+        self.join_started: float | None = time.monotonic()
+        #: The generation an eager revoke happened in: its partitions' state is kept only into the next one.
+        self._revoked_generation: int | None = None
+
+    # -- the callbacks ---------------------------------------------------------------------------
+
+    def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        state = self.state
+        to_restore = self._take_assignment(consumer, partitions)
+        if to_restore and state.changelog is not None:
+            # Not kept, even if they were ours before the revoke: their state is read back.
+            state.tracker.pending_revoked.difference_update(to_restore)
+            self.forget(to_restore, announce=False)  # their rows come back with the restore
+            state.changelog.start_restores(to_restore)
+        generation, member_id = membership_of(consumer)
+        entry = state.tracker.assigned(sorted(tp.partition for tp in partitions), state.incremental, utc_now(),
+                                       generation, member_id)
+        self.forget(sorted(state.tracker.last_dropped))
+        self.join_started = None
+        self._said("assigned", entry, PartitionsAssigned)
+        if self.static is not None:
+            self._note_static(entry)
+        self.reporter.status_from_assignment()
+
+    def on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        state = self.state
+        numbers = sorted(tp.partition for tp in partitions)
+        self.balances.flush(state.ledger)
+        # A revoke may wait a little for the changelog (the partitions' new owner restores from it);
+        # an unreachable broker would make any wait pointless.
+        wait = 0.0 if self.reporter.status.status is ConsumerStatus.BROKER_UNREACHABLE else REVOKE_FLUSH_SECONDS
+        flushed = self.commit_covered(consumer, set(numbers), wait_seconds=wait)
+        if state.changelog is not None:
+            state.changelog.cancel_restores(numbers)
+        # Eager protocols revoke everything and may give some back: keep their state until then.
+        incremental = state.incremental and not self.closing
+        generation, member_id = membership_of(consumer)
+        self._revoked_generation = generation
+        entry = state.tracker.revoked(numbers, incremental, utc_now(), generation, member_id)
+        if incremental:
+            self.forget(numbers)
+        state.paused_partitions -= set(numbers)
+        if not flushed and state.changelog is not None:
+            self.drop_unsent_changelog(consumer)
+        self.join_started = time.monotonic()
+        self._said("revoked", entry, PartitionsRevoked)
+        if not self.closing:
+            self.reporter.status.set(ConsumerStatus.REBALANCING)
+
+    def on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        state = self.state
+        numbers = sorted(tp.partition for tp in partitions)
+        self.balances.flush(state.ledger)
+        entry = state.tracker.lost(numbers, utc_now(), *membership_of(consumer))
+        if state.changelog is not None:
+            state.changelog.cancel_restores(numbers)
+        self.forget(sorted(set(numbers) | state.tracker.last_dropped))
+        state.paused_partitions -= set(numbers)
+        if state.changelog is not None:
+            self.drop_unsent_changelog(consumer)  # the group moved on: our late records must not land
+        self.join_started = time.monotonic()
+        self._said("lost", entry, PartitionsLost)
+        self.reporter.status.set(ConsumerStatus.PARTITIONS_LOST)
+
+    # -- what they share ---------------------------------------------------------------------------
+
+    def _take_assignment(self, consumer: Consumer, partitions: list[TopicPartition]) -> list[int]:
+        """Assign the partitions ourselves (explicit offsets, paused at once) where needed; those to restore."""
+        state = self.state
+        to_restore: list[int] = []
+        if state.changelog is not None:
+            generation = membership_of(consumer)[0]
+            # Only if no other generation came between: then nobody else owned the partition meanwhile.
+            uninterrupted = (generation is not None and self._revoked_generation is not None
+                             and generation == self._revoked_generation + 1)
+            plan = plan_assignment([tp.partition for tp in partitions], uninterrupted,
+                                   state.tracker.pending_revoked, state.offsets.position)
+            for tp in partitions:
+                if tp.partition in plan.kept_at:
+                    # An eager rebalance gave back a partition whose state never left this process:
+                    # continue exactly where we were, whatever was committed.
+                    tp.offset = plan.kept_at[tp.partition]
+            to_restore = plan.to_restore
+        if partitions and (state.paused or state.changelog is not None):
+            (consumer.incremental_assign if state.incremental else consumer.assign)(partitions)
+            hold = [tp for tp in partitions if state.paused or tp.partition in to_restore]
+            if hold:
+                consumer.pause(hold)
+            if state.paused:
+                state.paused_partitions |= {tp.partition for tp in partitions}
+        return to_restore
+
+    def forget(self, partitions: list[int], announce: bool = True) -> None:
+        """Partitions that left: their balances go from the ledger (and the screen, if `announce`), their
+        figures from the offsets. Forgotten before the batch that removes their rows: one re-adding
+        them would undo the removal."""
+        for partition in partitions:
+            self.balances.forget(self.state.ledger.drop_partition(partition))
+            self.state.offsets.forget(partition)
+        if partitions and announce:
+            self.balances.flush(self.state.ledger, removed_partitions=tuple(partitions))
+
+    def _said(self, event: str, entry: TimelineEntry, message: type) -> None:
+        self.reporter.session.write(event, at=entry.at, **rebalance_log_fields(event, entry))
+        self.membership.describe_soon()
+        self.reporter.post(message(partitions=entry.partitions, assignment=entry.assignment, entry=entry))
+
+    def _note_static(self, entry: TimelineEntry) -> None:
+        """Say whether this static member got its partitions back without a rebalance."""
+        assert self.static is not None
+        assignment = tuple(sorted(self.state.tracker.assignment))
+        verdict = self.static.assigned(entry.generation, assignment, self.state.consumer_id, utc_now().isoformat())
+        if verdict is None:
+            return
+        no_rebalance, text = verdict
+        before = self.static.before
+        self.reporter.write("static_rejoin", no_rebalance=no_rebalance, generation=entry.generation,
+                            assignment=list(assignment), previous_generation=before.generation if before else None)
+        self.reporter.timeline("static_rejoin", text, assignment)
+
+    def commit_covered(self, consumer: Consumer, partitions: set[int] | None = None,
+                       wait_seconds: float = 0.0) -> bool:
+        """Commit the positions of owned partitions once the changelog covering them is acknowledged.
+
+        Never waits longer than `wait_seconds` for the acknowledgements (0 in the loop: the next
+        commit interval tries again, so a broker outage never freezes the loop). False when the
+        changelog was not acknowledged in that time (nothing was committed).
+        """
+        state = self.state
+        owned = (partitions if partitions is not None else state.tracker.assignment) - state.restoring
+        offsets = [TopicPartition(state.settings.topic, p, state.offsets.position[p]) for p in sorted(owned)
+                   if p in state.offsets.position]
+        if not offsets:
+            return True
+        if state.changelog is not None:
+            gate = state.changelog.commit_gate(wait_seconds, time.monotonic())
+            if gate.report:
+                self.reporter.failure(gate.report)
+            if not gate.ready:
+                return False
+        try:
+            # Asynchronous: during a join phase the embedded broker can hold a commit for seconds,
+            # and this thread must keep heartbeating the members topic. Positions never depend on
+            # commits (the changelog decides), so nothing waits for the answer (`on_commit`).
+            consumer.commit(offsets=offsets, asynchronous=True)
+        except KafkaException as error:
+            self.reporter.kafka_error(error.args[0])
+        return True
+
+    def drop_unsent_changelog(self, consumer: Consumer) -> None:
+        """Purge changelog records not yet acknowledged; restore what this process still owns.
+
+        Called when partitions leave with records unsent (they must not land after their new
+        owner's) and after a write failed. The in-memory state is then ahead of the changelog,
+        so every partition still held is restored in place from the changelog as it stands and
+        consumed again from there.
+        """
+        state = self.state
+        assert state.changelog is not None
+        state.changelog.drop_unsent()
+        held_back = set(state.tracker.pending_revoked)
+        state.tracker.pending_revoked.clear()  # if they come back, they are restored
+        owned = sorted(state.tracker.assignment - state.restoring)
+        self.forget(sorted(held_back | set(owned)))
+        if not owned:
+            return
+        consumer.pause([TopicPartition(state.settings.topic, p) for p in owned])
+        state.changelog.start_restores(owned)
+        self.reporter.status_from_assignment()
+
+    # -- restores handed over to consumption ------------------------------------------------------
+
+    def restore_step(self, consumer: Consumer) -> None:
+        """Read more of the changelog; hand each partition that reached its end over to consumption."""
+        state = self.state
+        assert state.changelog is not None
+        finished, errors = state.changelog.step()
+        for error in errors:
+            self.reporter.kafka_error(error)
+        for restore, seconds in finished:
+            partition, resume = restore.partition, restore.resume_offset
+            state.ledger.restore(restore.states.values())
+            source = TopicPartition(state.settings.topic, partition, OFFSET_BEGINNING if resume is None else resume)
+            state.offsets.restored_to(partition, source.offset, resume)
+            if not self._seek(consumer, source):
+                return
+            if state.paused:
+                state.paused_partitions.add(partition)
+            else:
+                consumer.resume([TopicPartition(state.settings.topic, partition)])
+            self.balances.changed(restore.states)
+            self.reporter.write("restored", partition=partition, customers=len(restore.states),
+                                records=restore.records, duration_ms=round(seconds * 1000, 1),
+                                resume_offset=resume if resume is not None else 0)
+            self.reporter.timeline("restored", f"restored P{partition}: {len(restore.states):,} customers from "
+                                               f"{restore.records:,} changelog records in {seconds:.2f}s, resuming "
+                                               f"at offset {resume if resume is not None else 0}", (partition,))
+            if not state.restoring:
+                self.reporter.status_from_assignment()
+
+    def _seek(self, consumer: Consumer, source: TopicPartition) -> bool:
+        """Send a restored partition to where it resumes; False when only a new join can (one is requested)."""
+        try:
+            consumer.seek(source)
+            return True
+        except KafkaException:
+            pass
+        try:
+            self._reassign_at(consumer, source)
+            return True
+        except KafkaException as error:
+            self.reporter.kafka_error(error.args[0])
+            self.rejoin_requested = True  # a fresh join restores everything again
+            return False
+
+    def _reassign_at(self, consumer: Consumer, source: TopicPartition) -> None:
+        """Not fetching yet, so `seek` refused: give the partition its starting offset by re-assigning it."""
+        state = self.state
+        topic = state.settings.topic
+        if state.incremental:
+            consumer.incremental_unassign([TopicPartition(topic, source.partition)])
+            consumer.incremental_assign([source])
+            return
+        # Eager protocols only take whole assignments: keep every other partition where it is.
+        owned = sorted(state.tracker.assignment)
+        consumer.assign([source if p == source.partition else TopicPartition(topic, p, state.offsets.next_offset(p))
+                         for p in owned])
+        hold = [p for p in owned if p in state.restoring or p in state.paused_partitions
+                or (state.paused and p == source.partition)]
+        if hold:
+            consumer.pause([TopicPartition(topic, p) for p in hold])
