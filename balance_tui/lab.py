@@ -30,6 +30,7 @@ from typing import Any
 from balance_tui import __version__
 from balance_tui.config import CONSUMER_PROTOCOL, SECRET_SETTINGS, Settings
 from balance_tui.core.assignment import iso_ms, utc_now
+from balance_tui.core.formatting import jsonable
 from balance_tui.core.lab_measure import (
     STRATEGY_ORDER,
     LabStep,
@@ -43,10 +44,17 @@ from balance_tui.core.lab_measure import (
     size_summary,
     static_measure,
 )
-from balance_tui.core.formatting import jsonable
-from balance_tui.core.report import Report, ReportError, build_report, parse_ts, render_json, render_markdown
+from balance_tui.core.report import (
+    Report,
+    ReportError,
+    build_report,
+    parse_ts,
+    render_json,
+    render_markdown,
+)
 from balance_tui.core.traffic import PROFILES
 from balance_tui.errors import UserError
+from balance_tui.session_log import ASSIGNMENT_EVENTS, STATS_SECONDS, Event
 
 SCENARIOS = ("scale", "crash", "strategies", "static")
 PARTITIONS = 6  # the lab's banking.transactions
@@ -62,8 +70,8 @@ LAB_WORK_MS = 2.0
 LAB_STRATEGY = "cooperative-sticky"
 #: scale tells the lab's scaling story (one worker saturates at 1000 tx/s); the others run at peak.
 DEFAULT_PROFILES = {"scale": "black-friday", "crash": "peak", "strategies": "peak", "static": "peak"}
-#: Each member logs `stats` this often (worker constant); holds are counted in these lines.
-STATS_INTERVAL_S = 5.0
+#: Each member logs `stats` this often; holds are counted in these lines.
+STATS_INTERVAL_S = STATS_SECONDS
 POLL_S = 0.1
 #: Makes members and the generator receive signal argv[1] when the lab process dies (even by
 #: SIGKILL), on Linux. argv: <signal> <lab pid> <program> <args...>
@@ -192,13 +200,13 @@ class MemberProcess:
             except ValueError:
                 continue
             kind = event.get("event")
-            if kind == "started":
+            if kind == Event.STARTED:
                 self.started = True
-            elif kind in ("assigned", "revoked", "lost") and isinstance(event.get("assignment"), list):
+            elif kind in ASSIGNMENT_EVENTS and isinstance(event.get("assignment"), list):
                 self.assignment = tuple(sorted(event["assignment"]))
-                if kind == "assigned":
+                if kind == Event.ASSIGNED:
                     self.last_assigned_at = parse_ts(event["ts"])
-            elif kind == "stats":
+            elif kind == Event.STATS:
                 self.stats.append((parse_ts(event["ts"]), float(event.get("rate") or 0.0), event.get("lag")))
 
     @property
@@ -417,7 +425,7 @@ class GroupRun:
             if member.consumer_id in step.members or not member.log_path.exists():
                 continue
             for event in read_session_log(member.log_path):
-                if event.get("event") in ("revoked", "lost") and step.at <= parse_ts(event["ts"]) <= step.reached_at:
+                if event.get("event") in (Event.REVOKED, Event.LOST) and step.at <= parse_ts(event["ts"]) <= step.reached_at:
                     total += len(event.get("partitions") or ())
         return total
 
@@ -547,9 +555,7 @@ class LabRun:
 
     def _start_broker(self) -> None:
         if self.options.cluster is not None:
-            from balance_tui.kafka.admin import wait_for_broker
-
-            from balance_tui.kafka.admin import describe_broker_of
+            from balance_tui.kafka.admin import describe_broker_of, wait_for_broker
 
             self.say(f"using the cluster at {self.bootstrap} (topic and group unique to this run)")
             wait_for_broker(self.client_config, timeout=15)

@@ -14,7 +14,13 @@ from pathlib import Path
 from textual.message import Message
 
 from balance_tui.core.group import MemberRow, PartitionLag
-from balance_tui.core.rows import BalanceRow, ConsumerStatus, Counters, PartitionRow, TimelineEntry
+from balance_tui.core.rows import (
+    BalanceRow,
+    ConsumerStatus,
+    Counters,
+    PartitionRow,
+    TimelineEntry,
+)
 
 
 @dataclass

@@ -14,11 +14,20 @@ from pathlib import Path
 from typing import Any
 
 from balance_tui import locations
-
-#: Every member writes a `stats` line at least this often, whatever it is doing (the contract of
-#: docs/session-log.md, which `report` and `lab` rely on).
-STATS_SECONDS = 5.0
 from balance_tui.core.assignment import iso_ms, utc_now
+from balance_tui.core.events import ASSIGNMENT_EVENTS, STATS_SECONDS, Event
+
+__all__ = [
+    "ASSIGNMENT_EVENTS",
+    "STATS_SECONDS",
+    "Event",
+    "SessionLog",
+    "default_log_path",
+    "export_paths",
+    "read_session_log",
+    "iso_ms",
+    "utc_now",
+]
 
 
 def default_log_path(consumer_id: str, now: datetime | None = None) -> Path:
@@ -57,10 +66,11 @@ class SessionLog:
         self._file = path.open("a", encoding="utf-8", buffering=1)
         self._lock = threading.Lock()
 
-    def write(self, event: str, at: datetime | None = None, **fields: Any) -> dict[str, Any]:
+    def write(self, event: Event, at: datetime | None = None, **fields: Any) -> dict[str, Any]:
+        """Append one line (`event` one of `Event`) and flush it, so a `kill -9` keeps it."""
         record: dict[str, Any] = {
             "ts": iso_ms(at or utc_now()),
-            "event": event,
+            "event": Event(event).value,
             "consumer_id": self.consumer_id,
             "group": self.group,
             "topic": self.topic,

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+from prometheus_client import (
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+)
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -20,7 +25,12 @@ from prometheus_client.metrics_core import (
     Metric,
 )
 
-from balance_tui.api.store import REBALANCE_KINDS, ApiSnapshot, ApiStore, HistogramSnapshot
+from balance_tui.api.store import (
+    REBALANCE_KINDS,
+    ApiSnapshot,
+    ApiStore,
+    HistogramSnapshot,
+)
 from balance_tui.core.rows import ConsumerStatus
 
 MEMBER_LABELS = ("group", "topic", "consumer_id")

@@ -25,7 +25,14 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from balance_tui.core.assignment import utc_now
-from balance_tui.core.rows import BalanceRow, ConsumerStatus, Counters, PartitionRow, PartitionState, TimelineEntry
+from balance_tui.core.rows import (
+    BalanceRow,
+    ConsumerStatus,
+    Counters,
+    PartitionRow,
+    PartitionState,
+    TimelineEntry,
+)
 from balance_tui.messages import (
     BalancesChanged,
     GroupChanged,

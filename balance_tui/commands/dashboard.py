@@ -14,6 +14,7 @@ from typing import Any
 from balance_tui.config import CONSUMER_PROTOCOL, Settings
 from balance_tui.errors import ConfigError
 
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--headless", action="store_true", default=argparse.SUPPRESS,
                         help="no UI: print one line per event and a periodic status (containers, CI, scripts); "

@@ -55,7 +55,12 @@ def _split_bootstrap(settings: Settings) -> tuple[str, int]:
 def start_background_services(settings: Settings, profile: str, customers: int, traffic: bool) -> list[str]:
     """Start what is missing; return one line per thing started, for the user."""
     from balance_tui.kafka.admin import broker_answers, ensure_topic, wait_for_broker
-    from balance_tui.kafka.brokers.process import is_our_process, pid_file, read_pid_file, write_pid_file
+    from balance_tui.kafka.brokers.process import (
+        is_our_process,
+        pid_file,
+        read_pid_file,
+        write_pid_file,
+    )
 
     started: list[str] = []
     config = settings.client_config()

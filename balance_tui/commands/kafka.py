@@ -12,7 +12,12 @@ from __future__ import annotations
 import argparse
 
 from balance_tui.config import Settings
-from balance_tui.kafka.brokers.distribution import TOOL_CLASSES, locate_kafka, progress_printer, run_tool
+from balance_tui.kafka.brokers.distribution import (
+    TOOL_CLASSES,
+    locate_kafka,
+    progress_printer,
+    run_tool,
+)
 
 #: Runs a local Java program: the librdkafka client settings are not checked.
 USES_KAFKA = False

@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from balance_tui.config import Settings
-from balance_tui.core.report import ReportError, build_report, render_json, render_markdown, valid_events
+from balance_tui.core.report import (
+    ReportError,
+    build_report,
+    render_json,
+    render_markdown,
+    valid_events,
+)
 from balance_tui.errors import UserError
 from balance_tui.session_log import read_session_log
 

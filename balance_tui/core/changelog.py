@@ -10,10 +10,10 @@ customer is its state at that point (docs/consistency.md). Compaction keeps both
 from __future__ import annotations
 
 import json
-from json.encoder import encode_basestring_ascii as _quote
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from json.encoder import encode_basestring_ascii as _quote
 
 from balance_tui.core.ledger import CustomerState
 

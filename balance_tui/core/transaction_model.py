@@ -18,7 +18,14 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum, IntEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, GetPydanticSchema, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetPydanticSchema,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError, SchemaValidator, core_schema
 
 UTC = timezone.utc

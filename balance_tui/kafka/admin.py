@@ -278,7 +278,12 @@ def set_consumer_group_timeouts(client_config: dict[str, str], group: str, sessi
     With the consumer protocol these are the group's settings, held by the broker, not the
     member's: a broker enforces its `group.consumer.min.session.timeout.ms` (45 s by default).
     """
-    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+    from confluent_kafka.admin import (
+        AlterConfigOpType,
+        ConfigEntry,
+        ConfigResource,
+        ResourceType,
+    )
 
     resource = ConfigResource(ResourceType.GROUP, group, incremental_configs=[
         ConfigEntry("consumer.session.timeout.ms", str(session_timeout_ms),

@@ -17,7 +17,11 @@ from confluent_kafka import KafkaError
 from balance_tui.config import Settings
 from balance_tui.core.changelog import PartitionRestore
 from balance_tui.kafka.admin import ensure_topic, topic_partition_count
-from balance_tui.kafka.changelog import ChangelogRestorer, ChangelogWriter, RestoreProgress
+from balance_tui.kafka.changelog import (
+    ChangelogRestorer,
+    ChangelogWriter,
+    RestoreProgress,
+)
 
 #: Changelog failures in a row (no successful flush between them) before the worker gives up.
 CHANGELOG_RETRIES = 3

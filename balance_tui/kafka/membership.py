@@ -17,9 +17,19 @@ from confluent_kafka import KafkaException
 
 from balance_tui.config import Settings
 from balance_tui.core.assignment import utc_now
-from balance_tui.core.group import GROUP_RESET, Departure, GroupCommand, GroupView, MemberHeartbeat
+from balance_tui.core.group import (
+    GROUP_RESET,
+    Departure,
+    GroupCommand,
+    GroupView,
+    MemberHeartbeat,
+)
 from balance_tui.errors import UserError
-from balance_tui.kafka.admin import bootstrap_accepts_connections, delete_empty_group, group_state
+from balance_tui.kafka.admin import (
+    bootstrap_accepts_connections,
+    delete_empty_group,
+    group_state,
+)
 from balance_tui.kafka.members import MemberBeacon
 from balance_tui.messages import GroupChanged
 

@@ -44,7 +44,12 @@ from balance_tui.config import Settings
 from balance_tui.core.traffic import TrafficGenerator
 from balance_tui.errors import UserError
 from balance_tui.kafka import error_reason
-from balance_tui.kafka.admin import RDKAFKA_LOGGER, ensure_topic, topic_partition_count, wait_for_broker
+from balance_tui.kafka.admin import (
+    RDKAFKA_LOGGER,
+    ensure_topic,
+    topic_partition_count,
+    wait_for_broker,
+)
 
 #: Producer properties tuned for throughput; the user's `[librdkafka]` settings override them.
 PRODUCER_DEFAULTS: dict[str, Any] = {

@@ -49,7 +49,6 @@ from balance_tui.ui.widgets.header import HeaderBar
 from balance_tui.ui.widgets.partitions import PartitionsTable
 from balance_tui.ui.widgets.timeline import RebalanceTimeline
 
-
 #: `+` and `-` share one footer entry.
 WORK_KEYS = Binding.Group("work ms")
 

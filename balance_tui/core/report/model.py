@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from balance_tui.core.events import STATS_SECONDS, Event
+
 #: The worker logs `stats` this often: a live member is never silent for much longer.
-STATS_INTERVAL_MS = 5_000.0
+STATS_INTERVAL_MS = STATS_SECONDS * 1000
 #: How late a `stats` line can be (the timer restarts after each line and waits for the poll).
 STATS_SLACK_MS = 500.0
 #: A log without `stopped` whose member was silent this long while others kept logging ended in a crash.
@@ -17,13 +19,13 @@ DEFAULT_SESSION_TIMEOUT_MS = 10_000
 #: highest consumption rate, this many messages).
 DRAIN_FLOOR = 10
 
-ASSIGNMENT_EVENTS = ("assigned", "revoked", "lost")
-REJOIN_EVENTS = {"strategy_changed": "strategy switch", "restarted": "restart"}
+ASSIGNMENT_EVENTS = (Event.ASSIGNED, Event.REVOKED, Event.LOST)
+REJOIN_EVENTS = {Event.STRATEGY_CHANGED: "strategy switch", Event.RESTARTED: "restart"}
 #: Events a member's assignment history shows (plus the synthetic `crashed`).
-HISTORY_EVENTS = {"started", "assigned", "revoked", "lost", "strategy_changed", "restarted",
-                  "paused", "resumed", "error", "stopped"}
+HISTORY_EVENTS = {Event.STARTED, Event.ASSIGNED, Event.REVOKED, Event.LOST, Event.STRATEGY_CHANGED, Event.RESTARTED,
+                  Event.PAUSED, Event.RESUMED, Event.ERROR, Event.STOPPED}
 #: Written while closing, between the stop request and `stopped`.
-CLOSING_EVENTS = {"exported", "error"}
+CLOSING_EVENTS = {Event.EXPORTED, Event.ERROR}
 #: A member refused by the group (mixed protocol families) is no longer waiting to be assigned.
 REFUSED_CODES = {"INCONSISTENT_GROUP_PROTOCOL"}
 

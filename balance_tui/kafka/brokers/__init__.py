@@ -15,7 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from balance_tui.kafka.brokers.distribution import KafkaDistribution, KafkaUnavailable, locate_kafka
+from balance_tui.kafka.brokers.distribution import (
+    KafkaDistribution,
+    KafkaUnavailable,
+    locate_kafka,
+)
 from balance_tui.kafka.brokers.process import BrokerProcess
 
 ENGINES = ("auto", "kafka", "tansu")

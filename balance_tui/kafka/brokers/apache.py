@@ -30,7 +30,12 @@ from balance_tui.kafka.brokers.distribution import (
     locate_kafka,
     packaged_file,
 )
-from balance_tui.kafka.brokers.process import OUR_KAFKA_MARKER, BrokerProcess, free_port, log_tail
+from balance_tui.kafka.brokers.process import (
+    OUR_KAFKA_MARKER,
+    BrokerProcess,
+    free_port,
+    log_tail,
+)
 
 #: A broker, a traffic generator and eight dashboards on 2 cores and 24 GiB: half a GiB is plenty.
 BROKER_HEAP = ("-Xms256m", "-Xmx512m")

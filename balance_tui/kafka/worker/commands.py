@@ -27,6 +27,7 @@ from balance_tui.core.group import GroupCommand
 from balance_tui.kafka.membership import GroupMembership
 from balance_tui.kafka.worker.state import MemberState, Reporter
 from balance_tui.messages import KafkaErrorReported
+from balance_tui.session_log import Event
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class Commands:
             case AskGroupStrategy(strategy=strategy):
                 return self._ask_group(strategy)
             case Restart():
-                self.reporter.write("restarted")
+                self.reporter.write(Event.RESTARTED)
                 self.reporter.timeline("restarted", "leaving the group and rejoining")
                 return Rejoin()
             case TogglePause():
@@ -81,7 +82,7 @@ class Commands:
                 previous = self.state.work_ms
                 self.state.work_ms = max(0.0, round(previous + float(delta), 3))
                 if self.state.work_ms != previous:
-                    self.reporter.write("work_ms_changed", **{"from": previous, "to": self.state.work_ms})
+                    self.reporter.write(Event.WORK_MS_CHANGED, **{"from": previous, "to": self.state.work_ms})
             case ExportNow():
                 self._export()
         return None
@@ -92,7 +93,7 @@ class Commands:
             return None
         previous, self.state.strategy = self.state.strategy, strategy
         self.reporter.session.strategy = strategy
-        self.reporter.write("strategy_changed", **{"from": previous, "to": strategy})
+        self.reporter.write(Event.STRATEGY_CHANGED, **{"from": previous, "to": strategy})
         self.reporter.timeline("strategy_changed", f"strategy {previous} → {strategy}: leaving the group and "
                                                    "rejoining")
         return Rejoin()
@@ -102,7 +103,7 @@ class Commands:
         reason = consumer_protocol_refusal(self.state.broker, strategy)
         if reason is None:
             return False
-        self.reporter.write("error", code="CONSUMER_PROTOCOL_UNSUPPORTED", reason=reason, fatal=False)
+        self.reporter.write(Event.ERROR, code="CONSUMER_PROTOCOL_UNSUPPORTED", reason=reason, fatal=False)
         self.state.tracker.note("error", utc_now(), f"CONSUMER_PROTOCOL_UNSUPPORTED: {reason}")
         self.reporter.post(KafkaErrorReported(code="CONSUMER_PROTOCOL_UNSUPPORTED", reason=reason, fatal=False,
                                               hint=f"staying on {self.state.strategy}"))
@@ -126,7 +127,7 @@ class Commands:
             state.paused_partitions = set(state.tracker.assignment) if state.paused else set()
         except KafkaException as error:
             self.reporter.kafka_error(error.args[0])
-        event = "paused" if state.paused else "resumed"
+        event = Event.PAUSED if state.paused else Event.RESUMED
         self.reporter.write(event, assignment=sorted(state.tracker.assignment))
         self.reporter.timeline(event, "consumption paused: partitions kept, lag grows" if state.paused
                                else "consumption resumed")

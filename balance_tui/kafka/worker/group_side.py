@@ -18,7 +18,7 @@ from balance_tui.kafka.membership import GroupMembership
 from balance_tui.kafka.worker.commands import LoopOutcome, Rejoin
 from balance_tui.kafka.worker.consumer_setup import membership_of
 from balance_tui.kafka.worker.state import MemberState, Reporter
-from balance_tui.session_log import STATS_SECONDS
+from balance_tui.session_log import STATS_SECONDS, Event
 
 
 class Every:
@@ -88,7 +88,7 @@ class GroupSide:
         member, and the latest one read wins: concurrent requests resolve to the strategy of the
         last, whatever each member was doing when it read the earlier ones.
         """
-        self.reporter.write("group_command", strategy=command.strategy, requested_by=command.requested_by,
+        self.reporter.write(Event.GROUP_COMMAND, strategy=command.strategy, requested_by=command.requested_by,
                             requested_at=command.requested_at, command_id=command.command_id)
         self.reporter.timeline("strategy_requested", command.timeline_text())
         if command.strategy == self.state.strategy or not isinstance(self._change_strategy(command.strategy),
@@ -115,10 +115,10 @@ class GroupSide:
                                                lambda: state.health.admin_requests_safe(time.monotonic()))
         self.membership.switch = None
         if ended.by is None:
-            reporter.write("group_reset", by=None, outcome=ended.outcome, attempts=list(ended.attempts))
+            reporter.write(Event.GROUP_RESET, by=None, outcome=ended.outcome, attempts=list(ended.attempts))
         elif ended.command is not None:
-            reporter.write("group_reset", by=ended.by)
+            reporter.write(Event.GROUP_RESET, by=ended.by)
             reporter.timeline("group_reset", ended.command.timeline_text())
         else:
-            reporter.write("group_reset", by=ended.by, outcome=ended.outcome)
+            reporter.write(Event.GROUP_RESET, by=ended.by, outcome=ended.outcome)
             reporter.timeline("group_reset", f"group {ended.outcome} before rejoining with {state.strategy}")

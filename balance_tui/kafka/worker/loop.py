@@ -23,14 +23,20 @@ from balance_tui.core.rows import ConsumerStatus
 from balance_tui.kafka.admin import set_consumer_group_timeouts
 from balance_tui.kafka.changelog_coordinator import CHANGELOG_RETRIES
 from balance_tui.kafka.worker.applier import BatchApplier
-from balance_tui.kafka.worker.commands import Commands, LoopOutcome, Quit, Rejoin, StartOver
+from balance_tui.kafka.worker.commands import (
+    Commands,
+    LoopOutcome,
+    Quit,
+    Rejoin,
+    StartOver,
+)
 from balance_tui.kafka.worker.consumer_setup import consumer_config, quiet_logger
 from balance_tui.kafka.worker.group_side import Every, GroupSide
 from balance_tui.kafka.worker.publishing import BalancePublisher
 from balance_tui.kafka.worker.rebalance import RebalanceHandler
 from balance_tui.kafka.worker.state import MemberState, Reporter
 from balance_tui.kafka.worker.views import snapshot, stats_line
-from balance_tui.session_log import STATS_SECONDS
+from balance_tui.session_log import STATS_SECONDS, Event
 
 BALANCE_BATCH_SECONDS = 0.1
 PAUSED_WATERMARK_SECONDS = 2.0
@@ -101,10 +107,10 @@ class ConsumptionLoop:
         refused = set_consumer_group_timeouts(settings.client_config(), settings.group,
                                               settings.session_timeout_ms, settings.heartbeat_interval_ms)
         if refused is None:
-            self.reporter.write("group_config", **{"consumer.session.timeout.ms": settings.session_timeout_ms,
+            self.reporter.write(Event.GROUP_CONFIG, **{"consumer.session.timeout.ms": settings.session_timeout_ms,
                                                    "consumer.heartbeat.interval.ms": settings.heartbeat_interval_ms})
             return
-        self.reporter.write("group_config", refused=refused)
+        self.reporter.write(Event.GROUP_CONFIG, refused=refused)
         self.reporter.timeline("group_config", f"the broker keeps its own session timeout for this KIP-848 group "
                                                f"({refused}); a member that dies is detected after that")
 
@@ -191,7 +197,7 @@ class ConsumptionLoop:
         if schedule.due("snapshot", now):
             self.reporter.post(snapshot(state, self.reporter.status.status, self.group.membership, self.consumer, now))
         if schedule.due("stats", now):
-            self.reporter.write("stats", **stats_line(state, self.reporter.status.status, now))
+            self.reporter.write(Event.STATS, **stats_line(state, self.reporter.status.status, now))
         return None
 
     def _joining_tick(self, now: float) -> bool:
@@ -206,7 +212,7 @@ class ConsumptionLoop:
         if target is None or consumer_protocol_refusal(state.broker, target[0]):
             return False
         strategy, refused_for = target
-        self.reporter.write("refusal_healed", **{"from": state.strategy, "to": strategy,
+        self.reporter.write(Event.REFUSAL_HEALED, **{"from": state.strategy, "to": strategy,
                                                  "refused_for_s": round(refused_for, 1)})
         self.reporter.timeline("strategy_changed", f"the group refused {state.strategy} for {refused_for:.0f} s and "
                                                    f"every member in it uses {strategy}: rejoining with {strategy}")
@@ -251,7 +257,7 @@ class ConsumptionLoop:
             # A commit that crossed a rebalance: harmless here (the changelog positions a new
             # owner), so it goes to the session log only, not to the screen.
             if error.code() != KafkaError._NO_OFFSET:
-                self.reporter.write("commit_skipped", code=error.name(), reason=error.str())
+                self.reporter.write(Event.COMMIT_SKIPPED, code=error.name(), reason=error.str())
         else:
             self.reporter.kafka_error(error)
 
@@ -289,7 +295,7 @@ class ConsumptionLoop:
             health.still_out(now, outage)  # not really back: look again later
             return None
         if cluster == health.cluster_id or cluster is None or health.cluster_id is None:
-            self.reporter.write("broker_back", outage_s=round(outage, 1), cluster_id=cluster, same_cluster=True)
+            self.reporter.write(Event.BROKER_BACK, outage_s=round(outage, 1), cluster_id=cluster, same_cluster=True)
             self.reporter.timeline("broker_back", f"broker reachable again after {outage:.0f} s, same cluster: "
                                                   "consumption resumes where it was")
             return None

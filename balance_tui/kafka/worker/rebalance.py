@@ -21,6 +21,7 @@ from balance_tui.kafka.worker.consumer_setup import membership_of
 from balance_tui.kafka.worker.publishing import BalancePublisher, rebalance_log_fields
 from balance_tui.kafka.worker.state import MemberState, Reporter
 from balance_tui.messages import PartitionsAssigned, PartitionsLost, PartitionsRevoked
+from balance_tui.session_log import Event
 from balance_tui.static_member import StaticMembership
 
 #: How long a revoke waits for changelog acknowledgements before dropping what is unsent.
@@ -61,7 +62,7 @@ class RebalanceHandler:
                                        generation, member_id)
         self.forget(sorted(state.tracker.last_dropped))
         self.join_started = None
-        self._said("assigned", entry, PartitionsAssigned)
+        self._said(Event.ASSIGNED, entry, PartitionsAssigned)
         if self.static is not None:
             self._note_static(entry)
         self.reporter.status_from_assignment()
@@ -87,7 +88,7 @@ class RebalanceHandler:
         if not flushed and state.changelog is not None:
             self.drop_unsent_changelog(consumer)
         self.join_started = time.monotonic()
-        self._said("revoked", entry, PartitionsRevoked)
+        self._said(Event.REVOKED, entry, PartitionsRevoked)
         if not self.closing:
             self.reporter.status.set(ConsumerStatus.REBALANCING)
 
@@ -103,7 +104,7 @@ class RebalanceHandler:
         if state.changelog is not None:
             self.drop_unsent_changelog(consumer)  # the group moved on: our late records must not land
         self.join_started = time.monotonic()
-        self._said("lost", entry, PartitionsLost)
+        self._said(Event.LOST, entry, PartitionsLost)
         self.reporter.status.set(ConsumerStatus.PARTITIONS_LOST)
 
     # -- what they share ---------------------------------------------------------------------------
@@ -144,7 +145,7 @@ class RebalanceHandler:
         if partitions and announce:
             self.balances.flush(self.state.ledger, removed_partitions=tuple(partitions))
 
-    def _said(self, event: str, entry: TimelineEntry, message: type) -> None:
+    def _said(self, event: Event, entry: TimelineEntry, message: type) -> None:
         self.reporter.session.write(event, at=entry.at, **rebalance_log_fields(event, entry))
         self.membership.describe_soon()
         self.reporter.post(message(partitions=entry.partitions, assignment=entry.assignment, entry=entry))
@@ -158,7 +159,7 @@ class RebalanceHandler:
             return
         no_rebalance, text = verdict
         before = self.static.before
-        self.reporter.write("static_rejoin", no_rebalance=no_rebalance, generation=entry.generation,
+        self.reporter.write(Event.STATIC_REJOIN, no_rebalance=no_rebalance, generation=entry.generation,
                             assignment=list(assignment), previous_generation=before.generation if before else None)
         self.reporter.timeline("static_rejoin", text, assignment)
 
@@ -233,7 +234,7 @@ class RebalanceHandler:
             else:
                 consumer.resume([TopicPartition(state.settings.topic, partition)])
             self.balances.changed(restore.states)
-            self.reporter.write("restored", partition=partition, customers=len(restore.states),
+            self.reporter.write(Event.RESTORED, partition=partition, customers=len(restore.states),
                                 records=restore.records, duration_ms=round(seconds * 1000, 1),
                                 resume_offset=resume if resume is not None else 0)
             self.reporter.timeline("restored", f"restored P{partition}: {len(restore.states):,} customers from "

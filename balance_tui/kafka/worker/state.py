@@ -19,7 +19,12 @@ from balance_tui.config import Settings
 from balance_tui.control import MessageSink
 from balance_tui.core.assignment import AssignmentTracker, utc_now
 from balance_tui.core.broker_profile import BrokerHealth, BrokerProfile
-from balance_tui.core.error_reports import ERROR_HINTS, ErrorReports, RejectionLog, refusal_hint
+from balance_tui.core.error_reports import (
+    ERROR_HINTS,
+    ErrorReports,
+    RejectionLog,
+    refusal_hint,
+)
 from balance_tui.core.ledger import Ledger
 from balance_tui.core.member_view import Throughput
 from balance_tui.core.offsets import PartitionOffsets
@@ -30,7 +35,7 @@ from balance_tui.kafka.membership import GroupMembership
 from balance_tui.kafka.worker.consumer_setup import INCREMENTAL_STRATEGIES
 from balance_tui.kafka.worker.publishing import StatusBoard
 from balance_tui.messages import KafkaErrorReported, MessageRejected, TimelineEvent
-from balance_tui.session_log import SessionLog
+from balance_tui.session_log import Event, SessionLog
 
 UNREACHABLE_CODES = {KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE}
 
@@ -92,7 +97,7 @@ class Reporter:
     def post(self, message: Any) -> None:
         self._sink()(message)
 
-    def write(self, event: str, **fields: Any) -> None:
+    def write(self, event: Event, **fields: Any) -> None:
         self.session.write(event, **fields)
 
     def timeline(self, kind: str, text: str, partitions: tuple[int, ...] = ()) -> TimelineEntry:
@@ -121,7 +126,7 @@ class Reporter:
         if name in self.errors.once_per_join:  # kept in the header until the next join attempt
             hint = refusal_hint(self.state.strategy, self.membership.strategies())
             self.membership.refused(hint, now)
-        self.session.write("error", code=name, reason=text, fatal=error.fatal(),
+        self.session.write(Event.ERROR, code=name, reason=text, fatal=error.fatal(),
                            **({"repeated_since_last": verdict.repeats} if verdict.repeats else {}))
         # Kept in the tracker's history for the export; the UI draws its own line from the message.
         self.state.tracker.note("error", utc_now(), f"{name}: {text}" + (f" — {hint}" if hint else ""))
@@ -134,7 +139,7 @@ class Reporter:
     def problem(self, code: str, reason: str, hint: str = "", log: bool = True) -> None:
         """Something that is not librdkafka's error but the user must see (members topic, export, ...)."""
         if log:
-            self.session.write("error", code=code, reason=reason, fatal=False)
+            self.session.write(Event.ERROR, code=code, reason=reason, fatal=False)
         self.post(KafkaErrorReported(code=code, reason=reason, fatal=False, hint=hint))
 
     def processing_error(self, partition: int, offset: int, error: Exception) -> None:
@@ -150,7 +155,7 @@ class Reporter:
         if note is None:
             return
         extra = {"unlogged_since_last": note.unlogged_since_last} if note.unlogged_since_last else {}
-        self.session.write("rejected", partition=partition, offset=offset, reason=note.reason, detail=note.detail,
+        self.session.write(Event.REJECTED, partition=partition, offset=offset, reason=note.reason, detail=note.detail,
                            **extra)
         self.post(MessageRejected(partition=partition, offset=offset, reason=note.reason, detail=note.detail,
                                   unlogged_since_last=note.unlogged_since_last))

@@ -8,7 +8,12 @@ from confluent_kafka import Consumer
 
 from balance_tui.core.assignment import iso_ms, utc_now
 from balance_tui.core.export import ExportState
-from balance_tui.core.member_view import PartitionScene, counters, partition_rows, stats_fields
+from balance_tui.core.member_view import (
+    PartitionScene,
+    counters,
+    partition_rows,
+    stats_fields,
+)
 from balance_tui.core.rows import ConsumerStatus
 from balance_tui.kafka.membership import GroupMembership
 from balance_tui.kafka.worker.consumer_setup import membership_of

@@ -39,7 +39,13 @@ from balance_tui.errors import UserError
 from balance_tui.kafka.admin import describe_broker_of, ensure_topic
 from balance_tui.kafka.changelog_coordinator import ChangelogCoordinator
 from balance_tui.kafka.membership import GroupMembership
-from balance_tui.kafka.worker.commands import Commands, LoopOutcome, Quit, Rejoin, StartOver
+from balance_tui.kafka.worker.commands import (
+    Commands,
+    LoopOutcome,
+    Quit,
+    Rejoin,
+    StartOver,
+)
 from balance_tui.kafka.worker.consumer_setup import make_consumer_id
 from balance_tui.kafka.worker.group_side import GroupSide
 from balance_tui.kafka.worker.loop import ConsumptionLoop
@@ -47,8 +53,14 @@ from balance_tui.kafka.worker.publishing import BalancePublisher
 from balance_tui.kafka.worker.rebalance import RebalanceHandler
 from balance_tui.kafka.worker.state import MemberState, Reporter
 from balance_tui.kafka.worker.views import export_state, stats_line
-from balance_tui.messages import BrokerDescribed, Exported, KafkaErrorReported, SessionStarted, WorkerStopped
-from balance_tui.session_log import SessionLog, default_log_path, export_paths
+from balance_tui.messages import (
+    BrokerDescribed,
+    Exported,
+    KafkaErrorReported,
+    SessionStarted,
+    WorkerStopped,
+)
+from balance_tui.session_log import Event, SessionLog, default_log_path, export_paths
 from balance_tui.static_member import StaticMembership
 
 __all__ = ["ConsumerWorker", "LoopOutcome", "Quit", "Rejoin", "StartOver"]
@@ -83,7 +95,7 @@ class ConsumerWorker:
         self.balances = BalancePublisher(self.reporter.post, enabled=publish_balances)
         self.commands = Commands(self.state, self.reporter, self.membership, export=self._write_export)
         self.group = GroupSide(self.state, self.reporter, self.membership, self.commands.change_strategy,
-                               lambda: self.session.write("stats", **stats_line(
+                               lambda: self.session.write(Event.STATS, **stats_line(
                                    self.state, self.reporter.status.status, time.monotonic())))
         self.static = (StaticMembership(settings.group, settings.group_instance_id)
                        if settings.group_instance_id else None)
@@ -161,7 +173,7 @@ class ConsumerWorker:
             except RuntimeError:  # the worker woke up and changed the state under us
                 paths = ()
         if self._claim_stopped_line():
-            self.session.write("stopped", reason=reason, abandoned=True)
+            self.session.write(Event.STOPPED, reason=reason, abandoned=True)
             self.session.close()
         return paths
 
@@ -196,7 +208,7 @@ class ConsumerWorker:
         except Exception as error:  # noqa: BLE001 - the worker must report, never die silently
             reason = f"worker crashed: {error!r}"
             self.state.throughput.processing_errors += 1
-            self.session.write("error", code="WORKER_CRASH", reason=repr(error), fatal=True)
+            self.session.write(Event.ERROR, code="WORKER_CRASH", reason=repr(error), fatal=True)
             self.reporter.post(KafkaErrorReported(code="WORKER_CRASH", reason=repr(error), fatal=True))
             paths = self._write_export()
             try:
@@ -226,13 +238,13 @@ class ConsumerWorker:
 
     def _start_session(self) -> None:
         settings = self.settings
-        self.session.write("started", config=settings.redacted(), consumer_id_full=self.consumer_id,
+        self.session.write(Event.STARTED, config=settings.redacted(), consumer_id_full=self.consumer_id,
                            pid=os.getpid(), host=socket.gethostname())
         self.reporter.post(SessionStarted(consumer_id=self.consumer_id, group=settings.group, topic=settings.topic,
                                           strategy=self.state.strategy, bootstrap_servers=settings.bootstrap_servers,
                                           log_path=self.log_path, work_ms=self.state.work_ms))
         self.state.broker = describe_broker_of(settings.client_config())
-        self.session.write("broker", **self.state.broker.as_log_fields())
+        self.session.write(Event.BROKER, **self.state.broker.as_log_fields())
         self.reporter.post(BrokerDescribed(label=self.state.broker.label,
                                            consumer_protocol=self.state.broker.consumer_protocol))
         self._open_collaborators()
@@ -249,7 +261,7 @@ class ConsumerWorker:
         state.changelog, state.partition_count, problem = ChangelogCoordinator.open(
             self.settings, self.consumer_id, state.partition_count)
         if problem is not None:
-            self.session.write("error", code="CHANGELOG_PARTITIONS", fatal=False, reason=f"{problem}: changelog off")
+            self.session.write(Event.ERROR, code="CHANGELOG_PARTITIONS", fatal=False, reason=f"{problem}: changelog off")
             self.reporter.problem("CHANGELOG_PARTITIONS", problem, log=False,
                                   hint="Balances will not follow moved partitions (changelog off). Delete the "
                                        "changelog topic or set changelog_topic to a new name.")
@@ -259,7 +271,7 @@ class ConsumerWorker:
         the changelog on the new cluster, and join its group from scratch."""
         state = self.state
         lost = state.health.owned_at_outage
-        self.session.write("broker_restarted", old_cluster_id=outcome.old_cluster,
+        self.session.write(Event.BROKER_RESTARTED, old_cluster_id=outcome.old_cluster,
                            new_cluster_id=outcome.new_cluster, partitions_lost=lost)
         text = (f"broker restarted: the topic starts empty, {lost} partition{'s' if lost != 1 else ''}' state was lost "
                 f"(cluster {outcome.old_cluster} → {outcome.new_cluster}); rejoining the new cluster")
@@ -287,7 +299,7 @@ class ConsumerWorker:
         self.final_export = paths
         self.reporter.status.set(ConsumerStatus.STOPPED, reason)
         if self._claim_stopped_line():
-            self.session.write("stopped", reason=reason)
+            self.session.write(Event.STOPPED, reason=reason)
             self.session.close()
         self.reporter.post(WorkerStopped(reason=reason, export_paths=paths))
 
@@ -307,6 +319,6 @@ class ConsumerWorker:
             return ()
         paths = (json_path, markdown_path)
         self._last_export_paths = paths
-        self.session.write("exported", paths=[str(p) for p in paths])
+        self.session.write(Event.EXPORTED, paths=[str(p) for p in paths])
         self.reporter.post(Exported(paths=paths))
         return paths
