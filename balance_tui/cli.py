@@ -48,7 +48,9 @@ SETTING_FLAGS: dict[str, tuple[str, str]] = {
     "heartbeat_interval_ms": ("--heartbeat-interval-ms", "consumer heartbeat interval (default 3000)"),
     "work_ms": ("--work-ms", "simulated processing time per transaction in ms (default 2)"),
     "changelog": ("--changelog", "on or off: write and restore the balance changelog (default on)"),
-    "commit_interval_ms": ("--commit-interval-ms", "offset commit interval, after changelog acks (default 1000)"),
+    "commit_interval_ms": ("--commit-interval-ms", "offset commit interval (default 1000)"),
+    "flush_interval_ms": ("--flush-interval-ms", "changelog write interval: one record per changed customer "
+                          "(default 1000)"),
     "session_log": ("--session-log", "JSON Lines session log path (default: under the state directory)"),
     "security_protocol": ("--security-protocol", "plaintext, ssl, sasl_plaintext or sasl_ssl"),
     "sasl_mechanism": ("--sasl-mechanism", "SASL mechanism (PLAIN, SCRAM-SHA-256, ...)"),

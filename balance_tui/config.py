@@ -64,7 +64,8 @@ def is_secret_property(name: str) -> bool:
 _config_file: ContextVar[Path | None] = ContextVar("balance_tui_config_file", default=None)
 
 #: Settings that are whole numbers, and settings that are decimal numbers (README, Configuration).
-INTEGER_SETTINGS = ("partitions", "session_timeout_ms", "heartbeat_interval_ms", "commit_interval_ms")
+INTEGER_SETTINGS = ("partitions", "session_timeout_ms", "heartbeat_interval_ms", "commit_interval_ms",
+                    "flush_interval_ms")
 NUMBER_SETTINGS = ("work_ms", "refresh_hz")
 #: What a number looks like as text (a flag, a variable, a TOML string): ASCII digits, an optional
 #: minus and, for decimals, one point. No `_`, spaces, exponents, `inf`, or digits of other scripts.
@@ -123,13 +124,16 @@ class Settings(BaseSettings):
     """Simulated processing time per transaction (2 ms: about 500 tx/s per worker, the lab's max)."""
 
     changelog: bool = True
-    """Write every balance change to the changelog topic and restore moved partitions from it."""
+    """Keep each partition's balances in the changelog topic and restore moved partitions from it."""
 
     changelog_topic: str | None = None
     """Changelog topic; default `<group>.balances-changelog`."""
 
     commit_interval_ms: int = Field(default=1_000, ge=100, le=3_600_000)
-    """How often offsets are committed (only after the changelog records they cover are acknowledged)."""
+    """How often the source offsets are committed: in the changelog's transaction when the changelog is on."""
+
+    flush_interval_ms: int = Field(default=1_000, ge=50, le=60_000)
+    """How often the changelog is written: one record per customer changed since, in one transaction per partition."""
 
     session_log: Path | None = None
     """JSON Lines session log path; default: a new file under the user's state directory."""

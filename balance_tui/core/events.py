@@ -39,6 +39,7 @@ class Event(StrEnum):
     REFUSAL_HEALED = "refusal_healed"
     STATIC_REJOIN = "static_rejoin"
     COMMIT_SKIPPED = "commit_skipped"
+    FENCED = "fenced"
     BROKER_BACK = "broker_back"
     BROKER_RESTARTED = "broker_restarted"
     EXPORTED = "exported"

@@ -30,9 +30,11 @@ class Effect(str, Enum):
     DEBIT = "debit"
     NONE = "none"
     SKIPPED = "skipped"
+    #: Already reflected in the customer's state (restored from the changelog): not applied again.
+    REPLAYED = "replayed"
 
 
-_CREDIT, _DEBIT, _NONE, _SKIPPED = Effect.CREDIT, Effect.DEBIT, Effect.NONE, Effect.SKIPPED
+_CREDIT, _DEBIT, _NONE, _SKIPPED, _REPLAYED = Effect.CREDIT, Effect.DEBIT, Effect.NONE, Effect.SKIPPED, Effect.REPLAYED
 
 # Tables indexed by the enum's int value: hashing an Enum runs Python code, indexing doesn't.
 # None in _FIXED_EFFECT means "depends on the accounts" (the two transfer types).
@@ -116,17 +118,23 @@ def balance_delta(state: CustomerState | None, tx: Transaction) -> tuple[Effect,
 class Ledger:
     """Balances per customer and currency, built by applying transactions in order."""
 
-    __slots__ = ("customers", "applied", "skipped")
+    __slots__ = ("customers", "applied", "skipped", "replayed", "replay_until")
 
     def __init__(self) -> None:
         self.customers: dict[str, CustomerState] = {}
         self.applied = 0
         self.skipped = 0
+        self.replayed = 0
+        #: Per partition, the offset below which restored states may already reflect what is read.
+        self.replay_until: dict[int, int] = {}
 
     def apply(self, tx: Transaction, partition: int | None = None, offset: int | None = None) -> Effect:
         """Apply one transaction read at (`partition`, `offset`); return what it did.
 
-        Failed and Rejected transactions change nothing and only count in `skipped`.
+        Failed and Rejected transactions change nothing and only count in `skipped`. The replay
+        rule, on a partition read again after a restore (`restore`): a transaction at or below the
+        source offset its customer's restored state reflects changes nothing either and counts in
+        `replayed` (docs/consistency.md).
         """
         if _IS_SKIPPED[tx.status]:
             self.skipped += 1
@@ -135,6 +143,10 @@ class Ledger:
         state = self.customers.get(customer_id)
         if state is None:
             state = self.customers[customer_id] = CustomerState(customer_id)
+        elif self.replay_until and offset is not None and state.offset is not None and offset <= state.offset \
+                and state.partition == partition and offset < self.replay_until.get(partition, 0):  # type: ignore[arg-type]
+            self.replayed += 1
+            return _REPLAYED
         known_accounts = state.known_accounts
         effect = _effect(known_accounts, tx)
         balances = state.balances
@@ -175,16 +187,25 @@ class Ledger:
         return [row for customer_id in wanted for row in customers[customer_id].rows()]
 
     def restore(self, states: Iterable[CustomerState]) -> None:
-        """Take over customers restored from the changelog (their partition moved here)."""
-        customers = self.customers
+        """Take over customers restored from the changelog (their partition moved here).
+
+        Their partition is then read again from its last position: until it passes the highest
+        offset a restored state reflects, the replay rule of `apply` keeps anything from being
+        applied twice.
+        """
+        customers, replay_until = self.customers, self.replay_until
         for state in states:
             customers[state.customer_id] = state
+            if state.partition is not None and state.offset is not None \
+                    and state.offset >= replay_until.get(state.partition, 0):
+                replay_until[state.partition] = state.offset + 1
 
     def drop_partition(self, partition: int) -> list[str]:
         """Forget the customers whose last applied transaction came from `partition`; return their ids, sorted.
 
         Used when a partition is revoked: its customers now belong to another consumer.
         """
+        self.replay_until.pop(partition, None)
         dropped = sorted(
             customer_id for customer_id, state in self.customers.items() if state.partition == partition
         )

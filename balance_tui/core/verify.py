@@ -6,8 +6,8 @@ customer's transactions all live on one partition, so that is what any single co
 computes). The result is compared with what the service claims:
 
 - the changelog (`verify_changelog`): the latest state per customer in each changelog
-  partition, against the source replayed up to the highest source offset that changelog
-  partition reflects;
+  partition, against the source replayed up to the position that changelog partition
+  vouches for (docs/consistency.md);
 - dashboard exports (`verify_exports`): the union of their balance rows, against the
   source replayed up to each partition's `partitionOffsets` in the export owning it.
 
@@ -299,8 +299,12 @@ def _decimal(value: object, where: str, fail: Any) -> Decimal:
 
 
 def _replay(source: Iterable[SourceRecord], cutoffs: Mapping[int, int | None],
-            report: VerifyReport) -> tuple[dict[int, Ledger], dict[int, int]]:
+            report: VerifyReport, beyond: Mapping[tuple[int, str], int] | None = None,
+            ) -> tuple[dict[int, Ledger], dict[int, int]]:
     """One ledger per partition with the source applied below each cut-off; also the last offset per partition.
+
+    `beyond` gives some customers a cut-off of their own past their partition's: those whose
+    changelog state reflects more than the partition's last position (a flush cut short).
 
     Records must come in offset order within a partition (any interleaving of partitions).
     Counting mirrors the consumer: malformed -> rejected, Failed/Rejected -> skipped, an
@@ -321,8 +325,10 @@ def _replay(source: Iterable[SourceRecord], cutoffs: Mapping[int, int | None],
             continue
         cutoff = cutoffs.get(partition)
         if cutoff is not None and offset >= cutoff:
-            not_yet_applied[partition] += 1
-            continue
+            own = beyond.get((partition, result.customer_id)) if beyond else None
+            if own is None or offset >= own:
+                not_yet_applied[partition] += 1
+                continue
         ledger = ledgers.get(partition)
         if ledger is None:
             ledger = ledgers[partition] = Ledger()
@@ -423,16 +429,30 @@ def verify_changelog(source: Iterable[SourceRecord], changelog: Mapping[int, Par
     """Compare the changelog's latest state per customer with the source replayed up to what it reflects.
 
     `changelog` holds every changelog partition read to its end (a missing one counts as
-    empty). Source partition P is replayed up to and including the highest source offset
-    in changelog partition P; with no record there, in full.
+    empty). Source partition P is replayed up to and including its last position record (or,
+    in a changelog without them, its highest source offset); with no record there, in full.
+    A customer whose state reflects more (a flush cut short after some of its records) is
+    replayed up to its own offset. A record older than an earlier one of the same customer is
+    a problem: a writer that was not fenced.
     """
     report = VerifyReport(mode="changelog", require_caught_up=require_caught_up)
+    beyond: dict[tuple[int, str], int] = {}
     for partition, restore in sorted(changelog.items()):
-        report.cutoffs[partition] = restore.resume_offset
+        cutoff = report.cutoffs[partition] = restore.resume_offset
         if restore.invalid:
             report.problems.append(f"changelog partition {partition}: {restore.invalid} record(s) are not "
                                    "customer states")
-    ledgers, last_offsets = _replay(source, report.cutoffs, report)
+        if restore.backwards_count:
+            first = restore.backwards[0]
+            report.problems.append(
+                f"changelog partition {partition}: {restore.backwards_count} record(s) go back in source offset "
+                f"(first: {visible(first.key)} at offset {first.offset} after {first.after_offset}, record "
+                f"{first.record}): a writer that was not fenced, e.g. a member that lost the partition and woke up")
+        if cutoff is not None:
+            for customer_id, state in restore.states.items():
+                if state.offset is not None and state.offset >= cutoff:
+                    beyond[(partition, customer_id)] = state.offset + 1
+    ledgers, last_offsets = _replay(source, report.cutoffs, report, beyond)
     for partition in last_offsets:
         report.cutoffs.setdefault(partition, None)
     report.cutoffs = dict(sorted(report.cutoffs.items()))

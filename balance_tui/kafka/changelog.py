@@ -1,17 +1,24 @@
-"""The balance changelog on Kafka: an idempotent writer, and a group-less restorer.
+"""The balance changelog on Kafka: transactional writers, one per partition, and a group-less restorer.
 
-The writer sends one record per applied transaction to the changelog partition
-numbered like the source partition. The restorer reads changelog partitions from
-the beginning to their end (partition EOF, not ListOffsets: the embedded broker's
-ListOffsets is wrong) a chunk at a time, so the worker keeps consuming its other
-partitions while a moved partition is being restored.
+Each owned partition has its own transactional producer whose `transactional.id` is tied to the
+partition (`<changelog topic>-<partition>`), as Kafka Streams does: a new owner's
+`init_transactions` fences the previous owner's producer, so a member that lost a partition
+(a frozen process that wakes up) can no longer write to its changelog partition. A flush is one
+transaction per partition: the changed customers' states, a position record, and, when a commit
+is due, the source offsets (`send_offsets_to_transaction`).
+
+The restorer reads changelog partitions from the beginning to their end (partition EOF, not
+ListOffsets: the embedded broker's ListOffsets is wrong) a chunk at a time, so the worker keeps
+consuming its other partitions while a moved partition is being restored.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import (
@@ -25,107 +32,244 @@ from confluent_kafka import (
 
 from balance_tui.core.changelog import PartitionRestore
 from balance_tui.kafka import error_reason
+from balance_tui.kafka.freeze_points import FreezePoint, freeze_if_armed
 
 _QUIET = logging.getLogger("balance_tui.rdkafka.changelog")
 _QUIET.addHandler(logging.NullHandler())
 _QUIET.propagate = False
 
 
-#: How long `write` waits for room in librdkafka's queue before it calls the changelog failed.
+#: How long `flush` waits for room in librdkafka's queue before it calls the flush failed.
 QUEUE_FULL_SECONDS = 30.0
+#: How long fencing a partition's previous writer (`init_transactions`) may take.
+FENCE_SECONDS = 60.0
+
+#: Another producer with our `transactional.id` was initialised: another member owns the partition.
+FENCED_CODES = frozenset({KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH})
+#: The cluster will not let this member write transactions at all: retrying cannot help.
+REFUSED_CODES = frozenset({KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+                           KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED,
+                           KafkaError.UNSUPPORTED_VERSION, KafkaError._UNSUPPORTED_FEATURE})
+
+
+def transactional_id(changelog_topic: str, partition: int) -> str:
+    """Tied to the partition, not the member: whoever owns partition P writes as `<topic>-P`."""
+    return f"{changelog_topic}-{partition}"
+
+
+@dataclass
+class FlushOutcome:
+    """What one flush did, partition by partition."""
+
+    #: Partitions whose transaction committed (their records and, if asked, their offsets).
+    committed: set[int] = field(default_factory=set)
+    #: Aborted or not attempted, with why: their changes stay pending and go with the next flush.
+    failed: dict[int, str] = field(default_factory=dict)
+    #: Fenced: another member initialised the partition's writer, so it owns the partition now.
+    fenced: dict[int, str] = field(default_factory=dict)
+    #: The cluster refuses transactions to this member (authorisation, an old broker).
+    refused: dict[int, str] = field(default_factory=dict)
+    records: int = 0
+
+    def merge(self, other: FlushOutcome) -> None:
+        self.committed |= other.committed
+        self.failed.update(other.failed)
+        self.fenced.update(other.fenced)
+        self.refused.update(other.refused)
+        self.records += other.records
+
+
+class _PartitionWriter:
+    """One partition's transactional producer, ready once `init_transactions` (in the pool) returned."""
+
+    def __init__(self, config: dict[str, Any], partition: int, pool: ThreadPoolExecutor) -> None:
+        self.partition = partition
+        self.producer = Producer(config)
+        self.fencing: Future[None] = pool.submit(self.producer.init_transactions, FENCE_SECONDS)
+
+    @property
+    def ready(self) -> bool:
+        return self.fencing.done() and self.fencing.exception() is None
+
+    def discard(self) -> None:
+        """Forget this producer: nothing of it is pending (a flush always ends its transaction)."""
+        try:
+            self.producer.purge(in_queue=True, in_flight=True)
+            self.producer.flush(0)
+        except (KafkaException, RuntimeError):
+            pass
+
+
+def _classify(error: KafkaError) -> str:
+    code = error.code()
+    if code in FENCED_CODES:
+        return "fenced"
+    if code in REFUSED_CODES:
+        return "refused"
+    return "failed"
 
 
 class ChangelogWriter:
-    """Produces changelog records; `flush()` says whether everything sent so far is acknowledged."""
+    """The transactional writers of the partitions this member owns."""
 
-    def __init__(self, client_config: dict[str, str], topic: str, client_id: str) -> None:
+    def __init__(self, client_config: dict[str, str], topic: str, source_topic: str, client_id: str) -> None:
         self.topic = topic
+        self.source_topic = source_topic
+        self._client_id = client_id
         self._config = {
             **client_config,
-            "client.id": f"{client_id}-changelog",
-            # Idempotence keeps each changelog partition an ordered prefix of what was sent, which
-            # is what restoration relies on (docs/consistency.md). A record is never given up on
-            # (no message timeout), and should one fail anyway, the gapless guarantee makes the
-            # producer stop rather than write records after a hole.
-            "enable.idempotence": True,
-            "enable.gapless.guarantee": True,
-            "message.timeout.ms": 0,
             "acks": "all",
             # Few, large batches (docs/broker.md: the embedded broker's reads slow down with the
-            # number of batches); commits flush anyway, so this adds no delay to them.
-            "linger.ms": 200,
+            # number of batches); a flush waits for them anyway.
+            "linger.ms": 50,
             "batch.num.messages": 10_000,
-            "queue.buffering.max.messages": 1_000_000,
+            "queue.buffering.max.messages": 500_000,
+            "transaction.timeout.ms": 60_000,
             "logger": _QUIET,
         }
-        self._open()
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"{client_id}-changelog")
+        self._writers: dict[int, _PartitionWriter] = {}
 
-    def _open(self) -> None:
-        self.failed = 0
-        self.first_error: str | None = None
-        self._producer = Producer(self._config)
-        self._produce = self._producer.produce
-        self._on_delivery = self._delivered
+    # -- owning partitions -------------------------------------------------------------------------
+
+    def fence(self, partitions: Sequence[int]) -> None:
+        """Start a fresh writer for each partition: its `init_transactions` fences any previous owner's."""
+        for partition in partitions:
+            old = self._writers.pop(partition, None)
+            if old is not None:
+                old.discard()
+            config = {**self._config, "transactional.id": transactional_id(self.topic, partition),
+                      "client.id": f"{self._client_id}-changelog-{partition}"}
+            self._writers[partition] = _PartitionWriter(config, partition, self._pool)
+
+    def fenced_yet(self, partitions: Sequence[int]) -> tuple[list[int], dict[int, KafkaError]]:
+        """Of `partitions`: those whose writer is ready, and those whose fencing failed (with the error)."""
+        ready, failed = [], {}
+        for partition in partitions:
+            writer = self._writers.get(partition)
+            if writer is None or not writer.fencing.done():
+                continue
+            error = writer.fencing.exception()
+            if error is None:
+                ready.append(partition)
+            else:
+                failed[partition] = error.args[0] if isinstance(error, KafkaException) else KafkaError(
+                    KafkaError._FAIL, str(error))
+        return ready, failed
+
+    def has_writer(self, partition: int) -> bool:
+        return partition in self._writers
+
+    def release(self, partitions: Sequence[int]) -> None:
+        """Partitions that left: their writers go (the new owner's fence would stop them anyway)."""
+        for partition in partitions:
+            writer = self._writers.pop(partition, None)
+            if writer is not None:
+                writer.discard()
 
     @property
-    def broken(self) -> bool:
-        """A record failed: the changelog may end before what this process applied."""
-        return self.failed > 0
+    def partitions(self) -> set[int]:
+        return set(self._writers)
 
-    def reopen(self) -> None:
-        """Drop every record not yet acknowledged and start a fresh producer.
+    # -- flushing ----------------------------------------------------------------------------------
 
-        After a failure (a fatal idempotent producer cannot be used again), and whenever
-        partitions leave this process with records still unsent: those must never land after
-        what the partitions' new owners write.
+    def flush(self, batches: Mapping[int, Sequence[tuple[str, bytes]]], offsets: Mapping[int, int] | None,
+              group_metadata: Callable[[], Any] | None, timeout: float) -> FlushOutcome:
+        """Write each partition's records in one transaction (with its offset when `offsets` has one).
+
+        The records are produced here; the commits, which wait on the broker, run in parallel.
         """
+        outcome = FlushOutcome()
+        begun: list[_PartitionWriter] = []
+        for partition, records in batches.items():
+            writer = self._writers.get(partition)
+            if writer is None or not writer.ready:
+                outcome.failed[partition] = "its writer is still fencing the previous owner"
+                continue
+            verdict = self._produce_all(writer, records)
+            if verdict is None:
+                begun.append(writer)
+                outcome.records += len(records)
+            else:
+                self._ended(writer, verdict, outcome)
+        metadata = group_metadata() if offsets and group_metadata is not None and begun else None
+        finishing = {writer: self._pool.submit(self._commit, writer, offsets, metadata, timeout) for writer in begun}
+        for writer, future in finishing.items():
+            error = future.result()
+            if error is None:
+                outcome.committed.add(writer.partition)
+            else:
+                self._ended(writer, error, outcome)
+        return outcome
+
+    def _produce_all(self, writer: _PartitionWriter, records: Sequence[tuple[str, bytes]]) -> KafkaError | None:
+        producer, partition, topic = writer.producer, writer.partition, self.topic
         try:
-            self._producer.purge(in_queue=True, in_flight=True)
-            self._producer.flush(0)
-        except KafkaException:
-            pass
-        self._open()
+            producer.begin_transaction()
+            for index, (key, value) in enumerate(records):
+                self._produce(producer, topic, key, value, partition)
+                if index == 0:
+                    freeze_if_armed(FreezePoint.BETWEEN_RECORDS, lambda: producer.flush(10))
+            freeze_if_armed(FreezePoint.BEFORE_COMMIT, lambda: producer.flush(10))
+        except KafkaException as error:
+            return error.args[0]
+        return None
 
-    def _delivered(self, error: KafkaError | None, _message: Any) -> None:
-        if error is not None:
-            self._fail(error.str())
-
-    def _fail(self, reason: str) -> None:
-        self.failed += 1
-        if self.first_error is None:
-            self.first_error = reason
-
-    def write(self, partition: int, key: str, value: bytes) -> None:
-        if self.failed:
-            return  # nothing after a hole: the worker restores from the changelog as it stands
+    @staticmethod
+    def _produce(producer: Producer, topic: str, key: str, value: bytes, partition: int) -> None:
         deadline = None
         while True:
             try:
-                self._produce(self.topic, value, key, partition, on_delivery=self._on_delivery)
+                producer.produce(topic, value, key, partition)
                 return
             except BufferError:
-                # The local queue is full: let deliveries drain, but not forever (the changelog
-                # may be unreachable while the source is not).
+                # The local queue is full: let deliveries drain, but not forever.
                 now = time.monotonic()
                 deadline = deadline or now + QUEUE_FULL_SECONDS
                 if now >= deadline:
-                    self._fail(f"local queue still full after {QUEUE_FULL_SECONDS:.0f} s")
-                    return
-                self._producer.poll(0.05)
-            except KafkaException as error:  # fatal producer
-                self._fail(error_reason(error))
+                    raise KafkaException(KafkaError(KafkaError._QUEUE_FULL,
+                                                    f"local queue still full after {QUEUE_FULL_SECONDS:.0f} s"))
+                producer.poll(0.05)
+
+    def _commit(self, writer: _PartitionWriter, offsets: Mapping[int, int] | None, metadata: Any,
+                timeout: float) -> KafkaError | None:
+        producer, partition = writer.producer, writer.partition
+        try:
+            if offsets is not None and partition in offsets and metadata is not None:
+                producer.send_offsets_to_transaction(
+                    [TopicPartition(self.source_topic, partition, offsets[partition])], metadata, timeout)
+            producer.commit_transaction(timeout)
+        except KafkaException as error:
+            return error.args[0]
+        return None
+
+    def _ended(self, writer: _PartitionWriter, error: KafkaError, outcome: FlushOutcome) -> None:
+        """A transaction that did not commit: abort it so its changes go with the next flush."""
+        partition, kind, reason = writer.partition, _classify(error), error_reason(error)
+        if kind == "fenced":
+            outcome.fenced[partition] = reason
+            self.release([partition])
+            return
+        if kind == "refused":
+            outcome.refused[partition] = reason
+            self.release([partition])
+            return
+        outcome.failed[partition] = reason
+        try:
+            writer.producer.abort_transaction(10)
+            return
+        except KafkaException as abort_error:
+            if _classify(abort_error.args[0]) == "fenced":
+                outcome.fenced[partition] = error_reason(abort_error.args[0])
+                self.release([partition])
                 return
-
-    def poll(self) -> None:
-        self._producer.poll(0)
-
-    def flush(self, timeout: float = 30.0) -> bool:
-        """True when every record written so far is acknowledged and none failed."""
-        remaining = self._producer.flush(timeout)
-        return remaining == 0 and self.failed == 0
+        # Neither committed nor aborted (fatal, or the broker is away): a fresh writer fences this one,
+        # which ends its transaction on the broker.
+        self.fence([partition])
 
     def close(self) -> None:
-        self._producer.flush(10)
+        self.release(sorted(self._writers))
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 @dataclass
@@ -151,6 +295,9 @@ class ChangelogRestorer:
             # (the point of a restore) is much faster with a short wait.
             "fetch.wait.max.ms": 10,
             "auto.offset.reset": "earliest",
+            # Apache Kafka hides aborted transactions; Tansu shows them (docs/broker.md), which the
+            # restore rule makes harmless (docs/consistency.md).
+            "isolation.level": "read_committed",
             "logger": _QUIET,
         })
         self._restores: dict[int, PartitionRestore] = {}

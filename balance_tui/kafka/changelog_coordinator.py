@@ -1,31 +1,35 @@
-"""Provides the changelog's side of consumption: what is written, what a commit may cover, what is restored.
+"""Provides the changelog's side of consumption: what a flush writes, which partitions are restored.
 
-The coordinator owns the changelog writer and restorer, the source partitions being restored
-(assigned but not consumed until their state is read back), and the bookkeeping of failed
-or unacknowledged records. The worker's rebalance callbacks ask it what to do with each
-partition they are given (`plan_assignment`) and hand the finished restores over to
-consumption; the rules are in docs/consistency.md.
+The coordinator owns the changelog writer and restorer, the record cache (the customers changed
+since the last flush, per partition), the source partitions being fenced and restored (assigned
+but not consumed until their state is read back), and the position each partition's changelog
+vouches for. The worker's rebalance callbacks ask it what to do with each partition they are
+given (`plan_assignment`) and hand the finished restores over to consumption; the rules are in
+docs/consistency.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import KafkaError
 
 from balance_tui.config import Settings
-from balance_tui.core.changelog import PartitionRestore
+from balance_tui.core.changelog import POSITION_KEY, PartitionRestore, encode_position, encode_state
+from balance_tui.core.ledger import CustomerState
 from balance_tui.kafka.admin import ensure_topic, topic_partition_count
 from balance_tui.kafka.changelog import (
+    REFUSED_CODES,
     ChangelogRestorer,
     ChangelogWriter,
+    FlushOutcome,
     RestoreProgress,
 )
 
-#: Changelog failures in a row (no successful flush between them) before the worker gives up.
-CHANGELOG_RETRIES = 3
-#: Changelog records unacknowledged for this long are reported (the loop itself never waits for them).
+#: Unflushed changes this old are reported (the loop itself never waits for the broker).
 ACK_REPORT_SECONDS = 10.0
 
 
@@ -54,25 +58,26 @@ def plan_assignment(partitions: Iterable[int], uninterrupted: bool, held_back: s
     return AssignmentPlan(kept_at, to_restore)
 
 
-@dataclass(frozen=True)
-class CommitGate:
-    """May the offsets be committed? If not, `report` says why when it is worth saying."""
-
-    ready: bool
-    report: str | None = None
-
-
 class ChangelogCoordinator:
-    """The changelog writer and restorer of one member, and the restores in progress."""
+    """The changelog writer and restorer of one member, its record cache, and the restores in progress."""
 
-    def __init__(self, writer: ChangelogWriter, restorer: ChangelogRestorer) -> None:
+    def __init__(self, writer: ChangelogWriter, restorer: ChangelogRestorer, writer_name: str) -> None:
         self.writer = writer
         self.restorer = restorer
-        #: Source partitions assigned but not consumed until their state is restored.
+        self._writer_name = writer_name
+        #: Source partitions assigned but not consumed until their state is restored (fencing first).
         self.restoring: set[int] = set()
-        #: Failed flushes in a row.
-        self.failures = 0
-        self._unacknowledged_since: float | None = None
+        #: Of those, the ones whose previous writer is still being fenced (restore starts after).
+        self.fencing: set[int] = set()
+        #: The record cache: customers changed since the last flush that included them, per partition.
+        self.dirty: defaultdict[int, set[str]] = defaultdict(set)
+        #: Per partition, the position its changelog vouches for (the highest state-changing offset).
+        self.position: dict[int, int] = {}
+        #: Since when changes wait for a flush that keeps failing (None: the last flush committed).
+        self.failing_since: float | None = None
+        #: Why the cluster refuses this member transactions (authorisation, an old broker): None while it does not.
+        self.refused: str | None = None
+        self._errors: list[KafkaError] = []
 
     @classmethod
     def open(cls, settings: Settings, consumer_id: str, partition_count: int) -> tuple[ChangelogCoordinator | None,
@@ -90,65 +95,101 @@ class ChangelogCoordinator:
         if changelog_count != partition_count:
             return None, partition_count, (f"{topic} has {changelog_count} partitions but {settings.topic} has "
                                            f"{partition_count}")
-        return (cls(ChangelogWriter(config, topic, consumer_id), ChangelogRestorer(config, topic, consumer_id)),
-                partition_count, None)
+        writer = ChangelogWriter(config, topic, settings.topic, consumer_id)
+        return cls(writer, ChangelogRestorer(config, topic, consumer_id), consumer_id), partition_count, None
 
     # -- writing ---------------------------------------------------------------------------
 
-    @property
-    def broken(self) -> bool:
-        """A record failed: the changelog may end before what this member applied."""
-        return self.writer.broken
+    def flush(self, partitions: Iterable[int], customers: Mapping[str, CustomerState],
+              offsets: Mapping[int, int] | None, group_metadata: Callable[[], Any] | None,
+              timeout: float, now: float) -> FlushOutcome:
+        """Write the changed customers of `partitions` (those not restoring), one transaction each.
 
-    @property
-    def first_error(self) -> str | None:
-        return self.writer.first_error
+        A partition is written when customers changed, or when `offsets` (a commit is due) moved
+        past what was committed; its position record closes the batch. What did not commit stays
+        in the cache for the next flush.
+        """
+        batches: dict[int, list[tuple[str, bytes]]] = {}
+        for partition in sorted(set(partitions) - self.restoring):
+            changed = self.dirty.get(partition)
+            if not changed and (offsets is None or partition not in offsets):
+                continue
+            records = [(customer_id, encode_state(customers[customer_id]))
+                       for customer_id in sorted(changed or ()) if customer_id in customers]
+            position = self.position.get(partition)
+            for customer_id in changed or ():
+                state = customers.get(customer_id)
+                if state is not None and state.offset is not None and (position is None or state.offset > position):
+                    position = state.offset
+            if position is not None:
+                records.append((POSITION_KEY, encode_position(position, self._writer_name)))
+                self.position[partition] = position
+            batches[partition] = records
+        if not batches:
+            return FlushOutcome()
+        outcome = self.writer.flush(batches, offsets, group_metadata, timeout)
+        if outcome.refused:
+            self.refused = self.refused or next(iter(outcome.refused.values()))
+        for partition in outcome.committed:
+            self.dirty.pop(partition, None)
+        self.failing_since = None if not outcome.failed else (self.failing_since or now)
+        return outcome
 
-    def commit_gate(self, wait_seconds: float, now: float) -> CommitGate:
-        """Are the records written so far acknowledged (waiting at most `wait_seconds`)?"""
-        if self.writer.flush(timeout=wait_seconds):
-            self._unacknowledged_since = None
-            self.failures = 0
-            return CommitGate(ready=True)
-        if self._unacknowledged_since is None:
-            self._unacknowledged_since = now
-            return CommitGate(ready=False)
-        waited = now - self._unacknowledged_since
-        if self.writer.broken or waited >= ACK_REPORT_SECONDS:
-            why = self.writer.first_error or f"for {waited:.0f} s"
-            return CommitGate(ready=False, report=f"changelog not acknowledged ({why}); offsets not committed")
-        return CommitGate(ready=False)
+    def unflushed_for(self, now: float) -> float:
+        """How long changes have waited for a flush that keeps failing (0: none is failing)."""
+        return 0.0 if self.failing_since is None else now - self.failing_since
 
-    def note_failure(self) -> int:
-        """A failed write was found: count it; the failures in a row."""
-        self.failures += 1
-        return self.failures
-
-    def drop_unsent(self) -> None:
-        """Forget every record not yet acknowledged and start a fresh writer (see ChangelogWriter.reopen)."""
-        self.writer.reopen()
+    def forget(self, partitions: Iterable[int]) -> None:
+        """Partitions that left this member: their cache and position go, so do their writers."""
+        partitions = list(partitions)
+        for partition in partitions:
+            self.dirty.pop(partition, None)
+            self.position.pop(partition, None)
+        self.writer.release(partitions)
 
     # -- restoring -------------------------------------------------------------------------
 
     def start_restores(self, partitions: list[int]) -> None:
-        self.restoring |= set(partitions)
-        self.restorer.start(partitions)
+        """Fence each partition's previous writer, then restore it: nothing it writes later can land."""
+        fresh = [p for p in partitions if p not in self.restoring]
+        self.restoring |= set(fresh)
+        self.fencing |= set(fresh)
+        for partition in fresh:
+            self.dirty.pop(partition, None)
+            self.position.pop(partition, None)
+        self.writer.fence(fresh)
 
     def cancel_restores(self, partitions: Iterable[int]) -> list[int]:
         """Stop restoring those of `partitions` that were being restored; the ones stopped."""
         cancelled = [p for p in partitions if p in self.restoring]
-        if cancelled:
-            self.restorer.cancel(cancelled)
+        started = [p for p in cancelled if p not in self.fencing]
+        if started:
+            self.restorer.cancel(started)
         self.restoring.difference_update(cancelled)
+        self.fencing.difference_update(cancelled)
         return cancelled
 
     def step(self) -> tuple[list[tuple[PartitionRestore, float]], list[KafkaError]]:
-        """Read more of the changelog: (restores that reached the end with their seconds, errors met)."""
+        """Fence and read more of the changelog: (restores that reached the end with their seconds, errors met)."""
+        if self.fencing:
+            fenced, failed = self.writer.fenced_yet(sorted(self.fencing))
+            self.fencing.difference_update(fenced)
+            if fenced:
+                self.restorer.start(fenced)
+            for partition, error in failed.items():
+                if error.code() in REFUSED_CODES:
+                    self.refused = self.refused or error.str()
+                    continue
+                self._errors.append(error)
+                self.writer.fence([partition])  # the broker was away or busy: try again
         finished = [(restore, seconds) for restore, seconds in self.restorer.step()
                     if restore.partition in self.restoring]
         for restore, _ in finished:
             self.restoring.discard(restore.partition)
-        errors, self.restorer.errors = list(self.restorer.errors), []
+            if restore.position is not None:
+                self.position[restore.partition] = restore.position
+        errors, self._errors = self._errors + list(self.restorer.errors), []
+        self.restorer.errors = []
         return finished, errors
 
     def progress(self) -> dict[int, RestoreProgress]:

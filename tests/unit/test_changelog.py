@@ -59,3 +59,47 @@ def test_a_late_record_from_a_former_owner_does_not_roll_a_customer_back():
     restore.add(encode_state(state("A", 3, EUR="3.00")))
     assert restore.states["A"].balances == {"EUR": Decimal("8.00")}
     assert restore.resume_offset == 9
+
+
+# -- flushes: one record per changed customer, then a position ---------------------------------------------
+
+
+def test_restore_resumes_after_the_last_position_not_after_the_highest_record():
+    from balance_tui.core.changelog import encode_position
+
+    restore = PartitionRestore(3)
+    restore.add(encode_state(state("A", 4, EUR="4.00")))
+    restore.add(encode_position(4, "w1"))
+    # A flush cut short: B's record landed, the position closing the flush did not.
+    restore.add(encode_state(state("B", 9, EUR="9.00")))
+    assert restore.consume_from == 5  # the replay rule skips B's transactions up to 9
+    assert restore.resume_offset == 5  # verify compares up to the position, B up to its own offset
+    assert restore.position == 4 and restore.highest_offset == 9
+
+
+def test_without_a_position_a_new_owner_reads_from_the_beginning():
+    restore = PartitionRestore(0)
+    restore.add(encode_state(state("A", 4)))  # a first flush cut short, or an older changelog
+    assert restore.consume_from is None
+    assert restore.resume_offset == 5
+
+
+def test_a_record_older_than_an_earlier_one_of_its_customer_is_reported():
+    from balance_tui.core.changelog import encode_position
+
+    restore = PartitionRestore(1)
+    restore.add(encode_state(state("A", 8, EUR="8.00")))
+    restore.add(encode_position(8, "new-owner"))
+    restore.add(encode_state(state("A", 3, EUR="3.00")))  # a woken zombie's, without fencing
+    restore.add(encode_position(3, "zombie"))
+    assert restore.backwards_count == 2
+    assert [(b.key, b.offset, b.after_offset) for b in restore.backwards] == [("A", 3, 8), ("\x00position", 3, 8)]
+    assert restore.states["A"].balances == {"EUR": Decimal("8.00")} and restore.position == 8
+
+
+def test_position_records_are_told_from_states_by_their_shape():
+    from balance_tui.core.changelog import decode_position, encode_position
+
+    assert decode_position(encode_position(12, "w\n\"x")) == 12
+    assert decode_position(encode_state(state("A", 4))) is None
+    assert decode_position(b'{"position":true}') is None

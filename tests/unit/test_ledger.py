@@ -369,3 +369,27 @@ def test_state_rows_without_any_transaction_still_have_a_date() -> None:
     state = CustomerState("CUST-X", balances={"EUR": Decimal("0.00")})
     (row,) = state.rows()
     assert row.last_updated.tzinfo is not None and row.partition is None
+
+
+def test_after_a_restore_transactions_its_states_reflect_are_not_applied_again():
+    ledger = Ledger()
+    ledger.restore([CustomerState("CUST-1", {"EUR": Decimal("10.00")}, 3, T0, "T3", set(), 2, 41)])
+    deposit = tx(TransactionType.DEPOSIT, "5.00", customer="CUST-1")
+    assert ledger.apply(deposit, 2, 40) is Effect.REPLAYED  # at or below offset 41: already in the state
+    assert ledger.apply(deposit, 2, 41) is Effect.REPLAYED
+    assert ledger.balance("CUST-1", "EUR") == Decimal("10.00") and ledger.replayed == 2 and ledger.applied == 0
+    assert ledger.apply(deposit, 2, 42) is Effect.CREDIT  # past it: applied
+    assert ledger.customers["CUST-1"].transaction_count == 4
+    # Offsets of another partition say nothing about this state; without a restore there is no replay.
+    assert ledger.apply(tx(TransactionType.DEPOSIT, "1.00", customer="CUST-1"), 5, 3) is Effect.CREDIT
+    fresh = Ledger()
+    fresh.apply(deposit, 0, 9)
+    assert fresh.apply(deposit, 0, 9) is Effect.CREDIT
+
+
+def test_dropping_a_partition_ends_its_replay_window():
+    ledger = Ledger()
+    ledger.restore([CustomerState("CUST-1", {"EUR": Decimal("10.00")}, 3, T0, "T3", set(), 2, 41)])
+    assert ledger.replay_until == {2: 42}
+    ledger.drop_partition(2)
+    assert ledger.replay_until == {}

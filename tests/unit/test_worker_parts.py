@@ -1,11 +1,10 @@
 """The consumer worker's collaborators, without a broker: offsets and lag, what is said and how often,
-the partitions table, the changelog's assignment plan and commit gate, the group's refusals, the
+the partitions table, the changelog's assignment plan and record cache, the group's refusals, the
 status and balance messages, and the worker's commands."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -17,11 +16,13 @@ from balance_tui.control import AskGroupStrategy, ChangeWorkMs, Restart, SetStra
 from balance_tui.core.broker_profile import BrokerHealth, describe_broker
 from balance_tui.core.error_reports import ErrorReports, RejectionLog, refusal_hint
 from balance_tui.core.group import MemberHeartbeat
-from balance_tui.core.ledger import Ledger
+from balance_tui.core.changelog import POSITION_KEY, decode_position, decode_state
+from balance_tui.core.ledger import CustomerState, Ledger
 from balance_tui.core.member_view import PartitionScene, Throughput, counters, partition_rows, stats_fields
 from balance_tui.core.offsets import OFFSET_INVALID, PartitionOffsets, parse_statistics, total_lag
 from balance_tui.core.rows import ConsumerStatus, PartitionState
 from balance_tui.core.transaction import Transaction, TransactionStatus, TransactionType
+from balance_tui.kafka.changelog import FlushOutcome
 from balance_tui.kafka.changelog_coordinator import ChangelogCoordinator, plan_assignment
 from balance_tui.kafka.membership import GroupMembership
 from balance_tui.kafka.worker.publishing import BalancePublisher, StatusBoard
@@ -184,26 +185,74 @@ def test_only_a_partition_given_straight_back_keeps_its_state() -> None:
     assert plan_assignment([0], uninterrupted=False, held_back={0}, positions={0: 40}).to_restore == [0]
 
 
-@dataclass
 class FakeWriter:
-    acknowledged: bool = False
-    broken: bool = False
-    first_error: str | None = None
+    """Records what the coordinator asks a flush to write; commits whatever `fail` does not name."""
 
-    def flush(self, timeout: float) -> bool:
-        return self.acknowledged
+    def __init__(self) -> None:
+        self.flushes: list[dict[int, list[tuple[str, bytes]]]] = []
+        self.offsets: list[dict[int, int] | None] = []
+        self.fail: set[int] = set()
+        self.partitions: set[int] = set()
+
+    def flush(self, batches, offsets, group_metadata, timeout):  # type: ignore[no-untyped-def]
+        self.flushes.append({p: list(records) for p, records in batches.items()})
+        self.offsets.append(dict(offsets) if offsets is not None else None)
+        return FlushOutcome(committed=set(batches) - self.fail,
+                            failed={p: "broker away" for p in self.fail & set(batches)})
+
+    def release(self, partitions) -> None:  # type: ignore[no-untyped-def]
+        self.partitions -= set(partitions)
 
 
-def test_the_commit_gate_waits_quietly_then_says_why() -> None:
+def customer(customer_id: str, partition: int, offset: int) -> CustomerState:
+    return CustomerState(customer_id, {"EUR": Decimal("1.00")}, 1, T0, "TX", set(), partition, offset)
+
+
+def test_a_flush_writes_each_changed_customer_once_then_the_position() -> None:
     writer = FakeWriter()
-    gate = ChangelogCoordinator(writer, restorer=None)  # type: ignore[arg-type]
-    assert gate.commit_gate(0.0, now=0.0).ready is False and gate.commit_gate(0.0, now=0.0).report is None
-    assert gate.commit_gate(0.0, now=5.0).report is None
-    late = gate.commit_gate(0.0, now=11.0)
-    assert late.report == "changelog not acknowledged (for 11 s); offsets not committed"
-    writer.acknowledged = True
-    gate.failures = 2
-    assert gate.commit_gate(0.0, now=12.0).ready and gate.failures == 0
+    coordinator = ChangelogCoordinator(writer, restorer=None, writer_name="me")  # type: ignore[arg-type]
+    customers = {"A": customer("A", 0, 7), "B": customer("B", 0, 3), "C": customer("C", 1, 5)}
+    coordinator.dirty[0] |= {"A", "B"}
+    coordinator.dirty[1].add("C")
+    coordinator.flush({0, 1}, customers, None, None, timeout=1.0, now=0.0)
+    [batches] = writer.flushes
+    assert [key for key, _ in batches[0]] == ["A", "B", POSITION_KEY]
+    assert decode_position(batches[0][-1][1]) == 7  # the highest state-changing offset, not the read position
+    assert decode_state(batches[0][0][1]) == customers["A"]
+    assert [key for key, _ in batches[1]] == ["C", POSITION_KEY]
+    assert not coordinator.dirty  # committed: the cache is empty
+
+    # Nothing changed and no commit due: nothing to write.
+    coordinator.flush({0, 1}, customers, None, None, timeout=1.0, now=1.0)
+    assert len(writer.flushes) == 1
+
+
+def test_a_flush_that_fails_keeps_its_changes_for_the_next_and_restoring_partitions_wait() -> None:
+    writer = FakeWriter()
+    coordinator = ChangelogCoordinator(writer, restorer=None, writer_name="me")  # type: ignore[arg-type]
+    customers = {"A": customer("A", 0, 7), "C": customer("C", 1, 5)}
+    coordinator.dirty[0].add("A")
+    coordinator.dirty[1].add("C")
+    coordinator.restoring.add(1)
+    writer.fail = {0}
+    outcome = coordinator.flush({0, 1}, customers, {0: 8, 1: 6}, None, timeout=1.0, now=3.0)
+    assert outcome.failed == {0: "broker away"}
+    assert set(writer.flushes[0]) == {0}  # partition 1 is being restored: its changelog is not ours yet
+    assert writer.offsets[0] == {0: 8, 1: 6}
+    assert coordinator.dirty[0] == {"A"} and coordinator.unflushed_for(now=14.0) == 11.0
+    writer.fail = set()
+    coordinator.flush({0}, customers, None, None, timeout=1.0, now=15.0)
+    assert [key for key, _ in writer.flushes[1][0]] == ["A", POSITION_KEY]
+    assert 0 not in coordinator.dirty and coordinator.unflushed_for(now=16.0) == 0.0
+
+
+def test_a_commit_due_writes_the_offsets_even_without_changes() -> None:
+    writer = FakeWriter()
+    coordinator = ChangelogCoordinator(writer, restorer=None, writer_name="me")  # type: ignore[arg-type]
+    coordinator.position[2] = 40
+    coordinator.flush({2}, {}, {2: 45}, None, timeout=1.0, now=0.0)  # only Failed transactions since
+    assert [(key, decode_position(value)) for key, value in writer.flushes[0][2]] == [(POSITION_KEY, 40)]
+    assert writer.offsets[0] == {2: 45}
 
 
 # -- the group's refusals and the broker's health ------------------------------------------------------------

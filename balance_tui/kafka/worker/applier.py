@@ -1,4 +1,4 @@
-"""Provides the hot path: one batch of records parsed, applied to the ledger, written to the changelog."""
+"""Provides the hot path: one batch of records parsed, applied to the ledger, noted for the next changelog flush."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 from confluent_kafka import KafkaError
 
 from balance_tui.core.assignment import utc_now
-from balance_tui.core.changelog import encode_state
 from balance_tui.core.ledger import Effect
 from balance_tui.core.transaction import Rejection, parse_transaction
 from balance_tui.kafka.worker.publishing import BalancePublisher
@@ -24,11 +23,12 @@ class BatchApplier:
         self.balances = balances
 
     def apply(self, messages: list[Any]) -> None:
-        """Apply a batch: parse, apply to the ledger, write the changelog, pace the simulated work."""
+        """Apply a batch: parse, apply to the ledger, note the changed customers, pace the simulated work."""
         state = self.state
-        ledger_apply, customers, dirty = state.ledger.apply, state.ledger.customers, self.balances.dirty
+        ledger_apply, dirty = state.ledger.apply, self.balances.dirty
         restoring = state.restoring
-        write = state.changelog.writer.write if state.changelog is not None else None
+        # The changelog's record cache: each changed customer once, written at the next flush.
+        unflushed = state.changelog.dirty if state.changelog is not None else None
         position = state.offsets.position
         produced_at_ms: list[int] = []
         work_seconds = state.work_ms / 1000.0
@@ -53,13 +53,13 @@ class BatchApplier:
                 except Exception as error:  # noqa: BLE001 - a bug or an absurd value must not stop the service
                     self.reporter.processing_error(partition, offset, error)
                 else:
-                    # Failed/Rejected changed nothing, so no changelog record: a new owner reads it
-                    # again after the last record and skips it again.
-                    if effect is not Effect.SKIPPED:
+                    # Failed/Rejected and replays change nothing, so nothing to write: a new owner
+                    # reads them again after the last position and changes nothing again.
+                    if effect is not Effect.SKIPPED and effect is not Effect.REPLAYED:
                         customer_id = result.customer_id
                         dirty.add(customer_id)
-                        if write is not None:
-                            write(partition, customer_id, encode_state(customers[customer_id]))
+                        if unflushed is not None:
+                            unflushed[partition].add(customer_id)
                         timestamp = message.timestamp()[1]
                         if timestamp > 0:
                             produced_at_ms.append(timestamp)
@@ -71,6 +71,4 @@ class BatchApplier:
                     time.sleep(delay)
         state.throughput.batch(len(messages) - not_records, produced_at_ms, time.monotonic(), time.time() * 1000.0,
                                utc_now())
-        if state.changelog is not None:
-            state.changelog.writer.poll()
 

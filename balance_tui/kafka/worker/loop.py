@@ -21,7 +21,6 @@ from balance_tui.core.group import HEARTBEAT_SECONDS
 from balance_tui.core.offsets import parse_statistics
 from balance_tui.core.rows import ConsumerStatus
 from balance_tui.kafka.admin import set_consumer_group_timeouts
-from balance_tui.kafka.changelog_coordinator import CHANGELOG_RETRIES
 from balance_tui.kafka.worker.applier import BatchApplier
 from balance_tui.kafka.worker.commands import (
     Commands,
@@ -42,8 +41,8 @@ BALANCE_BATCH_SECONDS = 0.1
 PAUSED_WATERMARK_SECONDS = 2.0
 #: Heartbeats are read four times a second, so the newest one held is never near the silence threshold.
 GROUP_READ_SECONDS = 0.25
-#: A commit that found its changelog records not yet acknowledged is tried again after this long.
-COMMIT_RETRY_SECONDS = 0.05
+#: How long a periodic changelog flush may take before it is given up (its changes go with the next one).
+FLUSH_SECONDS = 5.0
 
 EXPECTED_COMMIT_FAILURES = {
     KafkaError._NO_OFFSET, KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION,
@@ -126,14 +125,19 @@ class ConsumptionLoop:
         except RuntimeError as error:  # already closed
             self.reporter.failure(str(error))
         self.group.consumer = None
-        if state.changelog is not None and state.changelog.broken:
-            state.changelog.drop_unsent()  # after the revoke above refused to commit past the failure
         # Partitions it does not assign again must not linger on screen or in exports.
         held = set(state.tracker.assignment) | state.tracker.pending_revoked | set(state.offsets.position)
         state.tracker.reset_membership()
         if state.changelog is not None:
             state.changelog.cancel_restores(sorted(state.changelog.restoring))
         self.handler.forget(sorted(held))
+
+    def flush(self, commit_offsets: bool = False) -> None:
+        """Write the changelog's pending changes now (before an export too, so both tell the same)."""
+        # An unreachable broker would make the flush wait its timeout out: the next one tries again.
+        reachable = self.reporter.status.status is not ConsumerStatus.BROKER_UNREACHABLE
+        self.handler.flush_and_commit(self.consumer, commit_offsets=commit_offsets,
+                                      timeout=FLUSH_SECONDS if reachable else 0.0)
 
     # -- the loop ----------------------------------------------------------------------------------
 
@@ -159,7 +163,7 @@ class ConsumptionLoop:
                 return Quit("consumer closed")
             if messages:
                 self.applier.apply(messages)
-            outcome = self._check_changelog() or self._periodic(schedule)
+            outcome = self._check_changelog_refused() or self._periodic(schedule)
             if outcome is not None:
                 return outcome
 
@@ -179,8 +183,11 @@ class ConsumptionLoop:
         state, now = self.state, time.monotonic()
         if schedule.due("balances", now):
             self.balances.flush(state.ledger)
-        if schedule.due("commit", now) and not self.handler.commit_covered(self.consumer):
-            schedule.soon("commit", now + COMMIT_RETRY_SECONDS)  # just sent the lingering records: look again soon
+        if state.changelog is None:
+            if schedule.due("commit", now):
+                self.handler.flush_and_commit(self.consumer, commit_offsets=True, timeout=0.0)
+        elif schedule.due("flush", now):
+            self.flush(commit_offsets=schedule.due("commit", now))
         if schedule.due("group_read", now) and self.group.read():
             return Rejoin()
         if schedule.due("beat", now):
@@ -218,24 +225,16 @@ class ConsumptionLoop:
                                                    f"every member in it uses {strategy}: rejoining with {strategy}")
         return isinstance(self.commands.change_strategy(strategy), Rejoin)
 
-    def _check_changelog(self) -> LoopOutcome | None:
-        """A changelog record failed: what this process applied is ahead of the changelog.
-
-        Nothing is committed; every partition is restored from the changelog as it stands and
-        consumed again from there: nothing lost, nothing applied twice.
-        """
+    def _check_changelog_refused(self) -> LoopOutcome | None:
+        """The cluster refuses this member transactions: balances cannot be kept exact, so stop and say why."""
         changelog = self.state.changelog
-        if changelog is None or not changelog.broken:
+        if changelog is None or changelog.refused is None:
             return None
-        failures = changelog.note_failure()
-        reason = changelog.first_error
-        if failures > CHANGELOG_RETRIES:
-            self.reporter.failure(f"changelog write failed {failures} times in a row ({reason}); stopping: "
-                                  "balances could not be kept exact", fatal=True)
-            return Quit(f"changelog failing: {reason}")
-        self.reporter.failure(f"changelog write failed ({reason}); restoring every partition from the changelog")
-        self.handler.drop_unsent_changelog(self.consumer)
-        return None
+        self.reporter.failure(f"the changelog needs Kafka transactions and the cluster refuses them "
+                              f"({changelog.refused}); grant this user transactional ids "
+                              f"{self.state.settings.changelog_topic_name}-*, or run with --changelog off",
+                              fatal=True)
+        return Quit(f"changelog refused: {changelog.refused}")
 
     # -- librdkafka callbacks and the broker ---------------------------------------------------------
 
@@ -310,6 +309,7 @@ class _Schedule:
         self._jobs = {
             "balances": Every(BALANCE_BATCH_SECONDS, now + BALANCE_BATCH_SECONDS),
             "commit": Every(commit_every, now + commit_every),
+            "flush": Every(settings.flush_interval_ms / 1000.0, now + settings.flush_interval_ms / 1000.0),
             "group_read": Every(GROUP_READ_SECONDS, now),
             "beat": Every(HEARTBEAT_SECONDS, now),
             "watermarks": Every(PAUSED_WATERMARK_SECONDS, now),

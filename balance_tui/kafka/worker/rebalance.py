@@ -15,7 +15,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPar
 
 from balance_tui.core.assignment import utc_now
 from balance_tui.core.rows import ConsumerStatus, TimelineEntry
-from balance_tui.kafka.changelog_coordinator import plan_assignment
+from balance_tui.kafka.changelog_coordinator import ACK_REPORT_SECONDS, plan_assignment
 from balance_tui.kafka.membership import GroupMembership
 from balance_tui.kafka.worker.consumer_setup import membership_of
 from balance_tui.kafka.worker.publishing import BalancePublisher, rebalance_log_fields
@@ -24,7 +24,7 @@ from balance_tui.messages import PartitionsAssigned, PartitionsLost, PartitionsR
 from balance_tui.session_log import Event
 from balance_tui.static_member import StaticMembership
 
-#: How long a revoke waits for changelog acknowledgements before dropping what is unsent.
+#: How long a revoke's changelog flush may take; what does not commit by then is restored from the flush before.
 REVOKE_FLUSH_SECONDS = 5.0
 
 
@@ -71,10 +71,12 @@ class RebalanceHandler:
         state = self.state
         numbers = sorted(tp.partition for tp in partitions)
         self.balances.flush(state.ledger)
-        # A revoke may wait a little for the changelog (the partitions' new owner restores from it);
-        # an unreachable broker would make any wait pointless.
-        wait = 0.0 if self.reporter.status.status is ConsumerStatus.BROKER_UNREACHABLE else REVOKE_FLUSH_SECONDS
-        flushed = self.commit_covered(consumer, set(numbers), wait_seconds=wait)
+        # The partitions' new owner restores from the changelog: write what changed first (unless
+        # the broker is away: a flush would only wait its timeout out). What does not commit is
+        # restored by the new owner from the previous flush, and read again from there.
+        reachable = self.reporter.status.status is not ConsumerStatus.BROKER_UNREACHABLE
+        self.flush_and_commit(consumer, set(numbers), commit_offsets=False,
+                              timeout=REVOKE_FLUSH_SECONDS if reachable else 0.0)
         if state.changelog is not None:
             state.changelog.cancel_restores(numbers)
         # Eager protocols revoke everything and may give some back: keep their state until then.
@@ -85,8 +87,6 @@ class RebalanceHandler:
         if incremental:
             self.forget(numbers)
         state.paused_partitions -= set(numbers)
-        if not flushed and state.changelog is not None:
-            self.drop_unsent_changelog(consumer)
         self.join_started = time.monotonic()
         self._said(Event.REVOKED, entry, PartitionsRevoked)
         if not self.closing:
@@ -99,10 +99,9 @@ class RebalanceHandler:
         entry = state.tracker.lost(numbers, utc_now(), *membership_of(consumer))
         if state.changelog is not None:
             state.changelog.cancel_restores(numbers)
+        # Nothing is written: the group moved on, and the new owners' writers have fenced ours.
         self.forget(sorted(set(numbers) | state.tracker.last_dropped))
         state.paused_partitions -= set(numbers)
-        if state.changelog is not None:
-            self.drop_unsent_changelog(consumer)  # the group moved on: our late records must not land
         self.join_started = time.monotonic()
         self._said(Event.LOST, entry, PartitionsLost)
         self.reporter.status.set(ConsumerStatus.PARTITIONS_LOST)
@@ -137,11 +136,13 @@ class RebalanceHandler:
 
     def forget(self, partitions: list[int], announce: bool = True) -> None:
         """Partitions that left: their balances go from the ledger (and the screen, if `announce`), their
-        figures from the offsets. Forgotten before the batch that removes their rows: one re-adding
-        them would undo the removal."""
+        figures from the offsets, their unflushed changes and writers from the changelog. Forgotten before
+        the batch that removes their rows: one re-adding them would undo the removal."""
         for partition in partitions:
             self.balances.forget(self.state.ledger.drop_partition(partition))
             self.state.offsets.forget(partition)
+        if self.state.changelog is not None:
+            self.state.changelog.forget(partitions)
         if partitions and announce:
             self.balances.flush(self.state.ledger, removed_partitions=tuple(partitions))
 
@@ -163,55 +164,60 @@ class RebalanceHandler:
                             assignment=list(assignment), previous_generation=before.generation if before else None)
         self.reporter.timeline("static_rejoin", text, assignment)
 
-    def commit_covered(self, consumer: Consumer, partitions: set[int] | None = None,
-                       wait_seconds: float = 0.0) -> bool:
-        """Commit the positions of owned partitions once the changelog covering them is acknowledged.
+    def flush_and_commit(self, consumer: Consumer, partitions: set[int] | None = None, *, commit_offsets: bool,
+                         timeout: float) -> bool:
+        """Write the changelog's pending changes of owned partitions; commit their offsets if `commit_offsets`.
 
-        Never waits longer than `wait_seconds` for the acknowledgements (0 in the loop: the next
-        commit interval tries again, so a broker outage never freezes the loop). False when the
-        changelog was not acknowledged in that time (nothing was committed).
+        With the changelog, the offsets go in each partition's transaction (`commit_offsets`), or
+        are committed by the consumer after it when a revoke needs them without the group's
+        generation in the way. False when some partition's changes did not commit (they go with
+        the next flush); a partition found fenced is given up and a rejoin requested.
         """
         state = self.state
-        owned = (partitions if partitions is not None else state.tracker.assignment) - state.restoring
-        offsets = [TopicPartition(state.settings.topic, p, state.offsets.position[p]) for p in sorted(owned)
-                   if p in state.offsets.position]
-        if not offsets:
-            return True
-        if state.changelog is not None:
-            gate = state.changelog.commit_gate(wait_seconds, time.monotonic())
-            if gate.report:
-                self.reporter.failure(gate.report)
-            if not gate.ready:
-                return False
+        owned = (partitions if partitions is not None else set(state.tracker.assignment)) - state.restoring
+        positions = {p: state.offsets.position[p] for p in sorted(owned) if p in state.offsets.position}
+        changelog = state.changelog
+        if changelog is None or timeout <= 0:
+            if changelog is None and commit_offsets:
+                self._commit_async(consumer, positions)
+            return changelog is None
+        outcome = changelog.flush(owned, state.ledger.customers, positions if commit_offsets else None,
+                                  consumer.consumer_group_metadata, timeout, time.monotonic())
+        if outcome.fenced:
+            self._fenced(outcome.fenced)
+        if outcome.failed or outcome.refused:
+            waited = changelog.unflushed_for(time.monotonic())
+            reason = next(iter({**outcome.failed, **outcome.refused}.values()))
+            if waited >= ACK_REPORT_SECONDS or outcome.refused:
+                self.reporter.failure(f"changelog not written for {waited:.0f} s ({reason}); offsets not committed")
+            return False
+        if not commit_offsets and partitions is not None:
+            # A revoke: the consumer commits what the flush covers, for lag and `kafka-consumer-groups`.
+            self._commit_async(consumer, {p: positions[p] for p in outcome.committed if p in positions})
+        return True
+
+    def _commit_async(self, consumer: Consumer, positions: dict[int, int]) -> None:
+        if not positions:
+            return
         try:
             # Asynchronous: during a join phase the embedded broker can hold a commit for seconds,
             # and this thread must keep heartbeating the members topic. Positions never depend on
             # commits (the changelog decides), so nothing waits for the answer (`on_commit`).
-            consumer.commit(offsets=offsets, asynchronous=True)
+            consumer.commit(offsets=[TopicPartition(self.state.settings.topic, p, offset)
+                                     for p, offset in sorted(positions.items())], asynchronous=True)
         except KafkaException as error:
             self.reporter.kafka_error(error.args[0])
-        return True
 
-    def drop_unsent_changelog(self, consumer: Consumer) -> None:
-        """Purge changelog records not yet acknowledged; restore what this process still owns.
-
-        Called when partitions leave with records unsent (they must not land after their new
-        owner's) and after a write failed. The in-memory state is then ahead of the changelog,
-        so every partition still held is restored in place from the changelog as it stands and
-        consumed again from there.
-        """
-        state = self.state
-        assert state.changelog is not None
-        state.changelog.drop_unsent()
-        held_back = set(state.tracker.pending_revoked)
-        state.tracker.pending_revoked.clear()  # if they come back, they are restored
-        owned = sorted(state.tracker.assignment - state.restoring)
-        self.forget(sorted(held_back | set(owned)))
-        if not owned:
-            return
-        consumer.pause([TopicPartition(state.settings.topic, p) for p in owned])
-        state.changelog.start_restores(owned)
-        self.reporter.status_from_assignment()
+    def _fenced(self, fenced: dict[int, str]) -> None:
+        """Another member initialised these partitions' writers: they are its now. Drop them and rejoin."""
+        numbers = sorted(fenced)
+        reason = next(iter(fenced.values()))
+        self.forget(numbers)
+        self.reporter.write(Event.FENCED, partitions=numbers, reason=reason)
+        self.reporter.timeline("fenced", f"fenced on P{', P'.join(map(str, numbers))}: another member took them over "
+                                         "while this one was not heard from; nothing more is written, rejoining",
+                               tuple(numbers))
+        self.rejoin_requested = True
 
     # -- restores handed over to consumption ------------------------------------------------------
 
@@ -223,7 +229,7 @@ class RebalanceHandler:
         for error in errors:
             self.reporter.kafka_error(error)
         for restore, seconds in finished:
-            partition, resume = restore.partition, restore.resume_offset
+            partition, resume = restore.partition, restore.consume_from
             state.ledger.restore(restore.states.values())
             source = TopicPartition(state.settings.topic, partition, OFFSET_BEGINNING if resume is None else resume)
             state.offsets.restored_to(partition, source.offset, resume)

@@ -93,7 +93,7 @@ class ConsumerWorker:
         self.membership = GroupMembership(settings, self.consumer_id)
         self.reporter = Reporter(session, lambda: self._sink, self.state, self.membership)
         self.balances = BalancePublisher(self.reporter.post, enabled=publish_balances)
-        self.commands = Commands(self.state, self.reporter, self.membership, export=self._write_export)
+        self.commands = Commands(self.state, self.reporter, self.membership, export=self._flush_and_export)
         self.group = GroupSide(self.state, self.reporter, self.membership, self.commands.change_strategy,
                                lambda: self.session.write(Event.STATS, **stats_line(
                                    self.state, self.reporter.status.status, time.monotonic())))
@@ -231,7 +231,7 @@ class ConsumerWorker:
     def _leave(self) -> tuple[Path, ...]:
         """Export while still a member (so it shows what this member owned), then leave and say goodbye."""
         self.balances.flush(self.state.ledger)
-        paths = self._write_export()
+        paths = self._flush_and_export()
         self._close()
         self.membership.goodbye(self.group.heartbeat())
         return paths
@@ -279,7 +279,6 @@ class ConsumerWorker:
                               hint="Balances start again from the new topic's first transaction.")
         state.tracker.note("broker_restarted", utc_now(), text)
         if state.changelog is not None:
-            state.changelog.drop_unsent()  # what it still held belongs to the old cluster: never sent
             state.changelog.close()
             state.changelog = None
         self.membership.close()
@@ -307,6 +306,12 @@ class ConsumerWorker:
 
     def export_state(self) -> Any:
         return export_state(self.state, self.reporter.status.status, self.membership, self.started_at)
+
+    def _flush_and_export(self) -> tuple[Path, ...]:
+        """The export, after the changelog's pending changes are written: both then hold the same balances."""
+        if self._loop is not None and self.state.changelog is not None:
+            self._loop.flush()
+        return self._write_export()
 
     def _write_export(self) -> tuple[Path, ...]:
         json_path, markdown_path = export_paths(self.log_path)
