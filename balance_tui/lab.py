@@ -30,6 +30,7 @@ from typing import Any
 from balance_tui import __version__
 from balance_tui.config import CONSUMER_PROTOCOL, SECRET_SETTINGS, Settings
 from balance_tui.core.assignment import iso_ms, utc_now
+from balance_tui.core.chaos import CHANGE_EVENTS, REFUSED_CODE
 from balance_tui.core.formatting import jsonable
 from balance_tui.core.lab_measure import (
     STRATEGY_ORDER,
@@ -56,7 +57,7 @@ from balance_tui.core.traffic import PROFILES
 from balance_tui.errors import UserError
 from balance_tui.session_log import ASSIGNMENT_EVENTS, STATS_SECONDS, Event
 
-SCENARIOS = ("scale", "crash", "strategies", "static")
+SCENARIOS = ("scale", "crash", "strategies", "static", "chaos")
 PARTITIONS = 6  # the lab's banking.transactions
 #: The lab's appsettings.json: SessionTimeoutMs 10000, HeartbeatIntervalMs 3000.
 LAB_SESSION_TIMEOUT_MS = 10_000
@@ -69,7 +70,7 @@ LAB_WORK_MS = 2.0
 #: The lab's own strategy (BalanceConsumerService: PartitionAssignmentStrategy.CooperativeSticky).
 LAB_STRATEGY = "cooperative-sticky"
 #: scale tells the lab's scaling story (one worker saturates at 1000 tx/s); the others run at peak.
-DEFAULT_PROFILES = {"scale": "black-friday", "crash": "peak", "strategies": "peak", "static": "peak"}
+DEFAULT_PROFILES = {"scale": "black-friday", "crash": "peak", "strategies": "peak", "static": "peak", "chaos": "peak"}
 #: Each member logs `stats` this often; holds are counted in these lines.
 STATS_INTERVAL_S = STATS_SECONDS
 POLL_S = 0.1
@@ -110,6 +111,11 @@ class LabOptions:
     kafka_home: Path | None = None
     #: Members get stable ids (`--instance-id lab-<group>-w1`): static membership (KIP-345).
     static: bool = False
+    #: chaos: seconds of fault injection, the schedule's seed, members, and which kinds of fault.
+    duration_s: float = 120.0
+    seed: int = 0
+    members: int = 3
+    faults: tuple[str, ...] = ()
 
     @property
     def step_timeout_s(self) -> float:
@@ -176,10 +182,23 @@ class MemberProcess:
     instance_id: str | None = None
     #: Set when the lab asked it to leave (SIGTERM) or killed it: no longer counted as live.
     leaving: bool = False
+    #: SIGSTOPped by the lab (chaos) and not yet continued: it consumes nothing meanwhile.
+    frozen: bool = False
     started: bool = False
     assignment: tuple[int, ...] | None = None
     last_assigned_at: datetime | None = None
     stats: list[tuple[datetime, float, int | None]] = field(default_factory=list)
+    #: Waiting for an assignment: after its start, a rejoin (strategy switch, restart) or a loss.
+    pending: bool = False
+    #: The group refused its join (INCONSISTENT_GROUP_PROTOCOL) since its last assignment.
+    refused: bool = False
+    #: Its last line that changed what it owns or whether it waits for a join.
+    last_change_at: datetime | None = None
+    #: `status` of its last `stats` line, and that line's time.
+    status: str | None = None
+    last_stats_at: datetime | None = None
+    #: The strategy in force at its last line.
+    strategy: str | None = None
     _offset: int = 0
 
     def refresh(self) -> None:
@@ -200,14 +219,28 @@ class MemberProcess:
             except ValueError:
                 continue
             kind = event.get("event")
+            if isinstance(event.get("strategy"), str):
+                self.strategy = event["strategy"]
+            if kind in CHANGE_EVENTS:
+                self.last_change_at = parse_ts(event["ts"])
             if kind == Event.STARTED:
                 self.started = True
+                self.pending = True
             elif kind in ASSIGNMENT_EVENTS and isinstance(event.get("assignment"), list):
                 self.assignment = tuple(sorted(event["assignment"]))
                 if kind == Event.ASSIGNED:
                     self.last_assigned_at = parse_ts(event["ts"])
+                    self.pending = self.refused = False
+                elif kind == Event.LOST:
+                    self.pending = True  # librdkafka rejoins by itself after a loss
+            elif kind in (Event.STRATEGY_CHANGED, Event.RESTARTED):
+                self.pending = True
+            elif kind == Event.ERROR and event.get("code") == REFUSED_CODE:
+                self.refused = True
             elif kind == Event.STATS:
                 self.stats.append((parse_ts(event["ts"]), float(event.get("rate") or 0.0), event.get("lag")))
+                self.status = event.get("status") if isinstance(event.get("status"), str) else None
+                self.last_stats_at = parse_ts(event["ts"])
 
     @property
     def alive(self) -> bool:
@@ -215,7 +248,7 @@ class MemberProcess:
 
     @property
     def live(self) -> bool:
-        return self.alive and not self.leaving
+        return self.alive and not self.leaving and not self.frozen
 
     def stats_since(self, moment: datetime) -> int:
         return sum(1 for at, _, _ in self.stats if at > moment)
@@ -228,10 +261,15 @@ class MemberProcess:
 class GroupRun:
     """One consumer group on its own topic: a traffic generator, members, and the steps done to them."""
 
-    def __init__(self, lab: LabRun, label: str, strategy: str, directory: Path, static: bool = False) -> None:
+    def __init__(self, lab: LabRun, label: str, strategy: str, directory: Path, static: bool = False,
+                 commands: bool = False) -> None:
         self.lab = lab
         self.label = label
         self.static = static
+        #: Members read commands on a pipe (`group-strategy range`, ...) instead of an empty stdin.
+        self.commands = commands
+        #: Set by a scenario that records members exiting by themselves instead of failing at once (chaos).
+        self.tolerate_member_exits = False
         self.strategy = strategy
         self.directory = directory
         self.topic = f"{lab.prefix}{label}.transactions"
@@ -254,12 +292,13 @@ class GroupRun:
         death = signal.SIGKILL if self.lab.options.cluster is None else signal.SIGTERM
         return python_command(*args, death_signal=death)
 
-    def _spawn(self, argv: list[str], output: Path) -> subprocess.Popen[bytes]:
+    def _spawn(self, argv: list[str], output: Path, commands: bool = False) -> subprocess.Popen[bytes]:
         with output.open("wb") as out:
             # A session of its own: Ctrl+C in the terminal reaches the lab only, which stops
             # everything in order (members leave cleanly, then the generator, then the broker).
-            return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    env=self.lab.child_environment(), start_new_session=True)
+            return subprocess.Popen(argv, stdin=subprocess.PIPE if commands else subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, env=self.lab.child_environment(),
+                                    start_new_session=True)
 
     def start_producer(self) -> None:
         from balance_tui.kafka.admin import ensure_topic
@@ -270,8 +309,10 @@ class GroupRun:
             "--profile", self.lab.options.profile, "--seed", "7", "--connect-timeout", "30"),
             self.directory / "producer.log")
 
-    def start_members(self, count: int, instance_ids: list[str | None] | None = None) -> list[MemberProcess]:
-        """Start `count` members; `instance_ids` gives each a static id (None: dynamic, or the lab's --static)."""
+    def start_members(self, count: int, instance_ids: list[str | None] | None = None,
+                      strategy: str | None = None) -> list[MemberProcess]:
+        """Start `count` members; `instance_ids` gives each a static id (None: dynamic, or the lab's --static);
+        `strategy` replaces the group's starting one."""
         options = self.lab.options
         started = []
         for index in range(count):
@@ -283,13 +324,13 @@ class GroupRun:
             output_path = self.directory / f"{name}.out"
             argv = self._command(
                 "--headless", "--bootstrap-servers", self.lab.bootstrap, "--topic", self.topic,
-                "--group", self.group, "--partitions", str(PARTITIONS), "--strategy", self.strategy,
+                "--group", self.group, "--partitions", str(PARTITIONS), "--strategy", strategy or self.strategy,
                 "--session-timeout-ms", str(options.session_timeout_ms),
                 "--heartbeat-interval-ms", str(options.heartbeat_interval_ms),
                 "--work-ms", f"{options.work_ms:g}", "--session-log", str(log_path), "--consumer-id", consumer_id,
                 "--connect-timeout", "30", *(["--instance-id", instance] if instance else []), *options.member_flags)
-            member = MemberProcess(name, consumer_id, log_path, output_path, self._spawn(argv, output_path),
-                                   instance_id=instance)
+            member = MemberProcess(name, consumer_id, log_path, output_path,
+                                   self._spawn(argv, output_path, commands=self.commands), instance_id=instance)
             self.members.append(member)
             started.append(member)
             # One `started` line after the other: the report names members W1, W2... in the order
@@ -431,7 +472,7 @@ class GroupRun:
 
     def _check_processes(self) -> None:
         for member in self.members:
-            if not member.leaving and not member.alive:
+            if not member.leaving and not member.alive and not self.tolerate_member_exits:
                 raise LabStepFailed(f"member {member.name} exited by itself (code {member.process.returncode}): "
                                     f"{_tail(member.output_path)}")
         if self.producer is not None and self.producer.poll() is not None:
@@ -448,6 +489,9 @@ class GroupRun:
         running = [m for m in self.members if m.alive]
         for member in running:
             member.leaving = True
+            if member.frozen:  # a stopped process would keep SIGTERM pending until it is killed
+                member.process.send_signal(signal.SIGCONT)
+                member.frozen = False
         for pid in stop_processes([m.process for m in running]):
             self.warnings.append(f"member pid {pid} ignored SIGTERM for 30 s and was killed")
         if self.producer is not None:
@@ -503,6 +547,14 @@ class LabRun:
         self.tables = ""
         self.error: str | None = None
         self.broker_label = "cluster" if options.cluster is not None else ""
+        #: The engine the lab's broker runs, and how it was started, so that it can be started again.
+        self.engine_choice: Any = None
+        self._broker_options: dict[str, Any] = {}
+        self._broker_starts = 0
+        #: chaos: the run's faults and verdict (balance_tui.lab_chaos.ChaosRun).
+        self.chaos: Any = None
+        #: Set when the scenario ran to its end but its verdict is not clean (exit code 1).
+        self.failure: str | None = None
 
     def say(self, text: str) -> None:
         self._say(f"[{time.monotonic() - self._started_mono:6.1f}s] {text}")
@@ -545,8 +597,9 @@ class LabRun:
                             "# on their command lines (see each member's `started` line).\n", encoding="utf-8")
         return path
 
-    def group(self, label: str, strategy: str, directory: Path | None = None, static: bool = False) -> GroupRun:
-        group = GroupRun(self, label, strategy, directory or self.output / label, static=static)
+    def group(self, label: str, strategy: str, directory: Path | None = None, static: bool = False,
+              commands: bool = False) -> GroupRun:
+        group = GroupRun(self, label, strategy, directory or self.output / label, static=static, commands=commands)
         self.groups.append(group)
         group.start_producer()
         return group
@@ -568,11 +621,28 @@ class LabRun:
         choice = choose_engine(options.engine, options.kafka_version, options.kafka_home, progress=progress_printer())
         # Kafka's own group.initial.rebalance.delay.ms (3 s): part of what the lab measures.
         extra = {"data_dir": self.output / "kafka-data", "fresh": True} if choice.engine == "kafka" else {}
+        self.engine_choice, self._broker_options = choice, extra
         self.broker = make_broker(choice, 0, log_path=self.output / "broker.log", **extra).start(timeout=90)
+        self._broker_starts = 1
         self.bootstrap = self.broker.bootstrap
         self.client_config = self.broker.client_config()
         self.broker_label = self.broker.label
         self.say(f"{self.broker.label} on {self.bootstrap} ({choice.reason})")
+
+    def kill_broker(self) -> None:
+        """SIGKILL the lab's broker, as a crash would."""
+        assert self.broker is not None, "only the lab's own broker can be restarted"
+        self.broker.kill()
+
+    def start_broker_again(self) -> None:
+        """A new broker on the same port: Apache Kafka on the same data directory, Tansu a new, empty cluster."""
+        from balance_tui.kafka.brokers import make_broker
+
+        assert self.broker is not None and self.engine_choice is not None
+        self._broker_starts += 1
+        options = {**self._broker_options, "fresh": False} if self.engine_choice.engine == "kafka" else {}
+        log = self.output / f"broker-{self._broker_starts}.log"
+        self.broker = make_broker(self.engine_choice, self.broker.port, log_path=log, **options).start(timeout=90)
 
     def run(self) -> str:
         """Run the scenario; returns the tables. Reports, tables and lab.json are written even on failure."""
@@ -670,6 +740,7 @@ class LabRun:
                 "warnings": g.warnings + (g.report.warnings if g.report else []),
                 "steps": jsonable(g.steps), "measured": jsonable(g.measures()),
             } for g in self.groups],
+            **({"chaos": self.chaos.as_json()} if self.chaos is not None else {}),
         }
 
 
@@ -682,7 +753,9 @@ def describe_run(lab: LabRun) -> list[str]:
         f"session.timeout.ms={options.session_timeout_ms}, heartbeat.interval.ms={options.heartbeat_interval_ms}, "
         f"traffic {options.profile} ({options.produce_rate:g} tx/s), {options.work_ms:g} ms of work per transaction"
         + (f" ({1000 / options.work_ms:,.0f} tx/s per member at most)" if options.work_ms > 0 else "")
-        + f", {options.hold} `stats` line(s) per member held after each step"
+        + (f", {options.hold} `stats` line(s) per member held after each step" if options.scenario != "chaos"
+           else f", {options.members} members, {options.duration_s:g} s of faults ({','.join(options.faults)}), "
+                f"seed {options.seed} (replay: `--seed {options.seed}`)")
         + (f", members also get `{' '.join(options.member_flags)}`" if options.member_flags else "") + ".",
         "",
         f"Command: `{' '.join(options.argv) or 'balance-tui lab ' + options.scenario}`. "
@@ -690,6 +763,8 @@ def describe_run(lab: LabRun) -> list[str]:
     ]
     if lab.error:
         lines += ["", f"> **The run did not complete:** {lab.error}"]
+    elif lab.failure:
+        lines += ["", f"> **Not clean:** {lab.failure}"]
     for group in lab.groups:
         for warning in group.warnings:
             lines += ["", f"> **Warning ({group.label}):** {warning}"]
@@ -699,6 +774,8 @@ def describe_run(lab: LabRun) -> list[str]:
 def render_tables(lab: LabRun) -> str:
     scenario = lab.options.scenario
     rate = lab.options.produce_rate
+    if scenario == "chaos":
+        return lab.chaos.render() if lab.chaos is not None else "The chaos run did not start: no measurement."
     if scenario == "strategies":
         measures = {g.strategy: g.measures() for g in lab.groups if g.report is not None}
         return "## Tableau Comparatif des Stratégies: the lab's claims and this run\n\n" + \
@@ -777,8 +854,16 @@ def run_static(lab: LabRun) -> None:
         group.close()
 
 
+def run_chaos(lab: LabRun) -> None:
+    """Members under traffic, faults at seeded times, then convergence and `verify` (balance_tui.lab_chaos)."""
+    from balance_tui.lab_chaos import ChaosRun
+
+    lab.chaos = ChaosRun(lab)
+    lab.chaos.run()
+
+
 SCENARIO_STEPS: dict[str, Callable[[LabRun], None]] = {
-    "scale": run_scale, "crash": run_crash, "strategies": run_strategies, "static": run_static,
+    "scale": run_scale, "crash": run_crash, "strategies": run_strategies, "static": run_static, "chaos": run_chaos,
 }
 
 

@@ -116,3 +116,47 @@ def test_static_shows_a_restart_without_rebalance_beside_one_with(kafka_broker: 
     static_got, dynamic_got = table_row(table, "its own partitions")
     assert "(the same as" in static_got, table
     assert (output / "static" / "w3.jsonl").exists() and '"static_rejoin"' in (output / "static" / "w3.jsonl").read_text()
+
+
+#: The kinds of fault the suite's chaos run uses, per broker: those the worker and the broker survive
+#: today. Left out until the fixes land (docs/lab.md, "What the chaos runs found"):
+#: - `burst`: a switch command read while a member waits for the group's reset is dropped; that
+#:   member rejoins on another strategy and is refused;
+#: - `broker`: the worker hangs in the changelog's flush while the broker is away; on Tansu the
+#:   changelog then comes back with 4 partitions and transactions are missed;
+#: - on Tansu, `switch`: a member SIGSTOPped across a switch carries it out on waking and deletes
+#:   the group, which Tansu does with live members in it; they lose their partitions and the
+#:   group may never assign again;
+#: - on Tansu, `restart`: once, after a kill and a clean leave close together, the group never
+#:   assigned anyone again (new members joining for minutes, no error): not explained yet.
+SUITE_FAULTS = {"kafka": ("kill", "stop", "restart", "switch"), "tansu": ("kill", "stop")}
+
+
+@pytest.mark.timeout(420)
+def test_chaos_ends_converged_with_every_balance_right(tmp_path: Path, lab_engine: str) -> None:
+    output = tmp_path / "chaos"
+    faults = SUITE_FAULTS[lab_engine]
+    result = run_lab("chaos", "--fast", "--duration", "30", "--seed", "3", "--faults", ",".join(faults),
+                     "--engine", lab_engine, "--output", str(output), timeout=400)
+    assert result.returncode == 0, result.stderr[-4000:] + result.stdout
+    table = result.stdout
+    chaos = json.loads((output / "lab.json").read_text())["chaos"]
+    assert chaos["seed"] == 3 and chaos["failures"] == [] and chaos["converged_at"] is not None
+    # Every planned fault has its row, in order, and every kind was carried out at least once.
+    rows = [line for line in table.splitlines() if re.match(r"\| \d+ \|", line)]
+    assert [int(row.split("|")[1]) for row in rows] == [f["number"] for f in chaos["schedule"]]
+    done = [record for record in chaos["records"] if record["at"] is not None]
+    assert {record["fault"]["kind"] for record in done} == set(faults)
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        if cells[1].startswith("("):
+            continue  # skipped, its note says why
+        assert DURATION.fullmatch(cells[4]) or cells[4] == "no reaction", row
+        assert DURATION.fullmatch(cells[5]) or cells[5] == "never unowned", row
+    # The verdict: both checks ran, checked balances, and found nothing wrong.
+    for check in ("changelog against the topic", "union of the final exports ("):
+        line = next(line for line in table.splitlines() if line.startswith(f"| {check}"))
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        assert cells[1] == "OK" and int(cells[2].replace(",", "")) > 0 and cells[3:6] == ["0", "0", "0"], line
+    assert "**Verdict: clean**" in table
+    assert "rebalance" in (output / "report.md").read_text() and "Chaos" in (output / "summary.md").read_text()
