@@ -125,6 +125,9 @@ class ChangelogWriter:
             "batch.num.messages": 10_000,
             "queue.buffering.max.messages": 500_000,
             "transaction.timeout.ms": 60_000,
+            # A broker back empty (Tansu restarted) would create it with its default partition
+            # count: only `ChangelogCoordinator.open` creates the changelog, with the source's.
+            "allow.auto.create.topics": False,
             "logger": _QUIET,
         }
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"{client_id}-changelog")
@@ -298,6 +301,7 @@ class ChangelogRestorer:
             # Apache Kafka hides aborted transactions; Tansu shows them (docs/broker.md), which the
             # restore rule makes harmless (docs/consistency.md).
             "isolation.level": "read_committed",
+            "allow.auto.create.topics": False,
             "logger": _QUIET,
         })
         self._restores: dict[int, PartitionRestore] = {}

@@ -103,6 +103,8 @@ class MemberBeacon:
             # A heartbeat is worthless after a few seconds: fail fast instead of queueing them up.
             "message.timeout.ms": 5_000,
             "queue.buffering.max.messages": 1_000,
+            # A broker back empty must not get the topic back with its default partition count.
+            "allow.auto.create.topics": False,
             "logger": _QUIET,
         })
         self._consumer = Consumer({
@@ -115,6 +117,7 @@ class MemberBeacon:
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
             "fetch.wait.max.ms": 100,
+            "allow.auto.create.topics": False,
             "logger": _QUIET,
         })
         self._consumer.assign([TopicPartition(self.topic, p, self._start_offset(p)) for p in range(partitions)])

@@ -375,3 +375,42 @@ def test_text_summary_shows_control_characters_as_escapes() -> None:
     assert f"| CUST{shown}\\|x | EU{shown} | 0 | 1.00 | 2.00 | 1 | 1 | /tmp/a{shown}.json |" in text
     assert f"| CUST{shown} | EUR | /tmp/b{shown}.json, /tmp/c.json |" in text
     assert f"- /tmp/d{shown}.json: not an export" in text
+
+
+def test_a_flush_cut_short_is_compared_customer_by_customer() -> None:
+    """Records after the last position (a flush cut short): their customers up to their own offsets."""
+    from balance_tui.core.changelog import encode_position
+
+    source = [(0, offset, raw) for offset, raw in enumerate((tx(c, "1.00") for c in ["A", "B", "A", "B", "A"]))]
+    restores = {0: PartitionRestore(0)}
+    ledger = Ledger()
+    for _, offset, raw in source[:2]:
+        ledger.apply(parse_transaction(raw), 0, offset)
+    for customer in ("A", "B"):
+        restores[0].add(encode_state(ledger.customers[customer]))
+    restores[0].add(encode_position(1, "first"))
+    for _, offset, raw in source[2:4]:
+        ledger.apply(parse_transaction(raw), 0, offset)
+    restores[0].add(encode_state(ledger.customers["A"]))  # A at offset 2 landed; B at 3 did not
+    report = verify_changelog(source, restores)
+    assert report.ok, report.to_json()
+    assert report.cutoffs == {0: 2} and report.not_yet_applied == {0: 2}  # B at 3 and A at 4
+
+
+def test_records_that_go_back_in_source_offset_fail_verify() -> None:
+    from balance_tui.core.changelog import encode_position
+
+    source = [(0, offset, raw) for offset, raw in enumerate((tx("A", "1.00") for _ in range(2)))]
+    restores = {0: PartitionRestore(0)}
+    ledger = Ledger()
+    states = []
+    for _, offset, raw in source:
+        ledger.apply(parse_transaction(raw), 0, offset)
+        states.append(encode_state(ledger.customers["A"]))
+    restores[0].add(states[1])
+    restores[0].add(encode_position(1, "new owner"))
+    restores[0].add(states[0])  # an unfenced former owner's late record
+    report = verify_changelog(source, restores)
+    assert not report.ok
+    assert any("go back in source offset" in problem and "A at offset 0 after 1" in problem
+               for problem in report.problems), report.problems
