@@ -65,7 +65,8 @@ class FlushOutcome:
     committed: set[int] = field(default_factory=set)
     #: Aborted or not attempted, with why: their changes stay pending and go with the next flush.
     failed: dict[int, str] = field(default_factory=dict)
-    #: Fenced: another member initialised the partition's writer, so it owns the partition now.
+    #: Given up: another member initialised the partition's writer (it owns the partition now), or a
+    #: transaction could be neither committed nor aborted. Only a new assignment may write it again.
     fenced: dict[int, str] = field(default_factory=dict)
     #: The cluster refuses transactions to this member (authorisation, an old broker).
     refused: dict[int, str] = field(default_factory=dict)
@@ -86,13 +87,16 @@ class _PartitionWriter:
         self.partition = partition
         self.producer = Producer(config)
         self.fencing: Future[None] = pool.submit(self.producer.init_transactions, FENCE_SECONDS)
+        #: A commit timed out: the transaction is neither committed nor aborted, and is committed
+        #: again before anything else is written (librdkafka allows retrying it).
+        self.commit_pending = False
 
     @property
     def ready(self) -> bool:
         return self.fencing.done() and self.fencing.exception() is None
 
     def discard(self) -> None:
-        """Forget this producer: nothing of it is pending (a flush always ends its transaction)."""
+        """Forget this producer (its open transaction, if any, is aborted by whoever initialises the id next)."""
         try:
             self.producer.purge(in_queue=True, in_flight=True)
             self.producer.flush(0)
@@ -189,6 +193,12 @@ class ChangelogWriter:
             if writer is None or not writer.ready:
                 outcome.failed[partition] = "its writer is still fencing the previous owner"
                 continue
+            if writer.commit_pending:
+                error = self._commit(writer, None, None, timeout)
+                if error is not None:
+                    self._ended(writer, error, outcome)
+                    continue
+                writer.commit_pending = False
             verdict = self._produce_all(writer, records)
             if verdict is None:
                 begun.append(writer)
@@ -247,28 +257,29 @@ class ChangelogWriter:
         return None
 
     def _ended(self, writer: _PartitionWriter, error: KafkaError, outcome: FlushOutcome) -> None:
-        """A transaction that did not commit: abort it so its changes go with the next flush."""
+        """A transaction that did not commit: retry its commit, abort it, or give the partition up.
+
+        Never re-initialises the writer itself: `init_transactions` fences whoever else holds the
+        id, and a member that is not sure it still owns the partition (a zombie's commit times out
+        on Tansu) must not take it back from its real owner. A new assignment does that.
+        """
         partition, kind, reason = writer.partition, _classify(error), error_reason(error)
-        if kind == "fenced":
-            outcome.fenced[partition] = reason
-            self.release([partition])
-            return
-        if kind == "refused":
-            outcome.refused[partition] = reason
+        if kind in ("fenced", "refused"):
+            (outcome.fenced if kind == "fenced" else outcome.refused)[partition] = reason
             self.release([partition])
             return
         outcome.failed[partition] = reason
+        if error.code() == KafkaError._TIMED_OUT and not error.fatal():
+            writer.commit_pending = True  # the broker is slow or away: the next flush commits it again
+            return
         try:
             writer.producer.abort_transaction(10)
             return
         except KafkaException as abort_error:
-            if _classify(abort_error.args[0]) == "fenced":
-                outcome.fenced[partition] = error_reason(abort_error.args[0])
-                self.release([partition])
-                return
-        # Neither committed nor aborted (fatal, or the broker is away): a fresh writer fences this one,
-        # which ends its transaction on the broker.
-        self.fence([partition])
+            reason = f"{reason}; then the abort failed: {error_reason(abort_error)}"
+        del outcome.failed[partition]
+        outcome.fenced[partition] = reason
+        self.release([partition])
 
     def close(self) -> None:
         self.release(sorted(self._writers))

@@ -209,13 +209,14 @@ class RebalanceHandler:
             self.reporter.kafka_error(error.args[0])
 
     def _fenced(self, fenced: dict[int, str]) -> None:
-        """Another member initialised these partitions' writers: they are its now. Drop them and rejoin."""
+        """These partitions' writers were fenced (another member owns them now) or are stuck in a transaction
+        that could be neither committed nor aborted: drop the partitions and rejoin, the group decides."""
         numbers = sorted(fenced)
         reason = next(iter(fenced.values()))
         self.forget(numbers)
         self.reporter.write(Event.FENCED, partitions=numbers, reason=reason)
-        self.reporter.timeline("fenced", f"fenced on P{', P'.join(map(str, numbers))}: another member took them over "
-                                         "while this one was not heard from; nothing more is written, rejoining",
+        self.reporter.timeline("fenced", f"P{', P'.join(map(str, numbers))} given up: {reason}. Another member may own "
+                                         "them now; nothing more is written to their changelog, rejoining",
                                tuple(numbers))
         self.rejoin_requested = True
 
