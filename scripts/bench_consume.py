@@ -1,36 +1,76 @@
-"""Benchmark: headless consumption with work_ms=0 (the worker alone, no UI).
+"""Benchmark: headless consumption against the client's own limit, with the changelog on and off.
 
-Fills a fresh topic on an embedded broker, then lets a fresh consumer group read it
-from the beginning and reports transactions per second (parse + ledger + bookkeeping).
-Usage: python scripts/bench_consume.py [--count 500000] [--customers 10000] [--runs 3] [--changelog on|off]
-       [--api off,on,scraped]
+Fills one fresh topic on an embedded broker, then, in each run and in turn on that same topic:
+- `bare`: a loop that only does librdkafka `consume()` and one `json.loads` per message (the limit);
+- `off`: `balance-tui --headless --work-ms 0 --changelog off` (parse, ledger, bookkeeping);
+- `on`: the same with the changelog (the default: record cache, transactional flushes, offsets in them);
+each reading everything from the beginning in a new group. It prints each mode's rate (best and
+median over the runs), the broker's CPU while it ran (CPU seconds per second: 1.0 is one core),
+and the ratios the changelog is judged by (docs/performance.md).
+
+Usage: python scripts/bench_consume.py [--count 500000] [--customers 10000] [--runs 3] [--modes bare,off,on]
+       [--api off,on,scraped] [--engine tansu|kafka]
 
 --api on: the worker also publishes balances and feeds the HTTP API's store, as with --http-port;
---api scraped: the same, with a client fetching /api/Balance/balances and /metrics 10 times a second.
-Several modes (comma-separated) take turns within each run, so a busy machine slows them alike.
+--api scraped: the same, with a client fetching /api/Balance/balances and /metrics 10 times a second
+(with the changelog as `--changelog` says, default on).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import sys
 import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from balance_tui.config import load_settings
 from balance_tui.core.traffic import TrafficGenerator
 from balance_tui.kafka.admin import ensure_topic
-from balance_tui.kafka.brokers.tansu import TansuBroker
+from balance_tui.config import Settings
+from balance_tui.kafka.brokers import choose_engine, make_broker
 from balance_tui.kafka.producer import produce
 from balance_tui.kafka.worker import ConsumerWorker, tune_garbage_collector
 from balance_tui.messages import PartitionsAssigned
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
-def consume_rate(settings, count: int, api: str = "off") -> float:
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def bare_rate(settings, count: int) -> float:
+    """consume() + json.loads and nothing else, with the worker's fetch settings."""
+    consumer = Consumer({**settings.client_config(), "group.id": f"bare-{uuid.uuid4().hex[:8]}",
+                         "enable.auto.commit": False, "queued.min.messages": 1_000_000})
+    consumer.assign([TopicPartition(settings.topic, p, OFFSET_BEGINNING) for p in range(6)])
+    loads, seen = json.loads, 0
+    first = consumer.consume(1, 30)  # the clock starts with the first message, as for the worker
+    if not first:
+        raise SystemExit("the bare loop got nothing in 30 s")
+    started = time.perf_counter()
+    while seen < count - 1:
+        for message in consumer.consume(1000, 1.0):
+            if message.error() is None:
+                loads(message.value())
+                seen += 1
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return seen / elapsed
+
+
+def worker_rate(settings, count: int, api: str = "off") -> float:
     worker = ConsumerWorker(settings, publish_balances=api != "off")  # as in --headless (with --http-port)
     assigned = threading.Event()
     server, scraping = None, threading.Event()
@@ -48,6 +88,8 @@ def consume_rate(settings, count: int, api: str = "off") -> float:
     worker.start(sink)
     if not assigned.wait(60):
         raise SystemExit("no assignment within 60 s")
+    while worker.consumed == 0:  # restores first (an empty changelog): the clock starts with consumption
+        time.sleep(0.001)
     started, already = time.perf_counter(), worker.consumed
     deadline = started + 600
     while worker.consumed < count:
@@ -72,44 +114,71 @@ def _scrape(url: str, done: threading.Event) -> None:
             client.get("/metrics")
 
 
+def measured(broker_pid: int, run: Callable[[], float]) -> tuple[float, float]:
+    """(rate, broker CPU seconds per wall second) of one run."""
+    cpu, wall = cpu_seconds(broker_pid), time.perf_counter()
+    rate = run()
+    return rate, (cpu_seconds(broker_pid) - cpu) / (time.perf_counter() - wall)
+
+
 def main() -> int:
     tune_garbage_collector()  # as `balance-tui` itself does
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=500_000)
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--changelog", choices=["on", "off"], default="on",
-                        help="write the balance changelog while consuming (default on)")
-    parser.add_argument("--api", default="off",
+    parser.add_argument("--modes", default="bare,off,on", help="bare, off, on, comma-separated (default all)")
+    parser.add_argument("--changelog", choices=["on", "off"], default="on", help="for --api modes (default on)")
+    parser.add_argument("--api", default=None,
                         help="off, on (feed the HTTP API as --http-port does), scraped (and poll it 10 times a "
-                             "second), or several, comma-separated (default off)")
+                             "second), or several, comma-separated: measures these instead of --modes")
+    parser.add_argument("--engine", choices=["tansu", "kafka"], default="tansu")
     args = parser.parse_args()
-    modes = args.api.split(",")
-    if not set(modes) <= {"off", "on", "scraped"}:
-        raise SystemExit(f"--api: {args.api!r} is not off, on, scraped or a list of them")
+    modes = [f"api-{mode}" for mode in args.api.split(",")] if args.api else args.modes.split(",")
+    if not set(modes) <= {"bare", "off", "on", "api-off", "api-on", "api-scraped"}:
+        raise SystemExit(f"unknown mode in {modes}")
     workdir = Path(tempfile.mkdtemp(prefix="bench-consume-"))
-    with TansuBroker(log_path=workdir / "tansu.log") as broker:
+    choice = choose_engine(args.engine, Settings().kafka_version)
+    options = {"data_dir": workdir / "data"} if choice.engine == "kafka" else {}
+    with make_broker(choice, log_path=workdir / "broker.log", **options) as broker:
         topic = f"bench-{uuid.uuid4().hex[:8]}"
         base = {"bootstrap_servers": broker.bootstrap, "topic": topic, "work_ms": 0,
-                "session_timeout_ms": 2000, "heartbeat_interval_ms": 500, "strategy": "range",
-                "changelog": args.changelog}
+                "session_timeout_ms": 6000, "heartbeat_interval_ms": 500, "strategy": "range"}
         settings = load_settings(base)
         ensure_topic(settings.client_config(), topic, 6)
         report = produce(settings, TrafficGenerator(customers=args.customers, seed=7), rate=0,
                          count=args.count, duration=None)
-        print(f"filled {topic}: {report.delivered:,} transactions, {args.customers:,} customers", file=sys.stderr)
-        rates: dict[str, list[float]] = {mode: [] for mode in modes}
+        print(f"filled {topic} on {args.engine}: {report.delivered:,} transactions, {args.customers:,} customers",
+              file=sys.stderr)
+        found: dict[str, list[tuple[float, float]]] = {mode: [] for mode in modes}
         for run in range(args.runs):
             for mode in modes:
-                settings = load_settings({**base, "group": f"bench-{uuid.uuid4().hex[:8]}",
+                changelog = mode == "on" or (mode.startswith("api-") and args.changelog == "on")
+                settings = load_settings({**base, "changelog": changelog, "group": f"bench-{uuid.uuid4().hex[:8]}",
                                           "session_log": str(workdir / f"run{run}-{mode}.jsonl")})
-                rate = consume_rate(settings, args.count, mode)
-                rates[mode].append(rate)
-                print(f"run {run + 1}, API {mode}: {rate:,.0f} tx/s", file=sys.stderr)
-    for mode, found in rates.items():
-        api = "" if mode == "off" else f", API {mode}"
-        print(f"| headless consume, work_ms=0, changelog {args.changelog}{api} | {args.count:,} tx, "
-              f"{args.customers:,} customers | best {max(found):,.0f} tx/s | median {statistics.median(found):,.0f} tx/s |")
+                if mode == "bare":
+                    result = measured(broker.pid, lambda: bare_rate(settings, args.count))
+                else:
+                    api = mode.removeprefix("api-") if mode.startswith("api-") else "off"
+                    result = measured(broker.pid, lambda: worker_rate(settings, args.count, api))
+                found[mode].append(result)
+                print(f"run {run + 1}, {mode}: {result[0]:,.0f} tx/s, broker CPU {result[1]:.2f}", file=sys.stderr)
+    names = {"bare": "bare consume() + json.loads", "off": "headless, changelog off",
+             "on": "headless, changelog on", "api-off": "headless, API off", "api-on": "headless, API on",
+             "api-scraped": "headless, API on, scraped 10/s"}
+    print(f"| mode ({args.count:,} tx, {args.customers:,} customers, {args.engine}) | best | median | "
+          "broker CPU (median) |")
+    print("|---|---|---|---|")
+    best = {}
+    for mode, results in found.items():
+        rates = [rate for rate, _ in results]
+        best[mode] = max(rates)
+        print(f"| {names[mode]} | {max(rates):,.0f} tx/s | {statistics.median(rates):,.0f} tx/s | "
+              f"{statistics.median(cpu for _, cpu in results):.2f} |")
+    if {"bare", "off", "on"} <= set(best):
+        print(f"\nchangelog on / bare loop: {best['on'] / best['bare']:.2f} (goal ≥ 0.5); "
+              f"changelog on / changelog off: {best['on'] / best['off']:.2f} (goal ≥ 0.9); "
+              f"changelog off / bare loop: {best['off'] / best['bare']:.2f}  (best of each)")
     return 0
 
 

@@ -21,6 +21,8 @@ from datetime import datetime
 from decimal import Decimal
 from json.encoder import encode_basestring_ascii as _quote
 
+import msgspec
+
 from balance_tui.core.ledger import CustomerState
 
 CHANGELOG_SUFFIX = ".balances-changelog"
@@ -74,8 +76,38 @@ def decode_position(raw: bytes) -> int | None:
     return offset if isinstance(offset, int) and not isinstance(offset, bool) else None
 
 
+class _StateRecord(msgspec.Struct, rename="camel"):
+    """A changelog value as msgspec reads it: typed, so amounts arrive as exact Decimals."""
+
+    customer_id: str
+    balances: dict[str, Decimal]
+    transaction_count: int
+    last_updated: datetime | None
+    last_transaction_id: str
+    known_accounts: list[str]
+    partition: int | None
+    offset: int | None
+
+
+_decode_record = msgspec.json.Decoder(_StateRecord).decode
+
+
 def decode_state(raw: bytes) -> CustomerState:
-    """The state in a changelog value; ValueError if it is not one."""
+    """The state in a changelog value; ValueError if it is not one.
+
+    A restore decodes one per record, a million for a big partition: the typed msgspec reading
+    takes about a fifth of `json.loads` and the conversions (docs/performance.md); what it refuses
+    gets the exact reading below, which decides.
+    """
+    try:
+        record = _decode_record(raw)
+    except (msgspec.DecodeError, ValueError):
+        return _decode_state_exactly(raw)
+    return CustomerState(record.customer_id, record.balances, record.transaction_count, record.last_updated,
+                         record.last_transaction_id, set(record.known_accounts), record.partition, record.offset)
+
+
+def _decode_state_exactly(raw: bytes) -> CustomerState:
     try:
         data = json.loads(raw)
         updated = data["lastUpdated"]

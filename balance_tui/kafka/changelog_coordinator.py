@@ -29,6 +29,10 @@ from balance_tui.kafka.changelog import (
     RestoreProgress,
 )
 
+#: Compacted, in segments small enough for the log cleaner to reach: Kafka never compacts the active
+#: segment, and the defaults (1 GB, 7 days) would leave a restore reading every flush ever written.
+CHANGELOG_TOPIC_CONFIG = {"cleanup.policy": "compact", "segment.bytes": str(64 * 1024 * 1024),
+                          "segment.ms": str(10 * 60 * 1000), "min.cleanable.dirty.ratio": "0.5"}
 #: Unflushed changes this old are reported (the loop itself never waits for the broker).
 ACK_REPORT_SECONDS = 10.0
 
@@ -88,7 +92,7 @@ class ChangelogCoordinator:
         # Changelog partition = source partition, so both must have the same count.
         partition_count = topic_partition_count(config, settings.topic) or partition_count
         try:
-            ensure_topic(config, topic, partition_count, config={"cleanup.policy": "compact"})
+            ensure_topic(config, topic, partition_count, config=CHANGELOG_TOPIC_CONFIG)
         except Exception:  # noqa: BLE001 - some brokers refuse compaction settings; try plain
             ensure_topic(config, topic, partition_count)
         changelog_count = topic_partition_count(config, topic)

@@ -103,3 +103,22 @@ def test_position_records_are_told_from_states_by_their_shape():
     assert decode_position(encode_position(12, "w\n\"x")) == 12
     assert decode_position(encode_state(state("A", 4))) is None
     assert decode_position(b'{"position":true}') is None
+
+
+@settings(max_examples=300)
+@given(customer=st.text(min_size=1, max_size=12), accounts=st.sets(st.text(max_size=12), max_size=3),
+       balances=st.dictionaries(st.text(min_size=1, max_size=4),
+                                st.decimals(allow_nan=False, allow_infinity=False, places=2), max_size=3),
+       count=st.integers(0, 10**12), tx_id=st.text(max_size=12),
+       updated=st.none() | st.datetimes(timezones=st.none() | st.timezones()),
+       partition=st.none() | st.integers(0, 10**4), offset=st.none() | st.integers(0, 10**15))
+def test_the_fast_reading_of_a_record_is_the_exact_one(customer, accounts, balances, count, tx_id, updated,
+                                                       partition, offset):
+    from balance_tui.core.changelog import _decode_state_exactly
+
+    raw = encode_state(CustomerState(customer, balances, count, updated, tx_id, accounts, partition, offset))
+    fast, exact = decode_state(raw), _decode_state_exactly(raw)
+    assert fast == exact
+    assert {c: str(a) for c, a in fast.balances.items()} == {c: str(a) for c, a in exact.balances.items()}
+    assert (fast.last_updated.utcoffset() if fast.last_updated else None) == \
+        (exact.last_updated.utcoffset() if exact.last_updated else None)
