@@ -131,12 +131,12 @@ def build_report(logs: Sequence[Sequence[Any]], partitions: int | None = None,
         ))
 
     timeline = []
-    for entry, episode in walk.timeline:
-        if episode is not None and episode.number is None and entry.event == "settled":
+    for entry, entry_episode in walk.timeline:
+        if entry_episode is not None and entry_episode.number is None and entry.event == "settled":
             continue  # the settling of a dropped (group emptied) episode
-        entry.rebalance = episode.number if episode is not None else None
-        if entry.event == "settled" and episode is not None:
-            entry.detail = f"rebalance {episode.number} settled"
+        entry.rebalance = entry_episode.number if entry_episode is not None else None
+        if entry.event == "settled" and entry_episode is not None:
+            entry.detail = f"rebalance {entry_episode.number} settled"
         timeline.append(entry)
 
     members = []

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from balance_tui.core.events import Event
 from balance_tui.core.formatting import format_lab_partitions as format_partitions
 from balance_tui.core.formatting import format_ms, ms_between
 from balance_tui.core.report.model import (
@@ -247,7 +248,7 @@ class _Walk:
     def _rejoined(self, item: _Item) -> None:
         run, event, kind = item.run, item.event, item.kind
         detail = f"{event.get('from')} → {event.get('to')}" if kind == "strategy_changed" else ""
-        self.trigger(REJOIN_EVENTS[kind], run, item.at, detail)
+        self.trigger(REJOIN_EVENTS[Event(kind)], run, item.at, detail)
         self.live[run.name].pending = True
         assert self.open is not None
         self.open.involve(run.name, "rejoined")
@@ -309,9 +310,9 @@ class _Walk:
             if assignment_before and not state.assignment:
                 episode.empty_since.setdefault(run.name, at)
             elif state.assignment:
-                since = episode.empty_since.pop(run.name, None)
-                if since is not None:
-                    episode.pause_ms[run.name] = episode.pause_ms.get(run.name, 0.0) + ms_between(since, at)
+                empty_since = episode.empty_since.pop(run.name, None)
+                if empty_since is not None:
+                    episode.pause_ms[run.name] = episode.pause_ms.get(run.name, 0.0) + ms_between(empty_since, at)
                 if run.name in episode.join_requested:
                     episode.first_partitions.setdefault(run.name, at)
         if kind in ASSIGNMENT_EVENTS:
@@ -405,7 +406,7 @@ def _detail(event: Mapping[str, Any]) -> str:
     elif kind == "stopped":
         parts.append(str(event.get("reason", "")))
     elif kind == "started":
-        config = event.get("config") if isinstance(event.get("config"), Mapping) else {}
+        config: Mapping[str, Any] = event["config"] if isinstance(event.get("config"), Mapping) else {}
         if config.get("session_timeout_ms"):
             parts.append(f"session timeout {config['session_timeout_ms']} ms")
     return ", ".join(part for part in parts if part)
