@@ -20,6 +20,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from balance_tui.core.traffic import TrafficGenerator
 from balance_tui.core.transaction import Transaction, parse_transaction, parse_transaction_reference
@@ -28,18 +29,33 @@ Parser = Callable[[bytes], object]
 
 
 def message_shapes(count: int) -> dict[str, list[bytes]]:
-    """The generator's messages, and the same with the timestamps other producers write."""
+    """The generator's messages, and the same with the timestamps other producers write.
+
+    The generator stamps a batch with one clock reading and the lab writes whole seconds, so in
+    the first four shapes every message has the timestamp of the one before (what
+    `parse_transaction` remembers); in the "each different" shapes none has.
+    """
     generated = [value for _, value in TrafficGenerator(seed=1, customers=50).next_batch(count)]
     stamp = re.compile(rb'"timestamp":"[^"]*"')
 
     def with_timestamp(text: bytes) -> list[bytes]:
         return [stamp.sub(b'"timestamp":"' + text + b'"', value) for value in generated]
 
+    def each_timestamp_different(digits: int, zone: bytes) -> list[bytes]:
+        start = datetime(2026, 2, 8, 22, tzinfo=UTC)
+        texts = [(start + timedelta(microseconds=index * 1001)).strftime("%Y-%m-%dT%H:%M:%S.%f").encode()
+                 for index in range(len(generated))]
+        return [stamp.sub(b'"timestamp":"' + text[: 20 + digits] + b"7" * (digits - 6) + zone + b'"', value)
+                for text, value in zip(texts, generated, strict=True)]
+
     return {
         "generator (ms, Z)": generated,
         "whole seconds, Z (the lab's)": with_timestamp(b"2026-02-08T22:00:00Z"),
         ".NET (7 digits, Z)": with_timestamp(b"2026-02-08T22:00:00.1234567Z"),
         "Python (us, +00:00)": with_timestamp(b"2026-02-08T22:00:00.123456+00:00"),
+        "each different (ms, Z)": each_timestamp_different(3, b"Z"),
+        "each different (.NET)": each_timestamp_different(7, b"Z"),
+        "each different (Python)": each_timestamp_different(6, b"+00:00"),
     }
 
 
