@@ -9,7 +9,7 @@ that ordinary messages really are decided by the fast path.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from unittest import mock
 
@@ -30,7 +30,6 @@ from balance_tui.core.transaction import (
     parse_transaction_reference,
 )
 
-UTC = timezone.utc
 MANY = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 LAB_DEPOSIT = {
