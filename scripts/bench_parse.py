@@ -2,7 +2,7 @@
 
 No broker: the messages are generated (bytes, as the consumer gets them) and parsed in a loop,
 the objects released as in the worker. Each path runs on the same messages, rounds interleaved;
-it prints the best and the median of the rounds in µs per message.
+it prints the best and the median of the rounds in µs per message, and the speed-up of each.
 Usage: python scripts/bench_parse.py [--count 20000] [--rounds 9] [--baseline FILE]
 (--baseline: a transaction.py of another version, e.g. `git show 2b96fd8:balance_tui/core/transaction.py`,
 whose parse_transaction is timed too.)
@@ -100,7 +100,8 @@ def main() -> int:
     # With --baseline the old code is what the speed-up compares with; without, the reference model
     # (the old hot path's pydantic model plus the checks added since, so slower than the old code).
     compared_with = "baseline" if args.baseline else "reference (pydantic)"
-    print(f"{'shape':32s}" + "".join(f"{name:>24s}" for name in paths) + f"{'fast vs ' + compared_with.split()[0]:>22s}")
+    print(f"{'shape':32s}" + "".join(f"{name:>24s}" for name in paths)
+          + f"{'fast vs ' + compared_with.split()[0] + ', best / median':>33s}")
     for shape, messages in shapes.items():
         timings: dict[str, list[float]] = {name: [] for name in paths}
         for parse in paths.values():  # warm-up, untimed: first calls fill pydantic's and msgspec's caches
@@ -110,7 +111,9 @@ def main() -> int:
                 timings[name].append(seconds_per_message(parse, messages) * 1e6)
         best = {name: min(values) for name, values in timings.items()}
         cells = "".join(f"{best[name]:>13.2f} / {statistics.median(values):<8.2f}" for name, values in timings.items())
-        print(f"{shape:32s}{cells}{best[compared_with] / best['fast (msgspec)']:>21.1f}x")
+        median = {name: statistics.median(values) for name, values in timings.items()}
+        ratios = f"{best[compared_with] / best['fast (msgspec)']:.1f}x / {median[compared_with] / median['fast (msgspec)']:.1f}x"
+        print(f"{shape:32s}{cells}{ratios:>33s}")
     return 0
 
 
