@@ -381,15 +381,9 @@ def test_every_offset_hour_converts_alike(hours: int) -> None:
 
 # -- the last timestamp, remembered ----------------------------------------------------------------
 
-@pytest.fixture
-def fresh_memory() -> None:
-    """As in a new process: no timestamp read yet."""
-    transaction_module._last_timestamp[0] = transaction_module._NO_TIMESTAMP
-
-
-def test_the_first_message_of_a_process_is_read_like_any_other(fresh_memory: None) -> None:
+def test_the_first_message_of_a_process_is_read_like_any_other() -> None:
     for stamp in ('""', "null", "0", '"0001-01-01T00:00:00Z"'):
-        transaction_module._last_timestamp[0] = transaction_module._NO_TIMESTAMP
+        transaction_module._last_timestamp[0] = transaction_module._NO_TIMESTAMP  # as in a new process
         assert_same(document_with(timestamp=stamp).encode())
 
 
