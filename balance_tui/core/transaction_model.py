@@ -13,7 +13,7 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum, IntEnum
 from typing import Annotated, Any
@@ -28,11 +28,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError, SchemaValidator, core_schema
 
-UTC = timezone.utc
-
 CENT = Decimal("0.01")
 MIN_AMOUNT = Decimal("0.01")
-MAX_AMOUNT = Decimal("1000000")
+MAX_AMOUNT = Decimal(1000000)
 
 # C#'s `int`, the lab model's type for riskScore.
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -210,7 +208,7 @@ def _timestamp_from_text(text: str) -> datetime:
 
 
 def _in_utc(moment: datetime, text: str | None) -> datetime:
-    # Always the same tzinfo object (timezone.utc), as on the fast path.
+    # Always the same tzinfo object (datetime.UTC), as on the fast path.
     try:
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except OverflowError:
@@ -237,7 +235,7 @@ _TIMESTAMP_SCHEMA = _json_or_python(_timestamp_from_json, _timestamp_from_python
 class TransactionModel(BaseModel):
     """One bank transaction as the lab's producer writes it: the reference model.
 
-    Amounts are Decimal quantized to cents, timestamps in UTC (`timezone.utc`; a timestamp
+    Amounts are Decimal quantized to cents, timestamps in UTC (`datetime.UTC`; a timestamp
     without offset is taken as UTC), currency upper-case, identifiers free of control
     characters. Built by field name or alias; `type` and `status` take members or ints (names
     are read by `parse_with_model`).

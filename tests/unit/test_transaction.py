@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -19,8 +19,6 @@ from balance_tui.core.transaction import (
     encode_transaction,
     parse_transaction,
 )
-
-UTC = timezone.utc
 
 # The lab's own messages (scenario 1 of lab 1.3B), byte for byte.
 LAB_DEPOSIT = (
@@ -251,11 +249,11 @@ def test_unexpected_argument_types_are_rejected_not_raised(raw: object) -> None:
 
 
 def make(**changes: object) -> Transaction:
-    fields: dict[str, object] = dict(
-        transaction_id="T-1", from_account="A", to_account="B", amount=Decimal("1200"), currency="EUR",
-        type=TransactionType.TRANSFER, description="rent", customer_id="CUST-001",
-        timestamp=datetime(2026, 2, 8, 22, 1, tzinfo=UTC), risk_score=0, status=TransactionStatus.COMPLETED,
-    )
+    fields: dict[str, object] = {
+        "transaction_id": "T-1", "from_account": "A", "to_account": "B", "amount": Decimal(1200), "currency": "EUR",
+        "type": TransactionType.TRANSFER, "description": "rent", "customer_id": "CUST-001",
+        "timestamp": datetime(2026, 2, 8, 22, 1, tzinfo=UTC), "risk_score": 0, "status": TransactionStatus.COMPLETED,
+    }
     fields.update(changes)
     return Transaction.validated(**fields)
 
@@ -299,7 +297,7 @@ def test_validated_normalises_like_a_message() -> None:
 def test_transactions_are_frozen() -> None:
     tx = make()
     with pytest.raises(AttributeError):
-        tx.amount = Decimal("1")  # type: ignore[misc]
+        tx.amount = Decimal(1)  # type: ignore[misc]
 
 
 def test_encoding_reproduces_the_lab_messages_byte_for_byte() -> None:
@@ -308,7 +306,7 @@ def test_encoding_reproduces_the_lab_messages_byte_for_byte() -> None:
 
 
 def test_encoding_writes_the_amount_exactly() -> None:
-    encoded = encode_transaction(make(amount=Decimal("1200")))
+    encoded = encode_transaction(make(amount=Decimal(1200)))
     assert b'"amount":1200.00,' in encoded
     assert b'"amount":0.10,' in encode_transaction(make(amount=Decimal("0.1")))
     assert b'"amount":999999.99,' in encode_transaction(make(amount=Decimal("999999.99")))

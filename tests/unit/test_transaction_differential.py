@@ -9,7 +9,7 @@ that ordinary messages really are decided by the fast path.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from unittest import mock
 
@@ -30,7 +30,6 @@ from balance_tui.core.transaction import (
     parse_transaction_reference,
 )
 
-UTC = timezone.utc
 MANY = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 LAB_DEPOSIT = {
@@ -79,6 +78,10 @@ AMOUNT_EDGES = [
     "-1e400", "1e999999999999999999999", "1e-999999999999999999999", "NaN", "Infinity", "-Infinity", "true",
     "null", "[]", "{}", '"12.30"', '"7"', '" 7 "', '"1e2"', '"\\uff11\\uff12"', '"\\u0661\\u0662"', '"1_0"', '"1__0"',
     '""', '"NaN"', '"Infinity"', '"+5"', '".5"', "1.", ".5", "01", "+1", "0x10",
+    # At the limits of what a Decimal holds: the fast path's context traps them, Decimal() may not.
+    "1e999999999999999999", "1e-999999999999999999", "1e-1000000000000000000", "1e-1000000000000000017",
+    "-1e-1000000000000000000", "0e-1000000000000000000", "0e999999999999999999", "1E+6", "100000000e-2",
+    "1000000.0000000000000000000000000000000000000001", "0." + "0" * 60 + "1", "5" + "0" * 40 + "e-40",
 ]
 TIMESTAMP_EDGES = [
     "2026-02-30T22:00:00Z", "2025-02-29T00:00:00Z", "2024-02-29T00:00:00Z", "2026-02-08T24:00:00Z",
@@ -91,6 +94,16 @@ TIMESTAMP_EDGES = [
     " 2026-02-08T22:00:00Z", "2026-02-08T22:00:00Z ", "2026-02-08t22:00:00z", "2026-02-08 22:00:00Z",
     "2026-02-08T22:00:00.000000Z", "2026-02-08T22:00:00.9999995Z", "2026-02-08T22:00:00.99999949Z",
     "20260208T220000Z", "2026-W06-7T22:00:00Z", "2026-02-08T22:00:00UTC", "",
+    "2026-02-08T22:00:00.1+01:00", "2026-02-08T22:00:00.12+01:00", "2026-02-08T22:00:00.123+0100",
+    "2026-02-08T22:00:00.1234567+0100", "2026-02-08T22:00:00.12345678-01", "2026-02-08T22:00:00.9999999+00:00",
+    "2026-02-08T22:00:00.123456Z ", "2026-02-08T22:00:00.1234567z", "2026-02-08T22:00:00.12345600000",
+]
+# The same as JSON text, with escapes that move a long timestamp's characters.
+ESCAPED_TIMESTAMPS = [
+    '"2026-02-08T22:00:00.123456\\u0037Z"', '"2026-02-08T22:00:00\\u002e1234567Z"',
+    '"2026-02-08T22:00:00.1234567\\u005a"', '"\\u0032026-02-08T22:00:00.1234567Z"',
+    '"2026-02-08T22:00:00.1\\u0032+01:00"', '"2026-02-08T22:00:00.123456789\\u005A"',
+    '"2026-02-08T22:00:00.12\\u00345"', '"2026-02-08T22:00:00.1234\\u002b01:00"',
 ]
 CURRENCY_EDGES = ["EUR", "eur", "Eur", "USD", "E1R", "EURO", "EU", "EUR\n", "\uff25UR", "\u00c9UR", "\u212aRW",
                   "E\u202eR", "E\x00R", "   "]
@@ -275,6 +288,14 @@ def _edge_documents() -> dict[str, str]:
                               document_with(**{name: json.dumps(edge, ensure_ascii=ascii)}) for edge in IDENTIFIER_EDGES})
     documents.update({f"unknown field {edge[:12]}...{len(edge)}": document_with()[:-1] + f',"x":{edge}}}'
                       for edge in UNKNOWN_FIELD_EDGES})
+    documents.update({f"timestamp {edge}": document_with(timestamp=edge) for edge in ESCAPED_TIMESTAMPS})
+    # Beside a non-ASCII description, the message is not ASCII: each identifier is screened on its own.
+    for name in ("transactionId", "fromAccount", "toAccount", "customerId"):
+        documents.update({f"{name} {edge!r} beside a non-ASCII description":
+                          document_with(**{name: json.dumps(edge, ensure_ascii=False), "description": '"Caf\u00e9"'})
+                          for edge in IDENTIFIER_EDGES})
+    documents["DEL in the description only"] = document_with(description='"Depot\x7f"')
+    documents["escape in the description only"] = document_with(description='"Depot \\"initial\\""')
     return documents
 
 
@@ -356,3 +377,59 @@ def test_every_offset_hour_converts_alike(hours: int) -> None:
         tx = assert_same(document_with(timestamp=json.dumps(stamp)))
         offset = timedelta(hours=abs(hours), minutes=minutes) * (-1 if sign == "-" else 1)
         assert tx.timestamp == datetime(2026, 2, 8, 22, 0, 0, 500000, tzinfo=timezone(offset))  # type: ignore[union-attr]
+
+
+# -- the last timestamp, remembered ----------------------------------------------------------------
+
+def test_the_first_message_of_a_process_is_read_like_any_other() -> None:
+    for stamp in ('""', "null", "0", '"0001-01-01T00:00:00Z"'):
+        transaction_module._last_timestamp[0] = transaction_module._NO_TIMESTAMP  # as in a new process
+        assert_same(document_with(timestamp=stamp).encode())
+
+
+shared_stamps = st.lists(st.one_of(valid_timestamp_texts, timestamp_texts), min_size=1, max_size=4)
+
+
+@MANY
+@given(st.data())
+def test_runs_of_equal_timestamps_agree_message_by_message(data: st.DataObject) -> None:
+    # A few timestamps shared by several messages, in any order, as bytes, str or bytearray:
+    # each result must be the reference's, whatever the message before it was.
+    if data.draw(st.booleans()):
+        transaction_module._last_timestamp[0] = transaction_module._NO_TIMESTAMP
+    stamps = data.draw(shared_stamps)
+    for _ in range(data.draw(st.integers(2, 8))):
+        stamp = json.dumps(data.draw(st.sampled_from(stamps)), ensure_ascii=data.draw(st.booleans()))
+        text = document_with(timestamp=stamp, amount=data.draw(valid_amount_texts))
+        raw = data.draw(st.sampled_from([text.encode(), text, bytearray(text.encode())]))
+        assert_same(raw)
+
+
+def test_a_run_of_one_timestamp_reads_it_once() -> None:
+    values = [value for _, value in TrafficGenerator(seed=4).next_batch(50)]
+    parse_transaction(values[0])
+    with mock.patch.object(transaction_module, "_decode_datetime",
+                           wraps=transaction_module._decode_datetime) as read:
+        results = [assert_same(value) for value in values[1:]]
+    assert read.call_count == 0
+    assert len({result.timestamp for result in results}) == 1  # type: ignore[union-attr]
+
+
+def test_a_buffer_changed_after_parsing_is_not_remembered() -> None:
+    # msgspec.Raw points into the buffer it was read from: a bytearray's text can change afterwards.
+    buffer = bytearray(document_with(timestamp='"2026-02-08T22:00:00.111Z"').encode())
+    assert_same(buffer)
+    start = buffer.index(b"22:00:00.111")
+    buffer[start:start + 12] = b"23:59:59.999"
+    assert_same(bytes(buffer))
+    assert_same(document_with(timestamp='"2026-02-08T22:00:00.111Z"').encode())
+    assert assert_same(buffer).timestamp == datetime(2026, 2, 8, 23, 59, 59, 999000, tzinfo=UTC)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("stamp", ['"2026-02-08T22:00:00.1234567Z"', '"2026-02-08T22:00:00.123456+00:00"',
+                                   '"2026-02-08T22:00:00.1234567+01:00"', '"2026-02-08T22:00:00.12+01:00"'])
+def test_long_timestamps_take_the_fast_path_and_agree(stamp: str) -> None:
+    raw = document_with(timestamp=stamp).encode()
+    transaction_module._last_timestamp[0] = transaction_module._NO_TIMESTAMP
+    assert decided_fast(raw)
+    assert_same(raw)
