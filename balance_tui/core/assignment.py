@@ -8,7 +8,7 @@ took, how long each partition was not consumed here, what was kept and what move
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from balance_tui.core.rows import TimelineEntry
 
@@ -148,5 +148,3 @@ def iso_ms(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def since_ms(start: datetime, end: datetime) -> float:
-    return (end - start) / timedelta(milliseconds=1)

@@ -72,13 +72,6 @@ class FlushOutcome:
     refused: dict[int, str] = field(default_factory=dict)
     records: int = 0
 
-    def merge(self, other: FlushOutcome) -> None:
-        self.committed |= other.committed
-        self.failed.update(other.failed)
-        self.fenced.update(other.fenced)
-        self.refused.update(other.refused)
-        self.records += other.records
-
 
 class _PartitionWriter:
     """One partition's transactional producer, ready once `init_transactions` (in the pool) returned."""
@@ -163,9 +156,6 @@ class ChangelogWriter:
                 failed[partition] = error.args[0] if isinstance(error, KafkaException) else KafkaError(
                     KafkaError._FAIL, str(error))
         return ready, failed
-
-    def has_writer(self, partition: int) -> bool:
-        return partition in self._writers
 
     def release(self, partitions: Sequence[int]) -> None:
         """Partitions that left: their writers go (the new owner's fence would stop them anyway)."""

@@ -339,10 +339,9 @@ def test_balance_batches_coalesce_while_the_screen_has_not_taken_the_last_one() 
 def test_periodic_jobs_come_due_on_their_own_schedule() -> None:
     every = Every(1.0, start=10.0)
     assert not every.due(9.9) and every.due(10.0) and not every.due(10.5) and every.due(11.0)
-    schedule = _Schedule(0.0, load_settings({"commit_interval_ms": 1000}))
+    schedule = _Schedule(0.0, load_settings({"commit_interval_ms": 1000, "flush_interval_ms": 250}))
     assert schedule.due("beat", 0.0) and not schedule.due("commit", 0.5) and schedule.due("commit", 1.0)
-    schedule.soon("commit", 1.05)
-    assert schedule.due("commit", 1.05)
+    assert not schedule.due("flush", 0.2) and schedule.due("flush", 0.25) and schedule.due("flush", 0.5)
 
 
 @pytest.fixture

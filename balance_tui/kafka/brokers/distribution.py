@@ -354,15 +354,6 @@ def _without_urls(text: str) -> str:
     return re.sub(r"\s*\(?https?://\S+\)?", "", text)
 
 
-def describe_java_problem() -> str | None:
-    """None if Java 17+ is here, else the one-line reason (for `auto` and the test script)."""
-    try:
-        find_java()
-    except KafkaUnavailable as error:
-        return str(error)
-    return None
-
-
 def run_tool(distribution: KafkaDistribution, tool: str, args: Sequence[str]) -> int:
     """Run Kafka's `kafka-TOOL.sh ARGS` in the foreground with this terminal; its exit code."""
     command = distribution.tool_command(tool, args)

@@ -22,7 +22,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -131,10 +131,6 @@ class BrokerProcess:
 
     def _default_log_path(self) -> Path:
         return locations.state_dir() / "logs" / f"{self.engine}-{self.port}.log"
-
-    def _extra_ports(self) -> Sequence[int]:
-        """Ports besides `port` the broker listens on (a controller listener, say)."""
-        return ()
 
     # -- the common part ---------------------------------------------------------------------
 

@@ -319,6 +319,3 @@ class _Schedule:
 
     def due(self, job: str, now: float) -> bool:
         return self._jobs[job].due(now)
-
-    def soon(self, job: str, at: float) -> None:
-        self._jobs[job].next = at
