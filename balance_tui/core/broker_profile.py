@@ -110,6 +110,8 @@ class BrokerHealth:
         self.outage_started: float | None = None
         #: Partitions owned when it went away (their state is lost if it comes back empty).
         self.owned_at_outage = 0
+        #: The last statistics knew brokers and none of them was up: a flush would only wait its timeout out.
+        self.away = False
         self._up_since: float | None = None
 
     def unreachable(self, now: float, owned: int) -> None:
@@ -118,7 +120,8 @@ class BrokerHealth:
             self.outage_started = now
             self.owned_at_outage = owned
 
-    def statistics(self, all_up: bool | None, now: float) -> None:
+    def statistics(self, all_up: bool | None, now: float, any_up: bool = True) -> None:
+        self.away = all_up is not None and not any_up
         if all_up and self._up_since is None:
             self._up_since = now
         elif not all_up:

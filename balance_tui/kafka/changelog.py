@@ -7,6 +7,13 @@ partition (`<changelog topic>-<partition>`), as Kafka Streams does: a new owner'
 transaction per partition: the changed customers' states, a position record, and, when a commit
 is due, the source offsets (`send_offsets_to_transaction`).
 
+Every call that waits on the transaction coordinator (`init_transactions`, the commit with its
+offsets, an abort) runs on a daemon thread of its own, and a flush waits for it only as long as
+its caller allows: librdkafka does not always keep to their timeouts (with the coordinator away,
+`send_offsets_to_transaction` waits out `socket.timeout.ms`, 60 s, whatever it is given; on a
+broker back as a new cluster it was seen never to return). A transaction whose end is still
+running keeps its writer busy; the next flush takes its result in.
+
 The restorer reads changelog partitions from the beginning to their end (partition EOF, not
 ListOffsets: the embedded broker's ListOffsets is wrong) a chunk at a time, so the worker keeps
 consuming its other partitions while a moved partition is being restored.
@@ -15,11 +22,12 @@ consuming its other partitions while a moved partition is being restored.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -43,6 +51,9 @@ _QUIET.propagate = False
 QUEUE_FULL_SECONDS = 30.0
 #: How long fencing a partition's previous writer (`init_transactions`) may take.
 FENCE_SECONDS = 60.0
+#: The timeout given to librdkafka for a commit (with its offsets) or an abort. They run in the
+#: background: a flush waits for them only as long as its own timeout says.
+END_SECONDS = 10.0
 
 #: Another producer with our `transactional.id` was initialised: another member owns the partition.
 FENCED_CODES = frozenset({KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH})
@@ -50,6 +61,29 @@ FENCED_CODES = frozenset({KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaE
 REFUSED_CODES = frozenset({KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED,
                            KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED,
                            KafkaError.UNSUPPORTED_VERSION, KafkaError._UNSUPPORTED_FEATURE})
+
+
+T = TypeVar("T")
+
+
+def in_background(call: Callable[..., T], *args: Any, name: str = "changelog") -> Future[T]:
+    """`call(*args)` on a daemon thread of its own, its outcome in the future returned.
+
+    Not a pool: a call stuck inside librdkafka holds only its own thread, never the next
+    partition's, and never keeps the process from exiting.
+    """
+    future: Future[T] = Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(call(*args))
+        except BaseException as error:  # noqa: BLE001 - handed to whoever reads the future
+            future.set_exception(error)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return future
 
 
 def transactional_id(changelog_topic: str, partition: int) -> str:
@@ -74,22 +108,43 @@ class FlushOutcome:
 
 
 class _PartitionWriter:
-    """One partition's transactional producer, ready once `init_transactions` (in the pool) returned."""
+    """One partition's transactional producer, ready once `init_transactions` (in the background) returned."""
 
-    def __init__(self, config: dict[str, Any], partition: int, pool: ThreadPoolExecutor) -> None:
+    def __init__(self, config: dict[str, Any], partition: int) -> None:
         self.partition = partition
         self.producer = Producer(config)
-        self.fencing: Future[None] = pool.submit(self.producer.init_transactions, FENCE_SECONDS)
+        self.fencing: Future[None] = in_background(self.producer.init_transactions, FENCE_SECONDS,
+                                                   name=f"changelog-{partition}-fence")
         #: A commit timed out: the transaction is neither committed nor aborted, and is committed
         #: again before anything else is written (librdkafka allows retrying it).
         self.commit_pending = False
+        #: The end of the last transaction (its commit, or its abort) still running or not yet taken in.
+        self.ending: Future[KafkaError | None] | None = None
+        self.ending_is_abort = False
+        #: Why the transaction being aborted failed, for the reason given if the abort fails too.
+        self.failure = ""
 
     @property
     def ready(self) -> bool:
         return self.fencing.done() and self.fencing.exception() is None
 
+    @property
+    def busy(self) -> bool:
+        """A transaction's end is still waiting on the broker: nothing else may be called on this producer."""
+        return self.ending is not None and not self.ending.done()
+
+    def end(self, call: Callable[..., KafkaError | None], *args: Any, abort: bool = False) -> Future[KafkaError | None]:
+        self.ending, self.ending_is_abort = in_background(call, *args, name=f"changelog-{self.partition}"), abort
+        return self.ending
+
     def discard(self) -> None:
-        """Forget this producer (its open transaction, if any, is aborted by whoever initialises the id next)."""
+        """Forget this producer (its open transaction, if any, is aborted by whoever initialises the id next).
+
+        One whose commit is still running is left to finish it: a commit that lands before the
+        new owner's fence is restored by it, one that does not is aborted by the fence.
+        """
+        if self.busy:
+            return
         try:
             self.producer.purge(in_queue=True, in_flight=True)
             self.producer.flush(0)
@@ -127,7 +182,6 @@ class ChangelogWriter:
             "allow.auto.create.topics": False,
             "logger": _QUIET,
         }
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"{client_id}-changelog")
         self._writers: dict[int, _PartitionWriter] = {}
 
     # -- owning partitions -------------------------------------------------------------------------
@@ -140,7 +194,7 @@ class ChangelogWriter:
                 old.discard()
             config = {**self._config, "transactional.id": transactional_id(self.topic, partition),
                       "client.id": f"{self._client_id}-changelog-{partition}"}
-            self._writers[partition] = _PartitionWriter(config, partition, self._pool)
+            self._writers[partition] = _PartitionWriter(config, partition)
 
     def fenced_yet(self, partitions: Sequence[int]) -> tuple[list[int], dict[int, KafkaError]]:
         """Of `partitions`: those whose writer is ready, and those whose fencing failed (with the error)."""
@@ -174,21 +228,24 @@ class ChangelogWriter:
               group_metadata: Callable[[], Any] | None, timeout: float) -> FlushOutcome:
         """Write each partition's records in one transaction (with its offset when `offsets` has one).
 
-        The records are produced here; the commits, which wait on the broker, run in parallel.
+        The records are produced here; the commits run in the background, in parallel, and this
+        call waits for them `timeout` seconds at most. One still running then is `failed` this
+        time (its records stay in the cache) and keeps its writer busy until a later flush takes
+        its result in: whichever way it ends, what it wrote is a prefix of the cache, written again.
         """
         outcome = FlushOutcome()
         begun: list[_PartitionWriter] = []
+        retried: list[_PartitionWriter] = []
         for partition, records in batches.items():
             writer = self._writers.get(partition)
             if writer is None or not writer.ready:
                 outcome.failed[partition] = "its writer is still fencing the previous owner"
                 continue
+            if not self._settled(writer, outcome):
+                continue
             if writer.commit_pending:
-                error = self._commit(writer, None, None, timeout)
-                if error is not None:
-                    self._ended(writer, error, outcome)
-                    continue
-                writer.commit_pending = False
+                retried.append(writer)  # the timed-out commit first; these records go with the next flush
+                continue
             verdict = self._produce_all(writer, records)
             if verdict is None:
                 begun.append(writer)
@@ -196,14 +253,38 @@ class ChangelogWriter:
             else:
                 self._ended(writer, verdict, outcome)
         metadata = group_metadata() if offsets and group_metadata is not None and begun else None
-        finishing = {writer: self._pool.submit(self._commit, writer, offsets, metadata, timeout) for writer in begun}
-        for writer, future in finishing.items():
-            error = future.result()
-            if error is None:
+        ending = {writer: writer.end(self._commit, writer, offsets, metadata) for writer in begun}
+        ending.update({writer: writer.end(self._commit, writer, None, None) for writer in retried})
+        if ending:
+            wait(ending.values(), timeout=max(timeout, 0.0))
+        for writer in ending:
+            if writer.busy:
+                outcome.failed[writer.partition] = "the broker has not answered its commit yet"
+            elif not self._settled(writer, outcome):
+                continue  # it said why
+            elif writer in begun:
                 outcome.committed.add(writer.partition)
-            else:
-                self._ended(writer, error, outcome)
+            else:  # the timed-out commit went through at last: the cache still holds its changes
+                outcome.failed[writer.partition] = "an earlier commit completed; its changes go with the next flush"
         return outcome
+
+    def _settled(self, writer: _PartitionWriter, outcome: FlushOutcome) -> bool:
+        """Take in the end of the writer's last transaction; True when a new one may begin."""
+        if writer.ending is None:
+            return True
+        if writer.busy:
+            outcome.failed[writer.partition] = "its previous commit is still waiting for the broker"
+            return False
+        error, was_abort = writer.ending.result(), writer.ending_is_abort
+        writer.ending = None
+        if error is None:
+            writer.commit_pending = False
+            return True
+        if was_abort:
+            self._give_up(writer, f"{writer.failure}; then the abort failed: {error_reason(error)}", outcome)
+        else:
+            self._ended(writer, error, outcome)
+        return False
 
     def _produce_all(self, writer: _PartitionWriter, records: Sequence[tuple[str, bytes]]) -> KafkaError | None:
         producer, partition, topic = writer.producer, writer.partition, self.topic
@@ -234,14 +315,23 @@ class ChangelogWriter:
                                                     f"local queue still full after {QUEUE_FULL_SECONDS:.0f} s"))
                 producer.poll(0.05)
 
-    def _commit(self, writer: _PartitionWriter, offsets: Mapping[int, int] | None, metadata: Any,
-                timeout: float) -> KafkaError | None:
+    def _commit(self, writer: _PartitionWriter, offsets: Mapping[int, int] | None, metadata: Any) -> KafkaError | None:
+        """In the background: the transaction's offsets (if any), then its commit."""
         producer, partition = writer.producer, writer.partition
         try:
             if offsets is not None and partition in offsets and metadata is not None:
                 producer.send_offsets_to_transaction(
-                    [TopicPartition(self.source_topic, partition, offsets[partition])], metadata, timeout)
-            producer.commit_transaction(timeout)
+                    [TopicPartition(self.source_topic, partition, offsets[partition])], metadata, END_SECONDS)
+            producer.commit_transaction(END_SECONDS)
+        except KafkaException as error:
+            return error.args[0]
+        return None
+
+    @staticmethod
+    def _abort(writer: _PartitionWriter) -> KafkaError | None:
+        """In the background: abort the open transaction."""
+        try:
+            writer.producer.abort_transaction(END_SECONDS)
         except KafkaException as error:
             return error.args[0]
         return None
@@ -262,18 +352,17 @@ class ChangelogWriter:
         if error.code() == KafkaError._TIMED_OUT and not error.fatal():
             writer.commit_pending = True  # the broker is slow or away: the next flush commits it again
             return
-        try:
-            writer.producer.abort_transaction(10)
-            return
-        except KafkaException as abort_error:
-            reason = f"{reason}; then the abort failed: {error_reason(abort_error)}"
-        del outcome.failed[partition]
-        outcome.fenced[partition] = reason
-        self.release([partition])
+        writer.failure = reason
+        writer.end(self._abort, writer, abort=True)  # taken in by the next flush; failing, it gives the partition up
+
+    def _give_up(self, writer: _PartitionWriter, reason: str, outcome: FlushOutcome) -> None:
+        """A transaction that could be neither committed nor aborted: only a new assignment writes here again."""
+        outcome.failed.pop(writer.partition, None)
+        outcome.fenced[writer.partition] = reason
+        self.release([writer.partition])
 
     def close(self) -> None:
         self.release(sorted(self._writers))
-        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 @dataclass

@@ -41,8 +41,9 @@ BALANCE_BATCH_SECONDS = 0.1
 PAUSED_WATERMARK_SECONDS = 2.0
 #: Heartbeats are read four times a second, so the newest one held is never near the silence threshold.
 GROUP_READ_SECONDS = 0.25
-#: How long a periodic changelog flush may take before it is given up (its changes go with the next one).
-FLUSH_SECONDS = 5.0
+#: How long a periodic changelog flush waits for its commits: one still running goes on in the background,
+#: and its changes go with the next flush. Short, so the loop never stops answering for long.
+FLUSH_SECONDS = 2.0
 
 EXPECTED_COMMIT_FAILURES = {
     KafkaError._NO_OFFSET, KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION,
@@ -134,8 +135,9 @@ class ConsumptionLoop:
 
     def flush(self, commit_offsets: bool = False) -> None:
         """Write the changelog's pending changes now (before an export too, so both tell the same)."""
-        # An unreachable broker would make the flush wait its timeout out: the next one tries again.
-        reachable = self.reporter.status.status is not ConsumerStatus.BROKER_UNREACHABLE
+        # An unreachable broker would make the flush wait its timeout out: the next one tries again. The
+        # statistics (every second) may know before any error says so.
+        reachable = self.reporter.status.status is not ConsumerStatus.BROKER_UNREACHABLE and not self.state.health.away
         self.handler.flush_and_commit(self.consumer, commit_offsets=commit_offsets,
                                       timeout=FLUSH_SECONDS if reachable else 0.0)
 
@@ -244,9 +246,15 @@ class ConsumptionLoop:
         if statistics is None:
             return
         state.offsets.apply_statistics(statistics, state.paused_partitions, state.restoring)
-        state.health.statistics(statistics.all_brokers_up, time.monotonic())
-        if self.reporter.status.status == ConsumerStatus.BROKER_UNREACHABLE and statistics.any_broker_up:
+        now, status = time.monotonic(), self.reporter.status
+        state.health.statistics(statistics.all_brokers_up, now, statistics.any_broker_up)
+        if status.status == ConsumerStatus.BROKER_UNREACHABLE and statistics.any_broker_up:
             self.reporter.status_from_assignment()
+        elif state.health.away and status.status not in (ConsumerStatus.BROKER_UNREACHABLE, ConsumerStatus.STOPPED) \
+                and not status.fatal:
+            # librdkafka says an outage once, and a `lost` after it would hide it: the statistics still know.
+            state.health.unreachable(now, len(state.tracker.assignment))
+            status.set(ConsumerStatus.BROKER_UNREACHABLE, "no broker is up")
 
     def on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
         if error is None:
