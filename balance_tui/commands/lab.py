@@ -34,7 +34,7 @@ from balance_tui.config import SECRET_SETTINGS, Settings
 from balance_tui.core.chaos import FAULT_HELP, FAULT_KINDS, parse_fault_kinds
 from balance_tui.core.traffic import PROFILES
 from balance_tui.errors import ConfigError, UserError
-from balance_tui.lab import (
+from balance_tui.lab.options import (
     DEFAULT_PROFILES,
     FAST_HEARTBEAT_INTERVAL_MS,
     FAST_SESSION_TIMEOUT_MS,
@@ -44,10 +44,10 @@ from balance_tui.lab import (
     LAB_WORK_MS,
     SCENARIOS,
     LabOptions,
-    LabRun,
     default_output,
-    sigterm_as_interrupt,
 )
+from balance_tui.lab.runs import LabRun
+from balance_tui.lab.scenarios import SCENARIO_STEPS, sigterm_as_interrupt
 
 #: Settings flags that would contradict what the lab sets up itself.
 REFUSED_SETTING_FLAGS = {"topic": "--topic", "group": "--group", "partitions": "--partitions",
@@ -127,7 +127,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "the same seed replays the same faults at the same times")
     chaos.add_argument("--members", type=_members, default=None, metavar="N", help="members under test (default 3)")
     chaos.add_argument("--faults", type=_faults, default=None, metavar="KINDS",
-                       help=f"comma-separated kinds of fault (default all; broker only with the lab's own broker): "
+                       help="comma-separated kinds of fault (default all; broker only with the lab's own broker): "
                             + "; ".join(f"{kind}: {FAULT_HELP[kind]}" for kind in FAULT_KINDS))
 
 
@@ -222,7 +222,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
           f"output {options.output}", file=sys.stderr, flush=True)
     try:
         with sigterm_as_interrupt():
-            tables = lab.run()
+            tables = lab.run(SCENARIO_STEPS[options.scenario])
     except KeyboardInterrupt:
         print(f"interrupted: everything started was stopped; logs and reports so far in {options.output}",
               file=sys.stderr)

@@ -12,6 +12,9 @@ from datetime import datetime, timezone
 
 from balance_tui.core.rows import TimelineEntry
 
+#: The client-side assignors librdkafka implements (the classic protocol), in the lab's order.
+CLASSIC_STRATEGIES = ("range", "roundrobin", "cooperative-sticky")
+
 
 def format_partitions(partitions: tuple[int, ...] | list[int] | set[int]) -> str:
     """`[0, 1, 2]`: the lab's way of printing partition lists."""

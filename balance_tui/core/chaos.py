@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from balance_tui.core.assignment import CLASSIC_STRATEGIES
 from balance_tui.core.events import ASSIGNMENT_EVENTS, Event
 from balance_tui.core.formatting import ms_between
-from balance_tui.core.lab_measure import CLASSIC_STRATEGIES
 from balance_tui.core.report import Report, format_ms, format_partitions, parse_ts
 
 #: Every kind of fault, in the order the tables and `--faults` name them.

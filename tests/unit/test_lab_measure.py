@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from balance_tui.core.lab_measure import (
+from balance_tui.lab.measure import (
     LabStep,
     balanced_sizes,
     distribution_text,

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from balance_tui.core.assignment import CLASSIC_STRATEGIES
 from balance_tui.core.formatting import format_lab_partitions as format_partitions
 from balance_tui.core.formatting import format_ms, ms_between
 from balance_tui.core.report import Rebalance, Report
 
-CLASSIC_STRATEGIES = ("range", "roundrobin", "cooperative-sticky")
 #: The lab's three, then KIP-848's consumer protocol where the broker serves it.
 STRATEGY_ORDER = (*CLASSIC_STRATEGIES, "consumer")
 

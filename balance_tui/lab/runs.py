@@ -1,14 +1,4 @@
-"""`balance-tui lab`: the exercises of LAB 1.3B run with real member processes, then measured.
-
-A `LabRun` starts the embedded broker on a free port (or uses the cluster named by an explicit
-`--bootstrap-servers`), and for each consumer group of its scenario a unique topic, a traffic
-generator and `balance-tui --headless` members. It acts on the members (start, SIGTERM,
-SIGKILL) and after each action waits, with a deadline, for the assignment the step expects,
-read from the members' own session logs (the embedded broker cannot describe groups).
-Everything it started is stopped on the way out, whatever happened. The session logs
-stay in the output directory, with `report.md`/`report.json` built by `core.report` and
-the lab's tables (`summary.md`) built by `core.lab_measure`. Design and timings: docs/lab.md.
-"""
+"""Provides a lab run (`LabRun`: the broker, its groups, the results written even on failure) and a group run (`GroupRun`: a topic, its traffic, its members and the steps done to them)."""
 
 from __future__ import annotations
 
@@ -20,20 +10,23 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from balance_tui import __version__
-from balance_tui.config import CONSUMER_PROTOCOL, SECRET_SETTINGS, Settings
+from balance_tui.config import SECRET_SETTINGS
 from balance_tui.core.assignment import iso_ms, utc_now
-from balance_tui.core.chaos import CHANGE_EVENTS, REFUSED_CODE
 from balance_tui.core.formatting import jsonable
-from balance_tui.core.lab_measure import (
-    STRATEGY_ORDER,
+from balance_tui.core.report import (
+    Report,
+    ReportError,
+    build_report,
+    parse_ts,
+    render_json,
+    render_markdown,
+)
+from balance_tui.lab.measure import (
     LabStep,
     StepMeasure,
     balanced_sizes,
@@ -45,217 +38,9 @@ from balance_tui.core.lab_measure import (
     size_summary,
     static_measure,
 )
-from balance_tui.core.report import (
-    Report,
-    ReportError,
-    build_report,
-    parse_ts,
-    render_json,
-    render_markdown,
-)
-from balance_tui.core.traffic import PROFILES
-from balance_tui.errors import UserError
-from balance_tui.session_log import ASSIGNMENT_EVENTS, STATS_SECONDS, Event
-
-SCENARIOS = ("scale", "crash", "strategies", "static", "chaos")
-PARTITIONS = 6  # the lab's banking.transactions
-#: The lab's appsettings.json: SessionTimeoutMs 10000, HeartbeatIntervalMs 3000.
-LAB_SESSION_TIMEOUT_MS = 10_000
-LAB_HEARTBEAT_INTERVAL_MS = 3_000
-#: `--fast`: the test suite's values (Tansu then holds each join round 1 s instead of 5 s).
-FAST_SESSION_TIMEOUT_MS = 2_000
-FAST_HEARTBEAT_INTERVAL_MS = 500
-#: The lab's worker: "Traitement: 500 tx/sec max" per consumer.
-LAB_WORK_MS = 2.0
-#: The lab's own strategy (BalanceConsumerService: PartitionAssignmentStrategy.CooperativeSticky).
-LAB_STRATEGY = "cooperative-sticky"
-#: scale tells the lab's scaling story (one worker saturates at 1000 tx/s); the others run at peak.
-DEFAULT_PROFILES = {"scale": "black-friday", "crash": "peak", "strategies": "peak", "static": "peak", "chaos": "peak"}
-#: Each member logs `stats` this often; holds are counted in these lines.
-STATS_INTERVAL_S = STATS_SECONDS
-POLL_S = 0.1
-#: Makes members and the generator receive signal argv[1] when the lab process dies (even by
-#: SIGKILL), on Linux. argv: <signal> <lab pid> <program> <args...>
-_DIE_WITH_LAB = """\
-import ctypes, os, sys
-ctypes.CDLL(None).prctl(1, int(sys.argv[1]), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-if os.getppid() != int(sys.argv[2]):
-    sys.exit("balance-tui lab: the lab exited before this process started")
-os.execv(sys.argv[3], sys.argv[3:])
-"""
-
-
-class LabStepFailed(UserError):
-    """A step's assignment was not reached in time, or a process the lab needs died."""
-
-
-@dataclass(frozen=True)
-class LabOptions:
-    scenario: str
-    output: Path
-    strategy: str  # scale and crash
-    session_timeout_ms: int
-    heartbeat_interval_ms: int
-    profile: str
-    #: `stats` lines each live member logs between steps (the load the step runs under).
-    hold: int
-    #: Connection settings of an explicit cluster; None: start an embedded broker.
-    cluster: Settings | None
-    argv: tuple[str, ...] = ()
-    work_ms: float = 2.0  # the lab's worker: "Traitement: 500 tx/sec max"
-    #: Settings flags given on the lab's command line and passed on to every member (`--changelog off`).
-    member_flags: tuple[str, ...] = ()
-    #: The broker started when no cluster is given: auto, kafka or tansu (settings.broker_engine).
-    engine: str = "auto"
-    kafka_version: str = "4.4.0"
-    kafka_home: Path | None = None
-    #: Members get stable ids (`--instance-id lab-<group>-w1`): static membership (KIP-345).
-    static: bool = False
-    #: chaos: seconds of fault injection, the schedule's seed, members, and which kinds of fault.
-    duration_s: float = 120.0
-    seed: int = 0
-    members: int = 3
-    faults: tuple[str, ...] = ()
-
-    @property
-    def step_timeout_s(self) -> float:
-        """Deadline of one step: cooperative-sticky on Tansu needs several join rounds of session/2."""
-        return 60.0 + 8 * self.session_timeout_ms / 1000
-
-    @property
-    def produce_rate(self) -> float:
-        return float(PROFILES[self.profile])
-
-
-def default_output(scenario: str) -> Path:
-    from balance_tui import locations
-
-    return locations.state_dir() / "lab" / f"{scenario}-{utc_now().strftime('%Y%m%dT%H%M%SZ')}"
-
-
-# -- processes -----------------------------------------------------------------------------------------
-
-
-def python_command(*args: str, death_signal: int = signal.SIGTERM) -> list[str]:
-    """`python -m balance_tui ARGS`, on Linux through a wrapper that sends `death_signal` if the lab dies."""
-    command = [sys.executable, "-m", "balance_tui", *args]
-    if sys.platform.startswith("linux"):
-        return [sys.executable, "-c", _DIE_WITH_LAB, str(int(death_signal)), str(os.getpid()), *command]
-    return command
-
-
-def _tail(path: Path, lines: int = 3) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return " / ".join(text[-lines:])
-
-
-def stop_processes(processes: list[subprocess.Popen[bytes]], timeout: float = 30.0) -> list[int]:
-    """SIGTERM them all, wait, SIGKILL what is left; the pids that had to be killed."""
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    killed = []
-    deadline = time.monotonic() + timeout
-    for process in processes:
-        try:
-            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-            killed.append(process.pid)
-    return killed
-
-
-@dataclass
-class MemberProcess:
-    """One `balance-tui --headless` member, and what its session log says so far."""
-
-    name: str  # w1, w2 ...
-    consumer_id: str
-    log_path: Path
-    output_path: Path
-    process: subprocess.Popen[bytes]
-    #: Its static member id (`group.instance.id`), if any.
-    instance_id: str | None = None
-    #: Set when the lab asked it to leave (SIGTERM) or killed it: no longer counted as live.
-    leaving: bool = False
-    #: SIGSTOPped by the lab (chaos) and not yet continued: it consumes nothing meanwhile.
-    frozen: bool = False
-    started: bool = False
-    assignment: tuple[int, ...] | None = None
-    last_assigned_at: datetime | None = None
-    stats: list[tuple[datetime, float, int | None]] = field(default_factory=list)
-    #: Waiting for an assignment: after its start, a rejoin (strategy switch, restart) or a loss.
-    pending: bool = False
-    #: The group refused its join (INCONSISTENT_GROUP_PROTOCOL) since its last assignment.
-    refused: bool = False
-    #: Its last line that changed what it owns or whether it waits for a join.
-    last_change_at: datetime | None = None
-    #: `status` of its last `stats` line, and that line's time.
-    status: str | None = None
-    last_stats_at: datetime | None = None
-    #: The strategy in force at its last line.
-    strategy: str | None = None
-    _offset: int = 0
-
-    def refresh(self) -> None:
-        """Read the complete lines appended since the last call."""
-        try:
-            with self.log_path.open("rb") as handle:
-                handle.seek(self._offset)
-                data = handle.read()
-        except FileNotFoundError:
-            return
-        complete, newline, _ = data.rpartition(b"\n")
-        if not newline:
-            return
-        self._offset += len(complete) + 1
-        for line in complete.split(b"\n"):
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            kind = event.get("event")
-            if isinstance(event.get("strategy"), str):
-                self.strategy = event["strategy"]
-            if kind in CHANGE_EVENTS:
-                self.last_change_at = parse_ts(event["ts"])
-            if kind == Event.STARTED:
-                self.started = True
-                self.pending = True
-            elif kind in ASSIGNMENT_EVENTS and isinstance(event.get("assignment"), list):
-                self.assignment = tuple(sorted(event["assignment"]))
-                if kind == Event.ASSIGNED:
-                    self.last_assigned_at = parse_ts(event["ts"])
-                    self.pending = self.refused = False
-                elif kind == Event.LOST:
-                    self.pending = True  # librdkafka rejoins by itself after a loss
-            elif kind in (Event.STRATEGY_CHANGED, Event.RESTARTED):
-                self.pending = True
-            elif kind == Event.ERROR and event.get("code") == REFUSED_CODE:
-                self.refused = True
-            elif kind == Event.STATS:
-                self.stats.append((parse_ts(event["ts"]), float(event.get("rate") or 0.0), event.get("lag")))
-                self.status = event.get("status") if isinstance(event.get("status"), str) else None
-                self.last_stats_at = parse_ts(event["ts"])
-
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    @property
-    def live(self) -> bool:
-        return self.alive and not self.leaving and not self.frozen
-
-    def stats_since(self, moment: datetime) -> int:
-        return sum(1 for at, _, _ in self.stats if at > moment)
-
-    def describe(self) -> str:
-        owned = "waiting" if self.assignment is None else f"{list(self.assignment)}"
-        return f"{self.name}={owned}"
+from balance_tui.lab.options import PARTITIONS, POLL_S, STATS_INTERVAL_S, LabOptions, LabStepFailed
+from balance_tui.lab.processes import MemberProcess, python_command, stop_processes, tail
+from balance_tui.session_log import Event
 
 
 class GroupRun:
@@ -336,7 +121,7 @@ class GroupRun:
             # One `started` line after the other: the report names members W1, W2... in the order
             # of their first line, and the tables must call them what the lab calls them.
             self.lab.wait_for(lambda: self._has_started(member), 60.0,
-                              lambda: f"{member.name} wrote no `started` line: {_tail(member.output_path)}")
+                              lambda: f"{member.name} wrote no `started` line: {tail(member.output_path)}")
         return started
 
     def _has_started(self, member: MemberProcess) -> bool:
@@ -474,10 +259,10 @@ class GroupRun:
         for member in self.members:
             if not member.leaving and not member.alive and not self.tolerate_member_exits:
                 raise LabStepFailed(f"member {member.name} exited by itself (code {member.process.returncode}): "
-                                    f"{_tail(member.output_path)}")
+                                    f"{tail(member.output_path)}")
         if self.producer is not None and self.producer.poll() is not None:
             raise LabStepFailed(f"the traffic generator exited (code {self.producer.returncode}): "
-                                f"{_tail(self.directory / 'producer.log')}")
+                                f"{tail(self.directory / 'producer.log')}")
 
     # -- the end ------------------------------------------------------------------------------------
 
@@ -551,7 +336,7 @@ class LabRun:
         self.engine_choice: Any = None
         self._broker_options: dict[str, Any] = {}
         self._broker_starts = 0
-        #: chaos: the run's faults and verdict (balance_tui.lab_chaos.ChaosRun).
+        #: chaos: the run's faults and verdict (balance_tui.lab.chaos.ChaosRun).
         self.chaos: Any = None
         #: Set when the scenario ran to its end but its verdict is not clean (exit code 1).
         self.failure: str | None = None
@@ -644,12 +429,12 @@ class LabRun:
         log = self.output / f"broker-{self._broker_starts}.log"
         self.broker = make_broker(self.engine_choice, self.broker.port, log_path=log, **options).start(timeout=90)
 
-    def run(self) -> str:
-        """Run the scenario; returns the tables. Reports, tables and lab.json are written even on failure."""
+    def run(self, scenario: Callable[[LabRun], None]) -> str:
+        """Run `scenario` (one of `lab.scenarios.SCENARIO_STEPS`); returns the tables. Reports, tables and lab.json are written even on failure."""
         self.output.mkdir(parents=True, exist_ok=True)
         try:
             self._start_broker()
-            SCENARIO_STEPS[self.options.scenario](self)
+            scenario(self)
         except BaseException as error:
             self.error = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
             raise
@@ -800,81 +585,3 @@ def render_tables(lab: LabRun) -> str:
             + render_crash_table(measures_by_key.get("crash"), rate))
 
 
-# -- scenarios -----------------------------------------------------------------------------------------
-
-
-def run_scale(lab: LabRun) -> None:
-    """1 → 2 → 3 → 6 → 8 members (balanced each time, 2 idle at 8), then back to 1 by clean stops."""
-    group = lab.group("scale", lab.options.strategy, directory=lab.output)
-    count = 0
-    for target in (1, 2, 3, 6, 8):
-        group.join(f"up-{target}", target - count, label=f"+{target - count}")
-        count = target
-    for target in (6, 3, 2, 1):
-        newest_first = sorted(group.live(), key=lambda m: group.members.index(m), reverse=True)
-        group.leave(f"down-{target}", newest_first[:count - target], label=f"−{count - target}")
-        count = target
-
-
-def run_crash(lab: LabRun) -> None:
-    """Three members under load, W2 is SIGKILLed, the two survivors take over all 6 partitions."""
-    group = lab.group("crash", lab.options.strategy, directory=lab.output)
-    group.join("three", 3, label="3 start")
-    w2 = group.members[1]
-    group.kill("crash", w2, label="kill -9 W2")
-
-
-def run_strategies(lab: LabRun) -> None:
-    """For range, roundrobin, cooperative-sticky, and KIP-848's consumer protocol where the broker serves
-    it: 2 members, a 3rd joins, W1 leaves, W2 is killed."""
-    from balance_tui.kafka.admin import describe_broker_of
-
-    serves_kip848 = describe_broker_of(lab.client_config).consumer_protocol
-    for strategy in STRATEGY_ORDER:
-        if strategy == CONSUMER_PROTOCOL and not serves_kip848:
-            lab.say(f"{lab.broker_label} does not serve KIP-848's consumer protocol: no column for it")
-            continue
-        group = lab.group(strategy, strategy)
-        group.join("two", 2, label="2 start")
-        group.join("join", 1, label="W3 joins")
-        w1, w2 = group.members[0], group.members[1]
-        group.leave("leave", [w1], label="W1 leaves")
-        group.kill("crash", w2, label="kill -9 W2")
-        group.close()  # the next strategy runs alone on the machine
-
-
-def run_static(lab: LabRun) -> None:
-    """Static membership (KIP-345): two groups of two members, `static` with stable ids, `dynamic` without.
-    In each, W2 is SIGKILLed and restarted at once: the static one is handed its partitions back within
-    its session timeout and nobody else is revoked; the dynamic one joins as a new member."""
-    for label, static in (("static", True), ("dynamic", False)):
-        group = lab.group(label, lab.options.strategy, static=static)
-        group.join("two", 2, label="2 start")
-        group.restart("restart", group.members[1], label="kill -9 W2, restart it")
-        group.close()
-
-
-def run_chaos(lab: LabRun) -> None:
-    """Members under traffic, faults at seeded times, then convergence and `verify` (balance_tui.lab_chaos)."""
-    from balance_tui.lab_chaos import ChaosRun
-
-    lab.chaos = ChaosRun(lab)
-    lab.chaos.run()
-
-
-SCENARIO_STEPS: dict[str, Callable[[LabRun], None]] = {
-    "scale": run_scale, "crash": run_crash, "strategies": run_strategies, "static": run_static, "chaos": run_chaos,
-}
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops a lab like Ctrl+C does: everything it started is stopped first."""
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -43,8 +43,10 @@ from balance_tui.core.chaos import (
     verdict_from_verify_json,
 )
 from balance_tui.core.formatting import jsonable
-from balance_tui.core.lab_measure import distribution_text
-from balance_tui.lab import PARTITIONS, POLL_S, GroupRun, LabRun, LabStepFailed, MemberProcess, _tail, stop_processes
+from balance_tui.lab.measure import distribution_text
+from balance_tui.lab.options import PARTITIONS, POLL_S, LabStepFailed
+from balance_tui.lab.processes import MemberProcess, stop_processes, tail
+from balance_tui.lab.runs import GroupRun, LabRun
 
 #: After the traffic stops: how long the members may take to consume what is left.
 DRAIN_TIMEOUT_S = 60.0
@@ -172,13 +174,13 @@ class ChaosRun:
                 continue
             self._exits_seen.add(member.consumer_id)
             member.leaving = True
-            text = f"exited by itself (code {member.process.returncode}): {_tail(member.output_path, 4)}"
+            text = f"exited by itself (code {member.process.returncode}): {tail(member.output_path, 4)}"
             self.incidents.append(Incident(utc_now(), member.consumer_id, text))
             self.lab.say(f"chaos: incident: {member.name} {text}")
         producer = group.producer
         if producer is not None and producer.poll() is not None and "producer" not in self._exits_seen:
             self._exits_seen.add("producer")
-            text = f"exited by itself (code {producer.returncode}): {_tail(group.directory / 'producer.log', 4)}"
+            text = f"exited by itself (code {producer.returncode}): {tail(group.directory / 'producer.log', 4)}"
             self.incidents.append(Incident(utc_now(), "producer", text))
             self.lab.say(f"chaos: incident: the traffic generator {text}")
 
