@@ -7,5 +7,6 @@ SIGKILL) and after each action waits, with a deadline, for the assignment the st
 read from the members' own session logs (the embedded broker cannot describe groups).
 Everything it started is stopped on the way out, whatever happened. The session logs
 stay in the output directory, with `report.md`/`report.json` built by `core.report` and
-the lab's tables (`summary.md`) built by `lab.measure`; `lab.chaos` runs the chaos scenario. Design and timings: docs/lab.md.
+the lab's tables (`summary.md`) built by `lab.measure`; `lab.chaos` runs the chaos scenario.
+Design and timings: docs/lab.md.
 """

@@ -1,4 +1,6 @@
-"""Provides the lab's options, its constants (the lab's 6 partitions, session timeouts, traffic profiles) and its error."""
+"""Provides the lab's options, its constants (the lab's 6 partitions, session timeouts, traffic
+profiles) and its error.
+"""
 
 from __future__ import annotations
 

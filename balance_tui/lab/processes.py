@@ -1,4 +1,6 @@
-"""Provides the lab's processes: members started through a wrapper that dies with the lab, and what each member's session log says so far."""
+"""Provides the lab's processes: members started through a wrapper that dies with the lab, and what
+each member's session log says so far.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Provides a lab run (`LabRun`: the broker, its groups, the results written even on failure) and a group run (`GroupRun`: a topic, its traffic, its members and the steps done to them)."""
+"""Provides a lab run (`LabRun`: the broker, its groups, the results written even on failure) and a
+group run (`GroupRun`: a topic, its traffic, its members and the steps done to them).
+"""
 
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ from balance_tui.lab.measure import (
 )
 from balance_tui.lab.options import PARTITIONS, POLL_S, STATS_INTERVAL_S, LabOptions, LabStepFailed
 from balance_tui.lab.processes import MemberProcess, python_command, stop_processes, tail
-from balance_tui.session_log import Event
+from balance_tui.session_log import Event, read_session_log
 
 
 class GroupRun:
@@ -239,22 +241,6 @@ class GroupRun:
         lags = [lag for _, _, lag in latest if isinstance(lag, int)]
         step.group_lag = sum(lags) if lags else None
 
-    def survivor_revocations(self, key: str) -> int | None:
-        """Partitions revoked from (or lost by) members that lived through step `key`, from their logs."""
-        step = next((s for s in self.steps if s.key == key), None)
-        if step is None or step.reached_at is None:
-            return None
-        from balance_tui.session_log import read_session_log
-
-        total = 0
-        for member in self.members:
-            if member.consumer_id in step.members or not member.log_path.exists():
-                continue
-            for event in read_session_log(member.log_path):
-                if event.get("event") in (Event.REVOKED, Event.LOST) and step.at <= parse_ts(event["ts"]) <= step.reached_at:
-                    total += len(event.get("partitions") or ())
-        return total
-
     def _check_processes(self) -> None:
         for member in self.members:
             if not member.leaving and not member.alive and not self.tolerate_member_exits:
@@ -285,8 +271,6 @@ class GroupRun:
     def write_report(self) -> Report | None:
         """report.md and report.json from every member's session log (None if no log holds events)."""
         from balance_tui.core.report import valid_events
-        from balance_tui.session_log import read_session_log
-
         logs = [valid_events(read_session_log(m.log_path)) for m in self.members if m.log_path.exists()]
         logs = [log for log in logs if log]
         if not logs:
@@ -430,7 +414,10 @@ class LabRun:
         self.broker = make_broker(self.engine_choice, self.broker.port, log_path=log, **options).start(timeout=90)
 
     def run(self, scenario: Callable[[LabRun], None]) -> str:
-        """Run `scenario` (one of `lab.scenarios.SCENARIO_STEPS`); returns the tables. Reports, tables and lab.json are written even on failure."""
+        """Run `scenario` (one of `lab.scenarios.SCENARIO_STEPS`); returns the tables.
+
+        Reports, tables and lab.json are written even on failure.
+        """
         self.output.mkdir(parents=True, exist_ok=True)
         try:
             self._start_broker()
@@ -529,6 +516,23 @@ class LabRun:
         }
 
 
+def survivor_revocations(group: GroupRun, key: str) -> int | None:
+    """Partitions revoked from (or lost by) members that lived through step `key`, from their logs."""
+    step = next((s for s in group.steps if s.key == key), None)
+    if step is None or step.reached_at is None:
+        return None
+    total = 0
+    for member in group.members:
+        if member.consumer_id in step.members or not member.log_path.exists():
+            continue
+        for event in read_session_log(member.log_path):
+            moved = event.get("event") in (Event.REVOKED, Event.LOST)
+            if moved and step.at <= parse_ts(event["ts"]) <= step.reached_at:
+                total += len(event.get("partitions") or ())
+    return total
+
+
+
 def describe_run(lab: LabRun) -> list[str]:
     options = lab.options
     broker = (f"{lab.broker_label} started by the lab" if options.cluster is None
@@ -570,7 +574,7 @@ def render_tables(lab: LabRun) -> str:
         for g in lab.groups:
             if len(g.members) >= 3:
                 measures[g.label] = static_measure(g.steps, (g.members[1].consumer_id, g.members[2].consumer_id),
-                                                   g.static, g.survivor_revocations("restart"),
+                                                   g.static, survivor_revocations(g, "restart"),
                                                    alias={m.consumer_id: m.name.upper() for m in g.members})
         return (f"## Static membership (KIP-345), {lab.options.strategy}: kill -9 W2 and restart it at once\n\n"
                 + render_static_table(measures))
