@@ -448,6 +448,19 @@ class GroupView:
             ))
         return rows
 
+    def formed_on(self, strategy: str, since: datetime) -> str | None:
+        """Another member already assigned on `strategy` by a heartbeat sent after `since`, if any.
+
+        Read after a group-wide switch: the group re-formed on the new strategy without this member
+        (it was frozen, or read the command late), so resetting it now would only hurt the members in it.
+        """
+        for member, known in sorted(self._members.items()):
+            heartbeat = known.heartbeat
+            if (member != self.own_consumer_id and heartbeat.strategy == strategy and heartbeat.assignment
+                    and heartbeat.sent_at > since):
+                return member
+        return None
+
     def members(self) -> list[MemberHeartbeat]:
         """The latest heartbeat of every member in the view (as of the last `rows`)."""
         return [known.heartbeat for _, known in sorted(self._members.items())]

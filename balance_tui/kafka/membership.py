@@ -165,6 +165,9 @@ class GroupMembership:
                 adopt(command)  # a newer request while waiting: it wins
             if resets:
                 return ResetOutcome(by=resets[0].requested_by, outcome="reset", command=resets[0])
+            formed = self._formed_without_us(strategy())
+            if formed is not None:
+                return ResetOutcome(by=formed, outcome="already formed")
             now = time.monotonic()
             if now >= next_try:
                 next_try = now + RESET_TRY_SECONDS
@@ -177,6 +180,17 @@ class GroupMembership:
                     return ResetOutcome(by=self.consumer_id, outcome=outcome)
             time.sleep(0.05)  # a bounded retry loop, the consumer is closed meanwhile
         return ResetOutcome(by=None, outcome="deadline passed: rejoining anyway", attempts=tuple(sorted(set(attempts))))
+
+    def _formed_without_us(self, strategy: str) -> str | None:
+        """Who already owns partitions on `strategy` since the switch was asked for: nothing to reset.
+
+        A member frozen (or slow) across a switch reads it after the others carried it out; a reset
+        then would delete a group with live members on Tansu, and wait for an `Empty` that never
+        comes on Kafka.
+        """
+        if self.switch is None:
+            return None
+        return self.view.formed_on(strategy, self.switch.requested_at)
 
     def reset_emptied_group(self, admin_safe: bool) -> str:
         """Make the emptied group take a new protocol: "empty", "deleted", "gone", "not empty", "retry", ...

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+from datetime import datetime, timezone
 
 import pytest
 
 from balance_tui.config import load_settings
+from balance_tui.core.report import parse_ts
 from balance_tui.kafka.worker import ConsumerWorker
 from balance_tui.session_log import export_paths
 from balance_tui.ui.app import BalanceApp
@@ -156,3 +159,40 @@ def test_concurrent_group_wide_switches_resolve_to_the_last_one_and_every_member
         for member in members:  # each read every command, in the topic's order
             assert [e["strategy"] for e in member.events("group_command")] == order, member.name
             assert not member.events("refusal_healed"), "the switch itself must converge, not the fallback"
+
+
+def test_a_member_frozen_across_a_switch_joins_the_re_formed_group_without_resetting_it(cluster):
+    """W1 is SIGSTOPped while the others switch the group; woken, it reads the old command and must
+    join the group they formed, not reset it (on Tansu a reset deletes a group with live members,
+    and they all lose their partitions; on Kafka it would wait out its deadline for `Empty`)."""
+    group = cluster("range")
+    frozen, requester, other = (group.start() for _ in range(3))
+    group.wait_for_assignments([2, 2, 2])
+    frozen.process.send_signal(signal.SIGSTOP)
+    try:
+        requester.command(f"group-strategy {TARGET}")
+
+        def formed_without_it() -> bool:
+            owned = [m.assignment() or [] for m in (requester, other)]
+            on_target = all(m.events("assigned") and m.events("assigned")[-1]["strategy"] == TARGET
+                            for m in (requester, other))
+            return on_target and sorted(owned[0] + owned[1]) == list(range(6)) and all(owned)
+
+        wait_until(formed_without_it, 90, "the two awake members never formed the group on the new strategy")
+        woken = datetime.now(timezone.utc)
+    finally:
+        frozen.process.send_signal(signal.SIGCONT)
+
+    def joined() -> bool:
+        return (group.settled([2, 2, 2]) and group.quiet_for(3.0)
+                and all(m.events("assigned")[-1]["strategy"] == TARGET for m in (frozen, requester, other)))
+
+    wait_until(joined, 90, "the woken member never joined the re-formed group")
+    after = [e for e in frozen.events("group_reset") if parse_ts(e["ts"]) > woken]
+    # It ended its wait on what the others did (their reset, or their heartbeats on the new strategy), never
+    # by resetting the group itself.
+    assert after and all(e["by"] != "balance-worker-test-m1" for e in after), after
+    assert all(e.get("outcome", "reset") in ("reset", "already formed") for e in after), after
+    for member in (requester, other):
+        lost = [e for e in member.events("lost") if parse_ts(e["ts"]) > woken]
+        assert not lost, f"{member.name} lost its partitions when the frozen member woke: {lost}"

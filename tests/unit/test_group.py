@@ -262,3 +262,17 @@ def test_goodbye_of_an_unknown_member_records_no_departure():
     view = GroupView()
     view.observe(dataclasses.replace(beat("z", 0), goodbye=True), at(0))
     assert view.take_departures() == []
+
+
+def test_a_group_formed_on_the_new_strategy_after_the_switch_is_recognised():
+    view = GroupView(own_consumer_id="me")
+    switch_at = at(10)
+    view.observe(beat("me", 30, (0, 1), strategy="cooperative-sticky"), at(30))
+    view.observe(beat("waiting", 31, (), strategy="cooperative-sticky"), at(31))
+    view.observe(beat("old", 12, (2, 3), strategy="range"), at(31))
+    view.observe(beat("before", 9, (4, 5), strategy="cooperative-sticky"), at(31))
+    # Ourselves, a member with nothing, one on the old strategy, one heard before the switch: not formed.
+    assert view.formed_on("cooperative-sticky", switch_at) is None
+    view.observe(beat("new", 20, (4, 5), strategy="cooperative-sticky"), at(31))
+    assert view.formed_on("cooperative-sticky", switch_at) == "new"
+    assert view.formed_on("roundrobin", switch_at) is None

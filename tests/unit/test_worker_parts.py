@@ -4,6 +4,7 @@ status and balance messages, and the worker's commands."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -376,3 +377,36 @@ def test_the_export_never_takes_the_worker_down(worker: ConsumerWorker, tmp_path
     assert worker._write_export() == ()
     worker.session.close()
     assert "EXPORT_FAILED" in (tmp_path / "w.jsonl").read_text()
+
+
+class _BeaconOfAFormedGroup:
+    """A members topic on which, since the switch, another member owns partitions on the new strategy."""
+
+    def __init__(self, *messages: object) -> None:
+        self.messages = list(messages)
+        self.sent: list[object] = []
+
+    def poll(self, now: datetime) -> list[object]:
+        messages, self.messages = self.messages, []
+        return messages
+
+    def send_command(self, command: object) -> None:
+        self.sent.append(command)
+
+
+def test_a_member_reading_a_switch_late_joins_the_re_formed_group_without_resetting_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    from balance_tui.core.assignment import utc_now
+    from balance_tui.core.group import GroupCommand
+
+    membership = GroupMembership(load_settings({"session_timeout_ms": 2000, "heartbeat_interval_ms": 500}), "me")
+    membership.switch = GroupCommand("cooperative-sticky", "b", utc_now() - timedelta(seconds=5))
+    formed = dataclasses.replace(heartbeat("b", "cooperative-sticky", (0, 1, 2)), sent_at=utc_now())
+    membership.beacon = _BeaconOfAFormedGroup(formed)  # type: ignore[assignment]
+    resets: list[bool] = []
+    monkeypatch.setattr(membership, "reset_emptied_group", lambda admin_safe: resets.append(admin_safe) or "deleted")
+    ended = membership.wait_for_reset(lambda: "cooperative-sticky", lambda command: None, lambda: None, lambda: True)
+    assert (ended.by, ended.outcome) == ("b", "already formed")
+    assert resets == [] and membership.beacon.sent == []  # nothing deleted, nobody told to rejoin

@@ -121,4 +121,8 @@ class GroupSide:
             reporter.timeline("group_reset", ended.command.timeline_text())
         else:
             reporter.write(Event.GROUP_RESET, by=ended.by, outcome=ended.outcome)
-            reporter.timeline("group_reset", f"group {ended.outcome} before rejoining with {state.strategy}")
+            if ended.outcome == "already formed":
+                reporter.timeline("group_reset", f"the group already runs {state.strategy} ({ended.by} owns "
+                                                 "partitions): rejoining without a reset")
+            else:
+                reporter.timeline("group_reset", f"group {ended.outcome} before rejoining with {state.strategy}")
