@@ -24,8 +24,8 @@ __all__ = [
     "SessionLog",
     "default_log_path",
     "export_paths",
-    "read_session_log",
     "iso_ms",
+    "read_session_log",
     "utc_now",
 ]
 

@@ -32,10 +32,9 @@ from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from balance_tui.config import load_settings
+from balance_tui.config import Settings, load_settings
 from balance_tui.core.traffic import TrafficGenerator
 from balance_tui.kafka.admin import ensure_topic
-from balance_tui.config import Settings
 from balance_tui.kafka.brokers import choose_engine, make_broker
 from balance_tui.kafka.producer import produce
 from balance_tui.kafka.worker import ConsumerWorker, tune_garbage_collector

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from balance_tui.kafka.brokers.tansu import TansuBroker
 from balance_tui.kafka.changelog import ChangelogRestorer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_consume import cpu_seconds  # noqa: E402
+from bench_consume import cpu_seconds
 
 
 def main() -> int:
@@ -45,7 +45,7 @@ def main() -> int:
         ensure_topic(config, topic, args.partitions)
         producer = Producer({**config, "linger.ms": 10, "batch.num.messages": 10_000,
                              "queue.buffering.max.messages": 2_000_000})
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         offsets = [0] * args.partitions
         for round_ in range(args.records_per_customer):
             for number in range(args.customers):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,7 +20,6 @@ from balance_tui.messages import (
     StatusChanged,
 )
 
-UTC = timezone.utc
 T0 = datetime(2026, 2, 8, 22, 0, tzinfo=UTC)
 CONSUMER = "balance-worker-test-1"
 

@@ -121,7 +121,7 @@ class ExactJSONResponse(JSONResponse):
 
 
 class _StreamClient:
-    __slots__ = ("queue", "overflowed", "closed")
+    __slots__ = ("closed", "overflowed", "queue")
 
     def __init__(self) -> None:
         self.queue: asyncio.Queue[list[StreamEvent] | None] = asyncio.Queue(maxsize=STREAM_QUEUE)

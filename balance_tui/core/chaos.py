@@ -106,7 +106,7 @@ class Fault:
             return f"{slots} asks the group to switch to {self.strategies[0]}"
         if self.kind == "burst":
             asks = ", ".join(f"slot {slot} {strategy} at +{offset:.2f} s"
-                             for slot, strategy, offset in zip(self.slots, self.strategies, self.offsets_s))
+                             for slot, strategy, offset in zip(self.slots, self.strategies, self.offsets_s, strict=False))
             return f"burst: {asks}"
         return f"broker killed, back after {self.hold_s:g} s"
 
@@ -372,7 +372,7 @@ def find_silences(logs: Mapping[str, Sequence[Mapping[str, Any]]], *, killed: Ma
         times = [at for at, _ in timed]
         stopped = timed[-1][1].get("event") == "stopped"
         last = killed.get(consumer_id) or (None if stopped else end)
-        spans = list(zip(times, times[1:]))
+        spans = list(zip(times, times[1:], strict=False))
         if last is not None and last > times[-1]:
             spans.append((times[-1], last))
         for since, until in spans:
@@ -609,7 +609,7 @@ def _kind_notes(record: FaultRecord, states: Sequence[OwnershipState], logs: Map
         switched = {alias.get(cid, cid) for cid, events in logs.items() for ts, e in _timed(events)
                     if e.get("event") == "strategy_changed" and ts >= at
                     and (window_end is None or ts <= window_end)}
-        senders = ", ".join(f"{alias.get(t, t)} {s}" for t, s in zip(record.targets, record.fault.strategies))
+        senders = ", ".join(f"{alias.get(t, t)} {s}" for t, s in zip(record.targets, record.fault.strategies, strict=False))
         if fault.kind == "burst":
             notes.append(f"asked: {senders}")
         notes.append(f"switched: {', '.join(sorted(switched)) or 'nobody'}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
 
@@ -22,7 +22,7 @@ from balance_tui.core.transaction import Transaction, TransactionStatus, Transac
 ZERO = Decimal("0.00")
 
 #: `last_updated` shown for a state that has never applied a transaction (only built by hand).
-NEVER = datetime(1970, 1, 1, tzinfo=timezone.utc)
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Effect(str, Enum):
@@ -118,7 +118,7 @@ def balance_delta(state: CustomerState | None, tx: Transaction) -> tuple[Effect,
 class Ledger:
     """Balances per customer and currency, built by applying transactions in order."""
 
-    __slots__ = ("customers", "applied", "skipped", "replayed", "replay_until")
+    __slots__ = ("applied", "customers", "replay_until", "replayed", "skipped")
 
     def __init__(self) -> None:
         self.customers: dict[str, CustomerState] = {}

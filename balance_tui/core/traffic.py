@@ -44,7 +44,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 
 from balance_tui.core.transaction import TransactionStatus, TransactionType
@@ -74,7 +74,7 @@ _MAX_RANDOM_SEED = 2**31 - 1
 
 def utc_now() -> datetime:
     """The current time, timezone-aware UTC (the generator's default clock)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # -- murmur2: where a key lands -----------------------------------------------------------
@@ -177,8 +177,19 @@ _BILLERS = [
 class _Kind:
     """One kind of transaction: its type, direction, counterparts and amount range."""
 
-    __slots__ = ("type", "credit", "pairs", "log_low", "log_span", "low_cents", "round_cents", "currencies",
-                 "risk_base", "overdraft_cents", "sweeps")
+    __slots__ = (
+        "credit",
+        "currencies",
+        "log_low",
+        "log_span",
+        "low_cents",
+        "overdraft_cents",
+        "pairs",
+        "risk_base",
+        "round_cents",
+        "sweeps",
+        "type",
+    )
 
     def __init__(self, type_: TransactionType, credit: bool, pairs: list[tuple[bytes, bytes]],
                  low: float, high: float, *, round_cents: int = 1,
@@ -189,7 +200,7 @@ class _Kind:
         self.pairs = pairs                      # (description, counterpart account)
         self.log_low = math.log(low * 100)      # amounts are log-uniform: mostly small
         self.log_span = math.log(high * 100) - self.log_low
-        self.low_cents = int(round(low * 100))
+        self.low_cents = round(low * 100)
         self.round_cents = round_cents
         self.currencies = currencies
         self.risk_base = risk_base
@@ -285,7 +296,7 @@ class TrafficGenerator:
         ]
         assert sum(weight for weight, _ in kinds_by_weight) == 1000
         for _, kind in kinds_by_weight:
-            assert MIN_AMOUNT_CENTS <= int(math.exp(kind.log_low)) and \
+            assert int(math.exp(kind.log_low)) >= MIN_AMOUNT_CENTS and \
                 int(math.exp(kind.log_low + kind.log_span)) <= MAX_AMOUNT_CENTS
         self._kinds: list[_Kind] = [kind for weight, kind in kinds_by_weight for _ in range(weight)]
         # A customer's first transaction is the lab's "Depot initial" (BANK -> own IBAN, completed),
@@ -475,5 +486,5 @@ def _replace_field(value: bytes, name: bytes, literal: bytes) -> bytes:
 def _format_timestamp(moment: datetime) -> bytes:
     """ISO 8601 UTC with milliseconds and a Z, like the lab's "2026-02-08T22:00:00Z"."""
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
     return (moment.isoformat(timespec="milliseconds") + "Z").encode()

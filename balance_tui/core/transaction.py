@@ -315,7 +315,7 @@ def _long_timestamp(stamp: msgspec.Raw) -> datetime | None:
         return _decode_datetime(stamp)
     size = len(text)
     last = text[size - 2]
-    if last == 90 or last == 122:  # Z or z
+    if last in {90, 122}:  # Z or z
         end = size - 2
     elif text[size - 4] == 58:  # ±hh:mm
         end = size - 7

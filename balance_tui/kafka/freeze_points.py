@@ -29,7 +29,7 @@ _ARMED = os.environ.get("BALANCE_TUI_FREEZE_AT")
 def freeze_if_armed(point: FreezePoint, prepare: Callable[[], object]) -> None:
     """Stop here, once, if a test asked for `point`; `prepare` first (e.g. flush what must be on the broker)."""
     global _ARMED
-    if _ARMED != point:
+    if point != _ARMED:
         return
     _ARMED = None
     prepare()

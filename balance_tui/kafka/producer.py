@@ -193,7 +193,7 @@ def throttled_wait(bucket: TokenBucket, now: float, limits: Sequence[float | Non
 class _DeliveryTally:
     """Collects delivery reports; called from `poll()`/`flush()` on the producing thread."""
 
-    __slots__ = ("per_partition", "failed", "first_error", "last_error", "fatal")
+    __slots__ = ("failed", "fatal", "first_error", "last_error", "per_partition")
 
     def __init__(self) -> None:
         self.per_partition: defaultdict[int, int] = defaultdict(int)

@@ -188,7 +188,7 @@ class FaultInjector:
         start = time.monotonic()
         record.at = utc_now()
         written, offsets = [], []
-        for sender, strategy, offset in zip(senders, fault.strategies, fault.offsets_s):
+        for sender, strategy, offset in zip(senders, fault.strategies, fault.offsets_s, strict=False):
             assert sender is not None
             wait = start + offset - time.monotonic()
             if wait > 0:

@@ -6,10 +6,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from balance_tui.kafka.admin import ensure_topic
 from balance_tui.kafka.brokers.distribution import KafkaUnavailable, locate_kafka
 from tests.conftest import ENGINES
-
-from balance_tui.kafka.admin import ensure_topic
 from tests.integration.members import Cluster
 
 

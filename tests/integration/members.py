@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +123,7 @@ class Cluster:
 
     def quiet_for(self, seconds: float) -> bool:
         """No live member logged a rebalance or restore in the last `seconds`."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for member in self.live():
             events = [e for e in member.events() if e["event"] in ("assigned", "revoked", "lost", "restored")]
             if not events:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -48,7 +48,7 @@ def test_a_member_logs_and_answers_while_its_broker_is_away_mid_commit(
         os.kill(broker.child_pid, signal.SIGKILL)
         wait_until(lambda: not alive(broker.child_pid), 10, "the broker survived SIGKILL")
         broker.finish(timeout=30)
-        woken = datetime.now(timezone.utc)
+        woken = datetime.now(UTC)
         member.process.send_signal(signal.SIGCONT)
 
         # The broker stays away: the member must go on saying how it is, and do what it is asked.

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import free_port, wait_until
-from tests.integration.members import Cluster, Member
 from tests.integration.broker_commands import BrokerCommand, alive, engine_flags
+from tests.integration.members import Cluster, Member
 from tests.integration.test_consistency import fill
 
 pytestmark = pytest.mark.broker

@@ -22,7 +22,7 @@ from balance_tui.kafka.freeze_points import FreezePoint
 from balance_tui.session_log import export_paths
 from tests.helpers import wait_until
 from tests.integration.members import Cluster, Member
-from tests.integration.test_consistency import exported_balances, expected_balances, fill, recompute
+from tests.integration.test_consistency import expected_balances, exported_balances, fill, recompute
 
 pytestmark = pytest.mark.broker
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -179,7 +179,7 @@ def test_a_member_frozen_across_a_switch_joins_the_re_formed_group_without_reset
             return on_target and sorted(owned[0] + owned[1]) == list(range(6)) and all(owned)
 
         wait_until(formed_without_it, 90, "the two awake members never formed the group on the new strategy")
-        woken = datetime.now(timezone.utc)
+        woken = datetime.now(UTC)
     finally:
         frozen.process.send_signal(signal.SIGCONT)
 

@@ -24,10 +24,10 @@ from balance_tui.core.changelog import changelog_topic, encode_state
 from balance_tui.core.ledger import Effect, Ledger
 from balance_tui.core.traffic import TrafficGenerator
 from balance_tui.core.transaction import Transaction, parse_transaction
+from balance_tui.errors import UserError
 from balance_tui.kafka.admin import admin_client, ensure_topic
 from balance_tui.kafka.producer import produce
 from balance_tui.kafka.reader import read_partitions
-from balance_tui.errors import UserError
 from tests.helpers import free_port
 
 pytestmark = pytest.mark.broker

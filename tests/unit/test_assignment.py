@@ -1,10 +1,10 @@
 """Assignment bookkeeping: what moved, what stayed, and how long things took."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from balance_tui.core.assignment import AssignmentTracker, format_partitions, iso_ms
 
-T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 
 
 def at(seconds: float) -> datetime:

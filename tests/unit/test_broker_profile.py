@@ -4,7 +4,7 @@ static rejoins; and how Kafka's programs are named and found. Pure units."""
 from __future__ import annotations
 
 import struct
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -109,11 +109,11 @@ def test_describe_groups_is_given_up_only_when_it_lists_nobody_while_we_own_part
 def _beat(member: str, partitions: tuple[int, ...]) -> MemberHeartbeat:
     return MemberHeartbeat(consumer_id=member, host="h", pid=1, strategy="range", status="Consuming",
                            assignment=partitions, generation=3, lag=0, rate=1.0, work_ms=0, session_timeout_ms=10_000,
-                           sent_at=datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc))
+                           sent_at=datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
 
 
 def test_members_only_the_broker_lists_get_rows_and_every_row_says_what_the_broker_says() -> None:
-    now = datetime(2026, 12, 1, 12, 0, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 12, 1, 12, 0, 1, tzinfo=UTC)
     view = GroupView("a")
     view.observe(_beat("a", (0, 1, 2)), now)
     view.broker_group = BrokerGroup("Stable", "classic", "range", (

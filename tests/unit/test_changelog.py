@@ -1,6 +1,6 @@
 """Changelog records: exact round trip, and restoration folding."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from hypothesis import given, settings
@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from balance_tui.core.changelog import PartitionRestore, changelog_topic, decode_state, encode_state
 from balance_tui.core.ledger import CustomerState
 
-T0 = datetime(2026, 2, 8, 22, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 2, 8, 22, 1, tzinfo=UTC)
 
 
 def state(customer: str = "CUST-001", offset: int | None = 7, **balances: str) -> CustomerState:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from balance_tui.core.report import Report, build_report, parse_ts
 from balance_tui.lab.measure import (
     LabStep,
     balanced_sizes,
@@ -19,7 +20,6 @@ from balance_tui.lab.measure import (
     render_strategies_table,
     size_summary,
 )
-from balance_tui.core.report import Report, build_report, parse_ts
 from balance_tui.session_log import read_session_log
 
 SESSIONS = Path(__file__).resolve().parents[1] / "fixtures" / "sessions"

@@ -52,7 +52,7 @@ def test_the_series_keeps_ten_minutes_at_one_sample_a_second_however_often_it_is
     kept = series.window(T0)
     assert kept[-1].time == T0 + (4 * 3600 - 1) / 4       # the newest reading is always there
     assert kept[0].time >= kept[-1].time - 600             # nothing older than the retention
-    gaps = [later.time - earlier.time for earlier, later in zip(kept[:-2], kept[1:-1])]
+    gaps = [later.time - earlier.time for earlier, later in zip(kept[:-2], kept[1:-1], strict=False)]
     assert min(gaps) >= 1.0                                 # older samples at least a resolution apart
 
 
@@ -431,7 +431,7 @@ def test_the_chart_draws_the_peak_at_full_height_and_zero_flat():
 
 
 def test_missing_samples_and_markers_show_on_the_time_axis():
-    points = [(T0 + t, 10.0) for t in range(0, 20)] + [(T0 + t, 10.0) for t in range(40, 60)]
+    points = [(T0 + t, 10.0) for t in range(20)] + [(T0 + t, 10.0) for t in range(40, 60)]
     markers = [Marker(T0 + 30, "assigned"), Marker(T0 + 45, "revoked"), Marker(T0 + 45.2, "lost"),
                Marker(T0 + 50, "restored"), Marker(T0 + 52, "who knows"), Marker(T0 + 99, "lost")]
     lines = render_chart(points, start=T0, end=T0 + 60, width=64, height=3, markers=markers)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import count
 
@@ -17,7 +17,6 @@ from balance_tui.core.transaction import (
     parse_transaction,
 )
 
-UTC = timezone.utc
 T0 = datetime(2026, 2, 8, 22, 0, tzinfo=UTC)
 _ids = count(1)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
@@ -18,8 +18,6 @@ from balance_tui.core.transaction import (
     encode_transaction,
     parse_transaction,
 )
-
-UTC = timezone.utc
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

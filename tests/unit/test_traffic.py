@@ -7,7 +7,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -39,7 +39,7 @@ from balance_tui.kafka.producer import (
     throttled_wait,
 )
 
-FIXED = datetime(2026, 11, 25, 9, 30, 15, 123456, tzinfo=timezone.utc)
+FIXED = datetime(2026, 11, 25, 9, 30, 15, 123456, tzinfo=UTC)
 
 CREDIT_ONLY = {TransactionType.DEPOSIT}
 DEBIT_ONLY = {TransactionType.PAYMENT, TransactionType.WITHDRAWAL, TransactionType.CARD_PAYMENT,
@@ -412,7 +412,7 @@ def test_the_command_exits_non_zero_when_a_message_failed(monkeypatch, capsys):
 def drive(bucket: TokenBucket, start: float, seconds: float, tick: float) -> list[tuple[float, int]]:
     """Ask the bucket every `tick` seconds; (time, messages allowed) for every ask that got some."""
     taken = []
-    for step in range(1, int(round(seconds / tick)) + 1):
+    for step in range(1, round(seconds / tick) + 1):
         now = start + step * tick
         allowed = bucket.take(now)
         if allowed:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import count
 from typing import Any
@@ -33,7 +33,7 @@ from balance_tui.core.verify import (
     verify_exports,
 )
 
-T0 = datetime(2026, 2, 8, 22, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 2, 8, 22, 0, tzinfo=UTC)
 _ids = count(1)
 
 
@@ -381,7 +381,7 @@ def test_a_flush_cut_short_is_compared_customer_by_customer() -> None:
     """Records after the last position (a flush cut short): their customers up to their own offsets."""
     from balance_tui.core.changelog import encode_position
 
-    source = [(0, offset, raw) for offset, raw in enumerate((tx(c, "1.00") for c in ["A", "B", "A", "B", "A"]))]
+    source = [(0, offset, raw) for offset, raw in enumerate(tx(c, "1.00") for c in ["A", "B", "A", "B", "A"])]
     restores = {0: PartitionRestore(0)}
     ledger = Ledger()
     for _, offset, raw in source[:2]:
@@ -400,7 +400,7 @@ def test_a_flush_cut_short_is_compared_customer_by_customer() -> None:
 def test_records_that_go_back_in_source_offset_fail_verify() -> None:
     from balance_tui.core.changelog import encode_position
 
-    source = [(0, offset, raw) for offset, raw in enumerate((tx("A", "1.00") for _ in range(2)))]
+    source = [(0, offset, raw) for offset, raw in enumerate(tx("A", "1.00") for _ in range(2))]
     restores = {0: PartitionRestore(0)}
     ledger = Ledger()
     states = []

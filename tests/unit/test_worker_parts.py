@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,9 +15,9 @@ import pytest
 from balance_tui.config import load_settings
 from balance_tui.control import AskGroupStrategy, ChangeWorkMs, Restart, SetStrategy, Stop
 from balance_tui.core.broker_profile import BrokerHealth, describe_broker
+from balance_tui.core.changelog import POSITION_KEY, decode_position, decode_state
 from balance_tui.core.error_reports import ErrorReports, RejectionLog, refusal_hint
 from balance_tui.core.group import MemberHeartbeat
-from balance_tui.core.changelog import POSITION_KEY, decode_position, decode_state
 from balance_tui.core.ledger import CustomerState, Ledger
 from balance_tui.core.member_view import PartitionScene, Throughput, counters, partition_rows, stats_fields
 from balance_tui.core.offsets import OFFSET_INVALID, PartitionOffsets, parse_statistics, total_lag
@@ -26,14 +26,14 @@ from balance_tui.core.transaction import Transaction, TransactionStatus, Transac
 from balance_tui.kafka.changelog import FlushOutcome
 from balance_tui.kafka.changelog_coordinator import ChangelogCoordinator, plan_assignment
 from balance_tui.kafka.membership import GroupMembership
-from balance_tui.kafka.worker.publishing import BalancePublisher, StatusBoard
 from balance_tui.kafka.worker.commands import Quit, Rejoin
 from balance_tui.kafka.worker.group_side import Every
 from balance_tui.kafka.worker.loop import _Schedule
+from balance_tui.kafka.worker.publishing import BalancePublisher, StatusBoard
 from balance_tui.kafka.worker.worker import ConsumerWorker
 from balance_tui.messages import BalancesChanged, StatusChanged
 
-T0 = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
 def statistics(partitions: dict[str, dict], brokers: dict[str, dict] | None = None) -> str:
@@ -199,7 +199,7 @@ class FakeWriter:
         self.flushes.append({p: list(records) for p, records in batches.items()})
         self.offsets.append(dict(offsets) if offsets is not None else None)
         return FlushOutcome(committed=set(batches) - self.fail,
-                            failed={p: "broker away" for p in self.fail & set(batches)})
+                            failed=dict.fromkeys(self.fail & set(batches), "broker away"))
 
     def release(self, partitions) -> None:  # type: ignore[no-untyped-def]
         self.partitions -= set(partitions)

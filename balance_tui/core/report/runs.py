@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from balance_tui.core.report.model import (
@@ -18,7 +18,7 @@ from balance_tui.core.report.model import (
 
 def parse_ts(text: str) -> datetime:
     moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def valid_events(events: Sequence[Any]) -> list[dict[str, Any]]:
@@ -125,7 +125,7 @@ def _was_replaced(run: _Run, runs: list[_Run], global_end: datetime) -> bool:
     for other in runs:
         if other is run:
             continue
-        for event, at in zip(other.events, other.times):
+        for event, at in zip(other.events, other.times, strict=False):
             if at <= run.last_seen or event["event"] not in ASSIGNMENT_EVENTS:
                 continue
             if held & set(_partitions(event.get("assignment"))):

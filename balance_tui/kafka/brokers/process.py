@@ -241,7 +241,7 @@ class BrokerProcess:
             if code is not None:
                 tail = self.log_tail()
                 if self._port_taken_in(tail):
-                    raise PortTaken()
+                    raise PortTaken
                 raise UserError(f"the {self.display_name} broker exited with code {code} before it was ready "
                                 f"(log {self.log_path}): {tail or 'no output'}")
             # Cheap TCP probe first; then a real metadata round trip, checking that the
@@ -251,7 +251,7 @@ class BrokerProcess:
                 if found == self.cluster_id and self.process.poll() is None:
                     return
                 if found is not None and found != self.cluster_id:
-                    raise PortTaken()
+                    raise PortTaken
             if time.monotonic() >= deadline:
                 raise UserError(f"the {self.display_name} broker did not answer Kafka requests on {self.bootstrap} "
                                 f"within {timeout:g}s (log {self.log_path}): {self.log_tail() or 'no output'}")
@@ -283,7 +283,7 @@ def pid_file(kind: str, port: int) -> Path:
 def write_pid_file(kind: str, port: int, **fields: Any) -> Path:
     """Record this process (and any extra pids in `fields`) for `balance-tui down`."""
     record = {"kind": kind, "pid": os.getpid(), "port": port,
-              "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), **fields}
+              "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **fields}
     path = pid_file(kind, port)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(record, indent=2) + "\n")
