@@ -24,6 +24,7 @@ from .fakes import (
     FakeWorker,
     balance_row,
     group_changed,
+    lag_view,
     make_settings,
     member_row,
     session_started,
@@ -72,7 +73,7 @@ async def feed_a_rebalanced_session(pilot: Pilot, worker: FakeWorker, clock: Fak
     worker.post(
         BalancesChanged(tuple(balance_row(number, "-42.10", partition=(0, 1, 3)[number % 3], count=60)
                               for number in (4, 9, 10))),
-        snapshot(mine=(0, 1, 3), lag=120),
+        snapshot(mine=(0, 1, 3), lag=120, view=lag_view()),
         group_changed(member_row("host-a1b2c3d4", (0, 1, 3), is_self=True), member_row("host-e5f6a7b8", (2, 4)),
                       member_row("host-c9d0e1f2", (5,), silent=True), unowned=(5,)),
         KafkaErrorReported("INCONSISTENT_GROUP_PROTOCOL", "Broker: Inconsistent group protocol", False, HINT),

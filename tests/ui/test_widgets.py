@@ -14,7 +14,7 @@ from balance_tui.ui.widgets.balances import BULK_INSERT, BalanceBook, natural_pr
 from balance_tui.ui.widgets.partitions import partition_cells
 from balance_tui.ui.widgets.timeline import entry_row
 
-from .fakes import T0, balance_row, timeline_entry
+from .fakes import T0, balance_row, lag_view, timeline_entry
 
 # A batch: rows of (customer number, currency) with a balance; or a removal of partitions.
 customers = st.integers(min_value=0, max_value=300)
@@ -96,8 +96,20 @@ def test_durations_and_paths() -> None:
 def test_partition_cells_show_ownership_and_lag() -> None:
     mine = partition_cells(PartitionRow(3, True, PartitionState.CONSUMING, 900, 1_000, 100, 42.0))
     other = partition_cells(PartitionRow(4, False, PartitionState.NOT_MINE, None, 2_000, None, 0.0))
-    assert [cell.plain.strip() for cell in mine] == ["3", "●", "consuming", "100", "42.0", "900", "1,000"]
-    assert [cell.plain.strip() for cell in other] == ["4", "·", "not mine", fmt.DASH, fmt.DASH, fmt.DASH, "2,000"]
+    assert [cell.plain.strip() for cell in mine] == ["3", "●", "consuming", "100", *[fmt.DASH] * 3, "42.0", "900",
+                                                     "1,000"]
+    assert [cell.plain.strip() for cell in other] == ["4", "·", "not mine", *[fmt.DASH] * 5, fmt.DASH, "2,000"]
+
+
+def test_partition_cells_show_lag_in_seconds_burrows_status_and_time_to_drain() -> None:
+    view = lag_view()
+    row = PartitionRow(3, True, PartitionState.CONSUMING, 900, 1_000, 100, 42.0)
+    cells = [cell.plain.strip() for cell in partition_cells(row, view.partition(3))]
+    assert cells[4:7] == ["2m", "WARN", "never"]  # growing without ever falling, arrivals outpace consumption
+    caught_up = [cell.plain.strip() for cell in partition_cells(row, view.partition(0))]
+    assert caught_up[4:7] == ["0s", "OK", "0s"]
+    other = PartitionRow(3, False, PartitionState.NOT_MINE, None, 2_000, None, 0.0)
+    assert [cell.plain.strip() for cell in partition_cells(other, view.partition(3))][4:7] == [fmt.DASH] * 3
 
 
 def test_timeline_row_shows_measured_durations() -> None:
