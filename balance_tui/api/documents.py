@@ -16,6 +16,7 @@ from balance_tui.api.exact_json import decimal_literal
 from balance_tui.api.store import ApiSnapshot, StreamEvent
 from balance_tui.core.assignment import iso_ms
 from balance_tui.core.export import LAB_EVENT_TYPES, history_entry
+from balance_tui.core.group import GroupLag, group_lag
 from balance_tui.core.lag_view import LagView, alert_document
 from balance_tui.core.rows import BalanceRow
 
@@ -239,6 +240,10 @@ def group_document(snapshot: ApiSnapshot) -> dict[str, Any]:
         "rebalanceExpectedInSeconds": _rounded(row.rebalance_expected_in, 1),
         "lastSeen": iso_ms(row.last_seen),
         "isSelf": row.is_self,
+        "lagSeconds": _rounded(row.lag_seconds, 1),
+        "lagStatus": row.lag_status,
+        "lagAlert": row.lag_alert,
+        "lagAlertSince": iso_ms(row.lag_alert_since) if row.lag_alert_since is not None else None,
     } for row in view.rows]
     return {
         "consumerId": snapshot.consumer_id,
@@ -256,7 +261,16 @@ def group_document(snapshot: ApiSnapshot) -> dict[str, Any]:
         "source": None if view is None else view.source,
         "crossCheck": [] if view is None else list(view.cross_check),
         "problem": None if view is None else view.problem,
+        "lag": None if view is None else group_lag_document(group_lag(view.rows)),
     }
+
+
+def group_lag_document(lag: GroupLag) -> dict[str, Any] | None:
+    if lag.status is None:
+        return None
+    return {"status": lag.status, "worstMembers": list(lag.worst), "alertingMembers": list(lag.alerting),
+            "alertSince": iso_ms(lag.alert_since) if lag.alert_since is not None else None,
+            "lagSeconds": _rounded(lag.lag_seconds, 1)}
 
 
 def partitions_document(snapshot: ApiSnapshot) -> dict[str, Any]:

@@ -193,6 +193,13 @@ class GroupMember(_Document):
         description="for a silent member: seconds until its session timeout runs out")
     lastSeen: datetime
     isSelf: bool
+    lagSeconds: float | None = Field(default=None, description="from its heartbeats: its oldest unconsumed record's "
+                                                              "age (null from a member that does not send it)")
+    lagStatus: str | None = Field(default=None, description="its partitions' worst Burrow-style status",
+                                  examples=["OK", "WARN"])
+    lagAlert: str | None = Field(default=None, description="the lab's alert rule on its lag: ok, pending, firing "
+                                                           "(null: no rule)")
+    lagAlertSince: datetime | None = Field(default=None, description="while firing: when its alert was raised")
 
 
 class PartitionLag(_Document):
@@ -202,6 +209,16 @@ class PartitionLag(_Document):
     logEnd: int | None
     lag: int | None
     stale: bool = Field(description="no member heard from owns it: the last figures known")
+
+
+class GroupLagDoc(_Document):
+    """The group's lag from its members' heartbeats: the worst status, who is in alert and since when."""
+
+    status: str = Field(description="the worst Burrow-style status among the members heard from", examples=["WARN"])
+    worstMembers: list[str] = Field(description="the members with that status (none when OK)")
+    alertingMembers: list[str] = Field(description="the members whose lag alert fires")
+    alertSince: datetime | None = Field(description="the earliest of their alerts: the group is in alert since then")
+    lagSeconds: float | None = Field(description="the largest of the members' lag in seconds")
 
 
 class GroupView(_Document):
@@ -219,6 +236,7 @@ class GroupView(_Document):
     source: str | None
     crossCheck: list[str]
     problem: str | None
+    lag: GroupLagDoc | None = Field(default=None, description="null while no member heard from sends its lag status")
 
 
 class PartitionInfo(_Document):

@@ -168,12 +168,15 @@ def timeline_entry(kind: str, seconds: float, **fields: object) -> TimelineEntry
 
 
 def member_row(name: str, partitions: tuple[int, ...], *, silent: bool = False, is_self: bool = False,
-               status: str = "Consuming") -> MemberRow:
+               status: str = "Consuming", lag: int = 0, lag_seconds: float | None = None,
+               lag_status: str | None = None, lag_alert: str | None = None,
+               lag_alert_since: datetime | None = None) -> MemberRow:
     return MemberRow(
         consumer_id=f"balance-worker-{name}", host="host", pid=100, strategy="cooperative-sticky", status=status,
-        partitions=partitions, generation=7, rate=0.0 if silent else 120.0, lag=0, work_ms=2.0,
+        partitions=partitions, generation=7, rate=0.0 if silent else 120.0, lag=lag, work_ms=2.0,
         heartbeat_age=6.0 if silent else 0.4, silent=silent, rebalance_expected_in=4.0 if silent else None,
-        last_seen=datetime(2026, 11, 25, 12, 0, tzinfo=UTC), is_self=is_self,
+        last_seen=datetime(2026, 11, 25, 12, 0, tzinfo=UTC), is_self=is_self, lag_seconds=lag_seconds,
+        lag_status=lag_status, lag_alert=lag_alert, lag_alert_since=lag_alert_since,
     )
 
 

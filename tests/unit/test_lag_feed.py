@@ -15,7 +15,11 @@ from balance_tui.core.offsets import PartitionOffsets
 from balance_tui.core.rows import PartitionRestore
 from balance_tui.kafka.worker.lag_feed import LagFeed, note_commits, observe
 from balance_tui.kafka.worker.rebalance import RebalanceHandler
-from balance_tui.kafka.worker.restore_summary import RestoreSummary, partition_runs, restored_text
+from balance_tui.kafka.worker.restore_summary import (
+    RestoreSummary,
+    partition_runs,
+    restored_text,
+)
 from balance_tui.kafka.worker.worker import ConsumerWorker
 from balance_tui.messages import TimelineEvent
 from balance_tui.session_log import read_session_log
@@ -154,6 +158,23 @@ def test_the_stats_line_carries_the_lag_view(worker: ConsumerWorker) -> None:
     assert line["lag"] == 400 and line["lag_status"] == LagStatus.OK.name and line["lag_alert"] == "firing"
 
 
+def test_the_heartbeat_carries_the_lag_view_for_every_terminals_group_panel(worker: ConsumerWorker) -> None:
+    from balance_tui.core.group import decode, encode
+
+    state = worker.state
+    before = worker.group.heartbeat()
+    assert (before.lag_seconds, before.lag_status, before.lag_alert, before.lag_alert_since) == (None,) * 4
+    state.tracker.assignment = {0}
+    state.offsets = offsets_at(500, 100, 100, partitions=(0,))
+    view = observe(state, worker.reporter)
+    beat = decode(encode(worker.group.heartbeat()))
+    assert view.alert is not None and view.alert.raised_at is not None and view.lag_seconds is not None
+    assert beat.lag_status == "OK" and beat.lag_alert == "firing"
+    assert beat.lag_seconds == pytest.approx(view.lag_seconds, abs=0.05)
+    assert beat.lag_alert_since is not None and beat.lag_alert_since.timestamp() == pytest.approx(
+        view.alert.raised_at, abs=1e-3)
+
+
 # -- restores said once per assignment ------------------------------------------------------------------
 
 
@@ -171,7 +192,7 @@ def test_restores_done_together_are_one_line() -> None:
     assert summary.take() is None
     for restore in reversed(restores):
         summary.add(restore)
-    text, partitions, figures = summary.take()  # type: ignore[misc]
+    _, partitions, figures = summary.take()  # type: ignore[misc]
     assert partitions == tuple(range(6)) and [r.partition for r in figures] == list(range(6))
     assert summary.take() is None
 

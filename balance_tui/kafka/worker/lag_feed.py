@@ -20,7 +20,13 @@ from balance_tui.core.lag import (
     LagTracker,
     PartitionReading,
 )
-from balance_tui.core.lag_view import LagView, alert_view, build_view, iso_text, transition_text
+from balance_tui.core.lag_view import (
+    LagView,
+    alert_view,
+    build_view,
+    iso_text,
+    transition_text,
+)
 from balance_tui.core.offsets import PartitionOffsets
 from balance_tui.session_log import Event
 
