@@ -121,6 +121,9 @@ class BalanceApp(App[DashboardExit]):
                         "waits session.timeout.ms before it rebalances."),
         Binding("slash", "filter", "filter", key_display="/",
                 tooltip="Filter the balances by customer; Enter keeps the filter, Escape clears it."),
+        Binding("d", "details", "details", show=False,
+                tooltip="Show or hide the timeline's details: each partition of a restore (customers, changelog "
+                        "records, time, where it resumes)."),
         Binding("q", "quit", "quit",
                 tooltip="Leave the group cleanly, write the final export, then exit (q again: don't wait)."),
         Binding("escape", "clear_filter", "clear filter", show=False),
@@ -357,6 +360,9 @@ class BalanceApp(App[DashboardExit]):
 
     def action_clear_filter(self) -> None:
         self.balances.clear_filter()
+
+    def action_details(self) -> None:
+        self.timeline.toggle_details()
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
