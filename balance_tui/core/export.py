@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from balance_tui.core.assignment import format_partitions, iso_ms
-from balance_tui.core.lag import format_seconds
+from balance_tui.core.lag import AlertState, format_seconds
 from balance_tui.core.lag_view import (
     MARKER_LEGEND,
     LagView,
@@ -20,6 +20,7 @@ from balance_tui.core.lag_view import (
     chart_lines,
     drain_text,
     iso_text,
+    measure_text,
     seconds_text,
     view_document,
 )
@@ -195,14 +196,15 @@ def _lag_markdown(view: LagView | None) -> list[str]:
     lines = [
         "## Lag",
         "",
-        f"- My partitions at {iso_text(view.time)}: lag {format_count_or_dash(view.lag)} messages, "
-        f"{seconds_text(view.lag_seconds)} behind (the oldest unconsumed record's age); status "
-        f"{view.status.name}{worst} over the last {format_seconds(view.window)}; {drain}; balances "
-        f"{seconds_text(view.balance_delay)} behind real time",
+        (f"- My partitions at {iso_text(view.time)}: lag {format_count_or_dash(view.lag)} messages, "
+         f"{seconds_text(view.lag_seconds)} behind (the oldest unconsumed record's age); status "
+         f"{view.status.name}{worst} over the last {format_seconds(view.window)}; {drain}; balances "
+         f"{seconds_text(view.balance_delay)} behind real time"),
     ]
     if view.alert is not None:
+        now = alert_text(view.alert, view.time) if view.alert.state is not AlertState.OK else "not in alert"
         lines.append(f"- Alert rule: lag above {view.alert.threshold} for {format_seconds(view.alert.for_seconds)}: "
-                     f"{alert_text(view.alert, view.time)}")
+                     f"{now}")
     lines += ["", "```text", *chart_lines(view, width=76, height=8, clock_labels=True), "```", "",
               f"Lag in messages of my partitions together. Time axis: {MARKER_LEGEND}.", "",
               "| partition | lag | lag (s) | status | why | time to drain | balances behind |",
@@ -224,7 +226,7 @@ def _lag_markdown(view: LagView | None) -> list[str]:
                 lasted = format_seconds(cleared.time - raised.time) if cleared is not None else "still in alert"
                 lines.append(f"| {iso_text(raised.time)} | {iso_text(raised.since)} | "
                              f"{iso_text(cleared.time) if cleared is not None else '–'} | {lasted} | "
-                             f"{raised.value:,.1f} |")
+                             f"{measure_text(raised.value, view.alert.threshold)} |")
         lines.append("")
     return lines
 

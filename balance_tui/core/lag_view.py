@@ -232,7 +232,7 @@ def alert_text(alert: AlertView, now: float) -> str:
 
 def transition_text(transition: AlertTransition, alert: AlertView) -> str:
     """The timeline's words for a raised or cleared alert."""
-    value = _measure(transition.value, alert.threshold)
+    value = measure_text(transition.value, alert.threshold)
     if transition.kind == "raised":
         return (f"lag alert raised: lag {value} above {alert.threshold} since {clock_text(transition.since)} "
                 f"(for {format_seconds(transition.time - transition.since)})")
@@ -240,7 +240,8 @@ def transition_text(transition: AlertTransition, alert: AlertView) -> str:
             f"{format_seconds(transition.time - transition.since)} in alert")
 
 
-def _measure(value: float, threshold: str) -> str:
+def measure_text(value: float, threshold: str) -> str:
+    """A lag in the threshold's unit: `1,234` (messages) or `12s`."""
     return f"{value:,.0f}" if threshold.endswith("messages") else format_seconds(value)
 
 
@@ -339,6 +340,32 @@ def strip(points: Iterable[tuple[float, float]], *, start: float, end: float, co
     return "".join(cells)
 
 
+#: Two samples at most this far apart are one stretch of readings: the columns between them show the first one's
+#: value. The series keep a sample about every second (`VIEW_SECONDS`); a wider gap is missing data (a reading
+#: paused, a partition not mine), drawn as such.
+MAX_HELD_GAP = 3.0
+
+
+def held(points: Iterable[tuple[float, float]], *, start: float, end: float, columns: int,
+         max_gap: float = MAX_HELD_GAP) -> list[tuple[float, float]]:
+    """`points` and, between two of them less than `max_gap` apart, the first one's value once per column: a chart
+    whose columns are narrower than the time between samples would otherwise show holes in a continuous series."""
+    if end <= start or columns < 1:
+        raise ValueError("held points need a positive span and at least one column")
+    step = (end - start) / columns
+    filled: list[tuple[float, float]] = []
+    previous: tuple[float, float] | None = None
+    for moment, value in points:
+        if previous is not None and 0 < moment - previous[0] <= max_gap:
+            between = previous[0] + step
+            while between < moment:
+                filled.append((between, previous[1]))
+                between += step
+        filled.append((moment, value))
+        previous = (moment, value)
+    return filled
+
+
 def span_for(columns: int, retention: float = 600.0) -> float:
     """A round chart span for `columns` plot columns: about 2.5 s per column, from 1 to 10 minutes."""
     for minutes in (1, 2, 3, 5, 10):
@@ -362,7 +389,9 @@ def chart_lines(view: LagView, *, width: int, height: int, span: float | None = 
     span = span if span is not None else max(60.0, view.time - first)
     start = view.time - span
     labels = (clock_text(start), clock_text(view.time) + " UTC") if clock_labels else None
-    return render_chart(view.points, start=start, end=view.time, width=width, height=height,
+    # Twice as fine as the plot's columns, whatever width its scale label leaves them.
+    points = held(view.points, start=start, end=view.time, columns=2 * width)
+    return render_chart(points, start=start, end=view.time, width=width, height=height,
                         markers=view.markers, time_labels=labels)
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
 
 from balance_tui.core.lag import (
     AlertState,
-    AlertTransition,
     DrainState,
     LagAlert,
     LagStatus,
@@ -25,6 +25,7 @@ from balance_tui.core.lag_view import (
     build_view,
     chart_lines,
     drain_text,
+    held,
     seconds_text,
     span_for,
     stats_fields,
@@ -144,7 +145,7 @@ def test_the_exports_lag_object_is_plain_json() -> None:
 
 
 def test_a_strip_shares_the_charts_columns() -> None:
-    points = [(T0 + t, float(t)) for t in range(0, 10)] + [(T0 + t, 0.0) for t in range(20, 30)]
+    points = [(T0 + t, float(t)) for t in range(10)] + [(T0 + t, 0.0) for t in range(20, 30)]
     cells = strip(points, start=T0, end=T0 + 40, columns=40, scale=9.0)
     assert len(cells) == 40 and cells[9] == "█" and cells[0] == "·"  # zero lag: a dot, not a bar
     assert cells[10:20].strip() == "" and set(cells[20:30]) == {"·"} and cells[30:] == " " * 10  # no samples: blank
@@ -160,3 +161,29 @@ def test_the_text_chart_spans_the_history_with_clock_labels() -> None:
     lines = chart_lines(sample_view(T0), width=80, height=6, clock_labels=True)
     assert len(lines) == 8 and all(len(line) == 80 for line in lines)
     assert lines[-1].rstrip().endswith("UTC") and "‖" in lines[-2] and "▸" in lines[-2]
+
+
+def test_columns_narrower_than_a_sample_interval_hold_the_value_and_real_gaps_stay_gaps() -> None:
+    # A sample every 1.2 s (the view is rebuilt at the first snapshot a second after the last) on 0.5 s columns.
+    points = [(T0 + 1.2 * i, 100.0) for i in range(10)] + [(T0 + 30 + 1.2 * i, 100.0) for i in range(5)]
+    assert " " in strip(points, start=T0, end=T0 + 40, columns=80)[:20]  # holes in a continuous series
+    filled = held(points, start=T0, end=T0 + 40, columns=80)
+    cells = strip(filled, start=T0, end=T0 + 40, columns=80)
+    assert " " not in cells[:22] and " " not in cells[60:69]
+    assert cells[24:58].strip() == ""  # 19 s without a reading: missing data, shown as such
+    assert filled[:2] == [(T0, 100.0), (T0 + 0.5, 100.0)]
+    assert all(t2 >= t1 for (t1, _), (t2, _) in itertools.pairwise(filled))
+    with pytest.raises(ValueError):
+        held(points, start=T0, end=T0, columns=10)
+
+
+def test_the_export_chart_has_no_holes_where_samples_are_a_second_apart() -> None:
+    tracker = LagTracker()
+    for i in range(50):
+        now = T0 + 1.2 * i
+        tracker.record(now, {0: PartitionReading(1_000 + 40 * i, 1_000, 1_000, now - 0.5, now - 1)})
+    view = build_view(tracker, T0 + 1.2 * 49, window=10.0)
+    plot = chart_lines(view, width=76, height=4)
+    filled_from = plot[3].index("█")
+    assert " " not in plot[3][filled_from:].rstrip()
+    assert "╌" not in plot[4][plot[4].index("└") + 1:].lstrip("╌")  # no "no data" once the readings started

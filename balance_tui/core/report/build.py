@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from balance_tui.core.formatting import ms_between
 from balance_tui.core.events import Event
+from balance_tui.core.formatting import ms_between
 from balance_tui.core.report.model import (
     DEFAULT_SESSION_TIMEOUT_MS,
     DRAIN_FLOOR,
@@ -20,7 +20,13 @@ from balance_tui.core.report.model import (
     Report,
     ReportError,
 )
-from balance_tui.core.report.runs import _classify_ends, _partitions, _Run, _split_runs, parse_ts
+from balance_tui.core.report.runs import (
+    _classify_ends,
+    _partitions,
+    _Run,
+    _split_runs,
+    parse_ts,
+)
 from balance_tui.core.report.walk import _crash_moments, _Episode, _Walk
 
 # -- building the report --------------------------------------------------------------------------

@@ -177,9 +177,9 @@ def _lag_section(report: Report) -> list[str]:
     if not report.lag_series:
         lines += ["No `stats` lines in these logs: no lag to draw.", ""]
     else:
-        lines += ["Group lag in messages: at each member's `stats` line (every 5 s), the sum of every live member's "
-                  "latest lag, held until the next line. On the time axis, the number of each rebalance where it "
-                  "starts (`+` when several share a column, `╌` before the first `stats` line).", "",
+        lines += [("Group lag in messages: at each member's `stats` line (every 5 s), the sum of every live member's "
+                   "latest lag, held until the next line. On the time axis, the number of each rebalance where it "
+                   "starts (`+` when several share a column, `╌` before the first `stats` line)."), "",
                   "```text", *render_lag_chart(report), "```", ""]
         if report.lag_seconds_series:
             lines += ["The oldest unconsumed record's age, at each `stats` line the largest among the live members:",

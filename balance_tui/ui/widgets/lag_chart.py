@@ -15,7 +15,15 @@ from textual.content import Content
 from textual.widgets import Static
 
 from balance_tui.core.lag import LagStatus, render_chart
-from balance_tui.core.lag_view import LagView, alert_text, drain_text, seconds_text, span_for, strip
+from balance_tui.core.lag_view import (
+    LagView,
+    alert_text,
+    drain_text,
+    held,
+    seconds_text,
+    span_for,
+    strip,
+)
 
 LABEL = "#8a8a8a"
 MARKER_STYLE = "bold #5fd7d7"
@@ -84,8 +92,11 @@ def lag_renderable(view: LagView, width: int, height: int) -> Group:
     rows = 1 if compact else min(MAX_PLOT_ROWS, height - 2 - len(strips))
     label_width = max((len(f"P{p}") for p in strips), default=0)
 
+    # Between two samples a second apart, columns narrower than a second show the first one's value, not a hole.
+    points = held(view.points, start=start, end=view.time, columns=2 * width)
+
     def chart(chart_width: int) -> list[str]:
-        return render_chart(view.points, start=start, end=view.time, width=chart_width, height=rows,
+        return render_chart(points, start=start, end=view.time, width=chart_width, height=rows,
                             markers=view.markers)
 
     lines = chart(width)
@@ -105,7 +116,8 @@ def lag_renderable(view: LagView, width: int, height: int) -> Group:
         for number in strips:
             partition = view.partition(number)
             style = PLOT_STYLES[partition.status] if partition is not None else plot_style
-            cells = strip(view.partition_points[number], start=start, end=view.time, columns=columns, scale=scale)
+            series = held(view.partition_points[number], start=start, end=view.time, columns=2 * columns)
+            cells = strip(series, start=start, end=view.time, columns=columns, scale=scale)
             below.append(Text.assemble((f"P{number}".rjust(gutter) + " │", LABEL), (cells, style)))
     labels = [] if compact else [Text(lines[rows + 1], style=LABEL)]
     return Group(*plot, axis, *below, *labels)

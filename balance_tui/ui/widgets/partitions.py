@@ -9,7 +9,12 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from balance_tui.core.lag import DrainState
-from balance_tui.core.lag_view import LagView, PartitionLagView, drain_text, seconds_text
+from balance_tui.core.lag_view import (
+    LagView,
+    PartitionLagView,
+    drain_text,
+    seconds_text,
+)
 from balance_tui.core.rows import PartitionRow, PartitionState
 from balance_tui.ui import format as fmt
 from balance_tui.ui.widgets.lag_chart import STATUS_STYLES as LAG_STATUS_STYLES
