@@ -200,11 +200,11 @@ def seconds_text(value: float | None, basis: TimeLagBasis | None = None) -> str:
 
 
 def drain_text(state: DrainState, seconds: float | None, *, short: bool = False) -> str:
-    """`drains in 12s`, `not draining`, `caught up`, `unknown`; `short`: `12s`, `never`, `–`."""
+    """`drains in 12s`, `not draining`, `caught up`, `unknown`; `short`: `12s`, `never`, `0s`, `–`."""
     if state is DrainState.DRAINING and seconds is not None:
         return format_seconds(seconds) if short else f"drains in {format_seconds(seconds)}"
     if short:
-        return "never" if state is DrainState.NOT_DRAINING else "–"
+        return {DrainState.NOT_DRAINING: "never", DrainState.CAUGHT_UP: "0s"}.get(state, "–")
     return state.value
 
 

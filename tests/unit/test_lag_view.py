@@ -106,6 +106,7 @@ def test_time_to_drain_in_words() -> None:
     assert drain_text(DrainState.NOT_DRAINING, None) == "not draining"
     assert drain_text(DrainState.NOT_DRAINING, None, short=True) == "never"
     assert drain_text(DrainState.CAUGHT_UP, 0.0) == "caught up"
+    assert drain_text(DrainState.CAUGHT_UP, 0.0, short=True) == "0s"
     assert drain_text(DrainState.UNKNOWN, None, short=True) == "–"
 
 
