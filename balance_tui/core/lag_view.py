@@ -156,7 +156,8 @@ def build_view(tracker: LagTracker, now: float, *, window: float = DEFAULT_EVALU
     delays = [view.balance_delay for view in views if view.balance_delay is not None]
     known = [view.lag for view in views if view.lag is not None]
     ages = [view.lag_seconds for view in views if view.lag_seconds is not None]
-    group_drain = _group_drain(views)
+    # Partitions of mine not read yet (restoring, no log end): nothing is known of their drain.
+    group_drain = _group_drain(views) if views or not wanted else (DrainState.UNKNOWN, None)
     return LagView(
         # As the counters say it: 0 when I own nothing, unknown while no partition's lag is known.
         time=now, window=window, lag=sum(known) if known else (0 if not wanted else None),

@@ -78,7 +78,9 @@ def test_the_view_sums_my_partitions_and_keeps_the_worst_and_the_slowest() -> No
 def test_a_member_that_owns_nothing_has_no_lag_and_one_not_read_yet_an_unknown_one() -> None:
     tracker = LagTracker()
     assert build_view(tracker, T0, partitions=()).lag == 0
+    assert build_view(tracker, T0, partitions=()).drain is DrainState.CAUGHT_UP
     assert build_view(tracker, T0, partitions=(4,)).lag is None
+    assert build_view(tracker, T0, partitions=(4,)).drain is DrainState.UNKNOWN  # not "caught up" before a reading
     tracker.record(T0, {4: PartitionReading(100, 90)})
     assert build_view(tracker, T0, partitions=(4,)).lag == 10
     assert build_view(tracker, T0, partitions=()).partitions == ()  # a partition that left is not shown
