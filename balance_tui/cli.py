@@ -51,6 +51,10 @@ SETTING_FLAGS: dict[str, tuple[str, str]] = {
     "commit_interval_ms": ("--commit-interval-ms", "offset commit interval (default 1000)"),
     "flush_interval_ms": ("--flush-interval-ms", "changelog write interval: one record per changed customer "
                           "(default 1000)"),
+    "lag_alert_threshold": ("--lag-alert-threshold", ("alert when my lag stays above N messages, or Ns seconds of "
+                                                      "lag, for --lag-alert-for (default 1000; off for none)")),
+    "lag_alert_for": ("--lag-alert-for", "how long the lag must stay above the threshold: 5m, 300s (default 5m)"),
+    "lag_window": ("--lag-window", "window of the Burrow-style lag status OK/WARN/STALL/STOP/REWIND (default 60s)"),
     "session_log": ("--session-log", "JSON Lines session log path (default: under the state directory)"),
     "security_protocol": ("--security-protocol", "plaintext, ssl, sasl_plaintext or sasl_ssl"),
     "sasl_mechanism": ("--sasl-mechanism", "SASL mechanism (PLAIN, SCRAM-SHA-256, ...)"),

@@ -33,6 +33,13 @@ from pydantic_settings import (
 )
 
 from balance_tui import locations
+from balance_tui.core.lag import (
+    DEFAULT_EVALUATION_WINDOW_SECONDS,
+    DEFAULT_RETENTION_SECONDS,
+    LagThreshold,
+    parse_duration,
+    parse_lag_threshold,
+)
 from balance_tui.errors import ConfigError
 
 Strategy = Literal["range", "roundrobin", "cooperative-sticky", "consumer"]
@@ -73,6 +80,9 @@ _PLAIN_INTEGER = re.compile(r"-?[0-9]+")
 _PLAIN_NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 #: The words `changelog` accepts, in any case; TOML may also give a boolean.
 SWITCH_WORDS = {"on": True, "off": False, "true": True, "false": False}
+
+#: The lab's alert rule: "alert if consumer lag stays above a threshold for more than 5 minutes".
+DEFAULT_LAG_ALERT_FOR_SECONDS = 300.0
 
 #: The lab's ASP.NET configuration names, mapped onto our fields.
 LAB_ENV_NAMES = {
@@ -134,6 +144,18 @@ class Settings(BaseSettings):
 
     flush_interval_ms: int = Field(default=1_000, ge=50, le=60_000)
     """How often the changelog is written: one record per customer changed since, in one transaction per partition."""
+
+    lag_alert_threshold: str | None = "1000"
+    """The lab's alert rule: alert when this member's lag stays above this many messages (`1000`), or this
+    many seconds of lag (`30s`), for longer than `lag_alert_for`; `off` for no alert."""
+
+    lag_alert_for: float = DEFAULT_LAG_ALERT_FOR_SECONDS
+    """How long the lag must stay above `lag_alert_threshold` before the alert is raised: `5m`, `300s`,
+    `1h30m` (a TOML number is seconds)."""
+
+    lag_window: float = DEFAULT_EVALUATION_WINDOW_SECONDS
+    """The window of Burrow-style lag evaluation (OK, WARN, STALL, STOP, REWIND): `60s`, `2m`; from 1 s
+    to the 10 minutes of lag history kept."""
 
     session_log: Path | None = None
     """JSON Lines session log path; default: a new file under the user's state directory."""
@@ -233,6 +255,30 @@ class Settings(BaseSettings):
             return SWITCH_WORDS[value.lower()]
         raise ValueError("must be on or off (or true/false)")
 
+    @field_validator("lag_alert_threshold", mode="before")
+    @classmethod
+    def _lag_threshold(cls, value: Any) -> str | None:
+        if value is None or (isinstance(value, str) and value.strip().lower() == "off"):
+            return None
+        try:
+            threshold = parse_lag_threshold(value)
+        except ValueError:
+            raise ValueError('must be a whole number of messages ("1000"), seconds of lag ("30s"), or off') from None
+        # One spelling, whatever the source: what the session log's config and the header show.
+        return str(threshold.messages) if threshold.messages is not None else f"{threshold.seconds:g}s"
+
+    @field_validator("lag_alert_for", "lag_window", mode="before")
+    @classmethod
+    def _duration(cls, value: Any, info: ValidationInfo) -> float:
+        try:
+            seconds = parse_duration(value, info.field_name or "")
+        except ValueError as error:
+            hint = " (add a unit)" if "add a unit" in str(error) else ""
+            raise ValueError(f'must be a duration like "300s", "5m" or "1h"{hint}') from None
+        if info.field_name == "lag_window" and not 1 <= seconds <= DEFAULT_RETENTION_SECONDS:
+            raise ValueError("must be a duration from 1s to 10m (the lag history kept), like 60s")
+        return seconds
+
     @field_validator("librdkafka", mode="before")
     @classmethod
     def _stringify_properties(cls, value: Any) -> Any:
@@ -280,6 +326,11 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, LabEnvSource(settings_cls), TomlFileSource(settings_cls))
 
     # -- what the Kafka edge and the session log need -------------------------------------
+
+    @property
+    def lag_threshold(self) -> LagThreshold | None:
+        """`lag_alert_threshold` as the alert rule takes it (None: no alert)."""
+        return parse_lag_threshold(self.lag_alert_threshold) if self.lag_alert_threshold is not None else None
 
     @property
     def changelog_topic_name(self) -> str:

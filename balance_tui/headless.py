@@ -17,6 +17,7 @@ from typing import TextIO
 
 from balance_tui.config import STRATEGIES
 from balance_tui.core.assignment import format_partitions, iso_ms, utc_now
+from balance_tui.core.lag_view import alert_text, drain_text, seconds_text
 from balance_tui.core.safe_text import visible
 from balance_tui.kafka.worker import ConsumerWorker
 from balance_tui.messages import (
@@ -40,6 +41,18 @@ STOP_DEADLINE_SECONDS = 30.0
 
 def _lag_text(lag: int | None) -> str:
     return "?" if lag is None else f"{lag:,}"
+
+
+def _lag_view_text(message: Snapshot) -> str:
+    """` lag_s=12s lag_status=WARN drain=not draining`, and the alert when there is one."""
+    view = message.lag
+    if view is None:
+        return ""
+    text = (f" lag_s={seconds_text(view.lag_seconds)} lag_status={view.status.name} "
+            f"drain={drain_text(view.drain, view.drain_seconds, short=True)}")
+    if view.alert is not None and view.alert.firing:
+        text += f" ALERT({alert_text(view.alert, view.time)})"
+    return text
 
 
 class HeadlessPrinter:
@@ -92,7 +105,7 @@ class HeadlessPrinter:
                     self.line(
                         f"status={message.status.value} partitions={format_partitions(owned)} "
                         f"consumed={counters.consumed:,} rate={counters.rate:,.0f}/s lag={_lag_text(counters.lag)} "
-                        f"rejected={counters.rejected} errors={counters.errors}"
+                        f"rejected={counters.rejected} errors={counters.errors}{_lag_view_text(message)}"
                     )
             case WorkerStopped():
                 self.stopped = message

@@ -14,6 +14,7 @@ from pathlib import Path
 from textual.message import Message
 
 from balance_tui.core.group import MemberRow, PartitionLag
+from balance_tui.core.lag_view import LagView
 from balance_tui.core.rows import (
     BalanceRow,
     ConsumerStatus,
@@ -103,6 +104,8 @@ class Snapshot(Message):
     strategy: str
     work_ms: float
     paused: bool
+    #: Lag in seconds, Burrow's status, time to drain, the alert and the chart's series (rebuilt about once a second).
+    lag: LagView | None = None
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, Snapshot)

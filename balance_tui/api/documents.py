@@ -16,6 +16,8 @@ from balance_tui.api.exact_json import decimal_literal
 from balance_tui.api.store import ApiSnapshot, StreamEvent
 from balance_tui.core.assignment import iso_ms
 from balance_tui.core.export import LAB_EVENT_TYPES, history_entry
+from balance_tui.core.group import GroupLag, group_lag
+from balance_tui.core.lag_view import LagView, alert_document
 from balance_tui.core.rows import BalanceRow
 
 #: The lab's bank works in euros: a customer with several currencies shows this one as `balance`.
@@ -147,6 +149,20 @@ def metrics_document(snapshot: ApiSnapshot) -> dict[str, Any]:
         "workMs": snapshot.work_ms,
         "customers": snapshot.customers,
         "totalRebalancingEvents": snapshot.history_total,
+        **lag_fields(snapshot.lag),
+    }
+
+
+def lag_fields(view: LagView | None) -> dict[str, Any]:
+    """`/metrics`' lag figures of my partitions together (docs/lag.md); nulls before the worker's first view."""
+    return {
+        "lagSeconds": _rounded(view.lag_seconds, 1) if view is not None else None,
+        "lagStatus": view.status.name if view is not None else None,
+        "lagStatusPartitions": list(view.worst) if view is not None else [],
+        "drainState": view.drain.value if view is not None else None,
+        "timeToDrainSeconds": _rounded(view.drain_seconds, 1) if view is not None else None,
+        "balanceDelaySeconds": _rounded(view.balance_delay, 1) if view is not None else None,
+        "lagAlert": alert_document(view.alert) if view is not None else None,
     }
 
 
@@ -224,6 +240,10 @@ def group_document(snapshot: ApiSnapshot) -> dict[str, Any]:
         "rebalanceExpectedInSeconds": _rounded(row.rebalance_expected_in, 1),
         "lastSeen": iso_ms(row.last_seen),
         "isSelf": row.is_self,
+        "lagSeconds": _rounded(row.lag_seconds, 1),
+        "lagStatus": row.lag_status,
+        "lagAlert": row.lag_alert,
+        "lagAlertSince": iso_ms(row.lag_alert_since) if row.lag_alert_since is not None else None,
     } for row in view.rows]
     return {
         "consumerId": snapshot.consumer_id,
@@ -241,7 +261,16 @@ def group_document(snapshot: ApiSnapshot) -> dict[str, Any]:
         "source": None if view is None else view.source,
         "crossCheck": [] if view is None else list(view.cross_check),
         "problem": None if view is None else view.problem,
+        "lag": None if view is None else group_lag_document(group_lag(view.rows)),
     }
+
+
+def group_lag_document(lag: GroupLag) -> dict[str, Any] | None:
+    if lag.status is None:
+        return None
+    return {"status": lag.status, "worstMembers": list(lag.worst), "alertingMembers": list(lag.alerting),
+            "alertSince": iso_ms(lag.alert_since) if lag.alert_since is not None else None,
+            "lagSeconds": _rounded(lag.lag_seconds, 1)}
 
 
 def partitions_document(snapshot: ApiSnapshot) -> dict[str, Any]:
@@ -249,8 +278,10 @@ def partitions_document(snapshot: ApiSnapshot) -> dict[str, Any]:
     view = snapshot.group_view
     group_lag = {lag.partition: lag for lag in view.partition_lag} if view is not None else {}
     partitions = []
+    lag = snapshot.lag
     for row in snapshot.partitions:
         reported = group_lag.get(row.partition)
+        mine = lag.partition(row.partition) if lag is not None and row.mine else None
         owner = snapshot.consumer_id if row.mine else (reported.owner if reported is not None else None)
         partitions.append({
             "partition": row.partition,
@@ -264,6 +295,13 @@ def partitions_document(snapshot: ApiSnapshot) -> dict[str, Any]:
             "committed": reported.committed if reported is not None else None,
             "restoredRecords": row.restored,
             "restoreTotal": row.restore_total,
+            "lagSeconds": _rounded(mine.lag_seconds, 1) if mine is not None else None,
+            "lagSecondsBasis": mine.lag_seconds_basis.value if mine is not None and mine.lag_seconds_basis else None,
+            "lagStatus": mine.status.name if mine is not None else None,
+            "lagStatusReason": mine.reason if mine is not None else None,
+            "drainState": mine.drain.value if mine is not None else None,
+            "timeToDrainSeconds": _rounded(mine.drain_seconds, 1) if mine is not None else None,
+            "balanceDelaySeconds": _rounded(mine.balance_delay, 1) if mine is not None else None,
         })
     return {"consumerId": snapshot.consumer_id, "topic": snapshot.topic, "partitions": partitions}
 

@@ -31,6 +31,7 @@ from balance_tui.api.store import (
     ApiStore,
     HistogramSnapshot,
 )
+from balance_tui.core.lag import AlertState, DrainState, LagStatus
 from balance_tui.core.rows import ConsumerStatus
 
 MEMBER_LABELS = ("group", "topic", "consumer_id")
@@ -124,8 +125,7 @@ def snapshot_metrics(snapshot: ApiSnapshot) -> Iterator[Metric]:
          "Per partition given back here: from its revoke to its assignment (not consumed meanwhile).",
          snapshot.pause_duration),
         ("balance_tui_restore_duration_seconds",
-         "Restoring a moved partition's balances from the changelog (derived from the timeline line until "
-         "the worker publishes the duration as a number).", snapshot.restore_duration),
+         "Restoring a moved partition's balances from the changelog, per partition.", snapshot.restore_duration),
     ):
         family = HistogramMetricFamily(name, documentation, labels=MEMBER_LABELS)
         family.add_metric(member, _buckets(histogram), histogram.total)
@@ -164,6 +164,7 @@ def snapshot_metrics(snapshot: ApiSnapshot) -> Iterator[Metric]:
     for partition, count in sorted(snapshot.consumed_by_partition.items()):
         consumed.add_metric([*member, str(partition)], count)
     yield consumed
+    yield from lag_metrics(snapshot, member)
     applied = CounterMetricFamily(
         "balance_tui_partition_transactions_applied",
         "Transactions applied per partition (no series until the worker publishes counts per partition).",
@@ -171,6 +172,74 @@ def snapshot_metrics(snapshot: ApiSnapshot) -> Iterator[Metric]:
     for partition, count in sorted((snapshot.applied_by_partition or {}).items()):
         applied.add_metric([*member, str(partition)], count)
     yield applied
+
+
+def lag_metrics(snapshot: ApiSnapshot, member: list[str]) -> Iterator[Metric]:
+    """Lag in seconds, Burrow's status, time to drain and the alert (docs/lag.md); nothing before the first view."""
+    view = snapshot.lag
+    if view is None:
+        return
+    if view.lag_seconds is not None:
+        family = GaugeMetricFamily("balance_tui_lag_seconds",
+                                   "Age of the oldest unconsumed record over my partitions.", labels=MEMBER_LABELS)
+        family.add_metric(member, view.lag_seconds)
+        yield family
+    if view.balance_delay is not None:
+        family = GaugeMetricFamily("balance_tui_balance_delay_seconds",
+                                   "How far behind real time my balances are (0 when caught up).",
+                                   labels=MEMBER_LABELS)
+        family.add_metric(member, view.balance_delay)
+        yield family
+    status = GaugeMetricFamily("balance_tui_lag_status",
+                               "1 for the worst Burrow-style status of my partitions over lag_window, 0 for the others.",
+                               labels=(*MEMBER_LABELS, "status"))
+    for each in LagStatus:
+        status.add_metric([*member, each.name], 1.0 if each is view.status else 0.0)
+    yield status
+    drain = GaugeMetricFamily("balance_tui_drain_state", "1 for my partitions' drain state, 0 for the others.",
+                              labels=(*MEMBER_LABELS, "state"))
+    for each in DrainState:
+        drain.add_metric([*member, each.value], 1.0 if each is view.drain else 0.0)
+    yield drain
+    seconds = GaugeMetricFamily("balance_tui_partition_lag_seconds",
+                                "Per owned partition: age of the oldest unconsumed record.", labels=PARTITION_LABELS)
+    to_drain = GaugeMetricFamily("balance_tui_partition_time_to_drain_seconds",
+                                 "Per owned partition draining (or caught up: 0): time to drain at the last 10 s' rates.",
+                                 labels=PARTITION_LABELS)
+    not_draining = GaugeMetricFamily("balance_tui_partition_not_draining",
+                                     "Per owned partition: 1 when arrivals keep up with or outpace consumption.",
+                                     labels=PARTITION_LABELS)
+    partition_status = GaugeMetricFamily("balance_tui_partition_lag_status",
+                                         "Per owned partition: 1 for its Burrow-style status, 0 for the others.",
+                                         labels=(*PARTITION_LABELS, "status"))
+    for partition in view.partitions:
+        values = [*member, str(partition.partition)]
+        if partition.lag_seconds is not None:
+            seconds.add_metric(values, partition.lag_seconds)
+        if partition.drain_seconds is not None:
+            to_drain.add_metric(values, partition.drain_seconds)
+        not_draining.add_metric(values, 1.0 if partition.drain is DrainState.NOT_DRAINING else 0.0)
+        for each in LagStatus:
+            partition_status.add_metric([*values, each.name], 1.0 if each is partition.status else 0.0)
+    yield from (seconds, to_drain, not_draining, partition_status)
+    alert = view.alert
+    if alert is None:
+        return
+    state = GaugeMetricFamily("balance_tui_lag_alert_state",
+                              f"The lab's alert rule (lag above {alert.threshold} for {alert.for_seconds:g} s): "
+                              "1 for its state, 0 for the others.", labels=(*MEMBER_LABELS, "state"))
+    for each in AlertState:
+        state.add_metric([*member, each.value], 1.0 if each is alert.state else 0.0)
+    yield state
+    if alert.raised_at is not None:
+        family = GaugeMetricFamily("balance_tui_lag_alert_raised_timestamp_seconds",
+                                   "While in alert: when it was raised, in Unix seconds.", labels=MEMBER_LABELS)
+        family.add_metric(member, alert.raised_at)
+        yield family
+    raised = CounterMetricFamily("balance_tui_lag_alerts_raised", "Lag alerts raised since the member started.",
+                                 labels=MEMBER_LABELS)
+    raised.add_metric(member, alert.raised_total)
+    yield raised
 
 
 def build_registry(store: ApiStore) -> CollectorRegistry:

@@ -28,12 +28,23 @@ class _Document(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class RestoreFigures(_Document):
+    """One partition of a `Restored` entry (the entry says them together, once per assignment)."""
+
+    partition: int
+    customers: int
+    records: int = Field(description="changelog records read")
+    durationMs: float
+    resumeOffset: int
+
+
 class RebalancingEvent(_Document):
     """One timeline entry: the lab's RebalancingEvent plus what was measured."""
 
     timestamp: datetime
     eventType: str = Field(description="Assigned, Revoked, Lost (the lab's), Restored, StrategyChanged, "
-                                        "Restarted, Paused, Resumed, Error, StrategyRequested, MemberLeft, MemberGone...")
+                                        "Restarted, Paused, Resumed, Error, StrategyRequested, MemberLeft, MemberGone, "
+                                        "LagAlert...")
     partitions: Partitions
     details: str
     assignment: Partitions = Field(description="this member's assignment after the event")
@@ -43,6 +54,7 @@ class RebalancingEvent(_Document):
     downtimeMs: dict[str, float] | None = Field(
         default=None, description="per partition: revoked until assigned again here")
     generation: int | None = None
+    restores: list[RestoreFigures] | None = Field(default=None, description="Restored: each partition's figures")
 
 
 class CustomerBalance(_Document):
@@ -66,6 +78,29 @@ class BalanceList(_Document):
 
 class NotFound(_Document):
     error: str = Field(examples=["Customer CUST-999 not found"])
+
+
+LagStatusName = Literal["OK", "WARN", "STOP", "STALL", "REWIND"]
+DrainStateName = Literal["caught up", "draining", "not draining", "unknown"]
+
+
+class AlertTransitionDoc(_Document):
+    kind: Literal["raised", "cleared"]
+    at: datetime
+    since: datetime = Field(description="raised: when the lag went above the threshold; cleared: when it was raised")
+    value: float = Field(description="the lag, in the threshold's unit, at the transition")
+
+
+class LagAlertDoc(_Document):
+    """The lab's alert rule on my partitions' lag: above `threshold` for longer than `forSeconds`."""
+
+    state: Literal["ok", "pending", "firing"]
+    threshold: str = Field(examples=["1,000 messages", "30s"])
+    forSeconds: float
+    aboveSince: datetime | None
+    raisedAt: datetime | None
+    raisedTotal: int = Field(description="alerts raised since the member started")
+    transitions: list[AlertTransitionDoc] = Field(description="the last 100 raised/cleared, oldest first")
 
 
 class ConsumerGroupMetrics(_Document):
@@ -98,6 +133,13 @@ class ConsumerGroupMetrics(_Document):
     workMs: float | None
     customers: int
     totalRebalancingEvents: int
+    lagSeconds: float | None = Field(description="age of the oldest unconsumed record over my partitions (docs/lag.md)")
+    lagStatus: LagStatusName | None = Field(description="the worst of my partitions' Burrow-style statuses")
+    lagStatusPartitions: Partitions = Field(description="the partitions with that status (none when OK)")
+    drainState: DrainStateName | None
+    timeToDrainSeconds: float | None = Field(description="at the last 10 s' rates, when draining")
+    balanceDelaySeconds: float | None = Field(description="how far behind real time my balances are")
+    lagAlert: LagAlertDoc | None = Field(description="null with lag_alert_threshold off, or before the first view")
 
 
 class RebalancingHistory(_Document):
@@ -151,6 +193,13 @@ class GroupMember(_Document):
         description="for a silent member: seconds until its session timeout runs out")
     lastSeen: datetime
     isSelf: bool
+    lagSeconds: float | None = Field(default=None, description="from its heartbeats: its oldest unconsumed record's "
+                                                              "age (null from a member that does not send it)")
+    lagStatus: str | None = Field(default=None, description="its partitions' worst Burrow-style status",
+                                  examples=["OK", "WARN"])
+    lagAlert: str | None = Field(default=None, description="the lab's alert rule on its lag: ok, pending, firing "
+                                                           "(null: no rule)")
+    lagAlertSince: datetime | None = Field(default=None, description="while firing: when its alert was raised")
 
 
 class PartitionLag(_Document):
@@ -160,6 +209,16 @@ class PartitionLag(_Document):
     logEnd: int | None
     lag: int | None
     stale: bool = Field(description="no member heard from owns it: the last figures known")
+
+
+class GroupLagDoc(_Document):
+    """The group's lag from its members' heartbeats: the worst status, who is in alert and since when."""
+
+    status: str = Field(description="the worst Burrow-style status among the members heard from", examples=["WARN"])
+    worstMembers: list[str] = Field(description="the members with that status (none when OK)")
+    alertingMembers: list[str] = Field(description="the members whose lag alert fires")
+    alertSince: datetime | None = Field(description="the earliest of their alerts: the group is in alert since then")
+    lagSeconds: float | None = Field(description="the largest of the members' lag in seconds")
 
 
 class GroupView(_Document):
@@ -177,6 +236,7 @@ class GroupView(_Document):
     source: str | None
     crossCheck: list[str]
     problem: str | None
+    lag: GroupLagDoc | None = Field(default=None, description="null while no member heard from sends its lag status")
 
 
 class PartitionInfo(_Document):
@@ -192,6 +252,14 @@ class PartitionInfo(_Document):
     committed: int | None
     restoredRecords: int | None = Field(description="while restoring from the changelog: records read")
     restoreTotal: int | None
+    lagSeconds: float | None = Field(description="mine: the oldest unconsumed record's age")
+    lagSecondsBasis: Literal["observed", "at most", "at least"] | None = Field(
+        description="how lagSeconds was found, hence how far to trust it (docs/lag.md)")
+    lagStatus: LagStatusName | None = Field(description="mine: Burrow-style status over lag_window")
+    lagStatusReason: str | None
+    drainState: DrainStateName | None
+    timeToDrainSeconds: float | None
+    balanceDelaySeconds: float | None
 
 
 class PartitionList(_Document):

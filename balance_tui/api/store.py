@@ -25,6 +25,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from balance_tui.core.assignment import utc_now
+from balance_tui.core.lag_view import LagView
 from balance_tui.core.rows import (
     BalanceRow,
     ConsumerStatus,
@@ -59,8 +60,9 @@ RESTORE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 #: Rejections counted under this reason until the worker publishes them per reason.
 UNCLASSIFIED = "unclassified"
 
-# The worker's restore line: "restored P3: 1,024 customers from 2,048 changelog records in 0.42s, ..."
-_RESTORE_SECONDS = re.compile(r" in (\d+(?:\.\d+)?)s\b")
+# An older worker's restore line, "restored P3: 1,024 customers from 2,048 changelog records in 0.42s, ...",
+# when the entry carries no `restores`.
+_RESTORE_SECONDS = re.compile(r" in (\d+(?:\.\d+)?) ?s\b")
 _CONSUMING_STATES = (PartitionState.CONSUMING, PartitionState.PAUSED)
 #: Kafka's group states (DescribeGroups) in the API's words.
 _BROKER_GROUP_STATES = {"Stable": "stable", "PreparingRebalance": "rebalancing", "CompletingRebalance": "rebalancing"}
@@ -145,6 +147,8 @@ class ApiSnapshot:
     rejected_by_reason: Mapping[str, int]
     customers: int
     taken_at: datetime
+    #: The worker's latest lag view (lag in seconds, Burrow's status, time to drain, the alert); None before one.
+    lag: LagView | None = None
 
     @property
     def consuming(self) -> bool:
@@ -197,6 +201,7 @@ class ApiState:
         self.restore_duration = Histogram(RESTORE_BUCKETS)
         self.consumed_by_partition: dict[int, int] = {}
         self._positions: dict[int, int] = {}
+        self.lag: LagView | None = None
         #: customer -> currency -> row, and the partition index used when partitions leave.
         self.customers: dict[str, dict[str, BalanceRow]] = {}
         self._customer_partition: dict[str, int | None] = {}
@@ -253,6 +258,9 @@ class ApiState:
             self.last_message_at = getattr(counters, "last_message_at", None) or now
         self.counters = counters
         self.partitions = message.partitions
+        view = getattr(message, "lag", None)
+        if view is not None:
+            self.lag = view
         self.assignment = tuple(row.partition for row in message.partitions if row.mine)
         self.generation, self.member_id = message.generation, message.member_id
         self.strategy, self.work_ms, self.paused = message.strategy, message.work_ms, message.paused
@@ -320,9 +328,13 @@ class ApiState:
 
     def _take_timeline(self, entry: TimelineEntry) -> None:
         if entry.kind == "restored":
-            seconds = restore_seconds(entry)
-            if seconds is not None:
-                self.restore_duration.observe(seconds)
+            if entry.restores:  # one line per assignment: each partition's restore is one observation
+                for restore in entry.restores:
+                    self.restore_duration.observe(restore.duration_ms / 1000.0)
+            else:
+                seconds = restore_seconds(entry)
+                if seconds is not None:
+                    self.restore_duration.observe(seconds)
         self._add_entry(entry)
 
     def _add_entry(self, entry: TimelineEntry) -> None:
@@ -368,7 +380,7 @@ class ApiState:
             applied_by_partition=(None if applied_by_partition is None
                                   else MappingProxyType(dict(applied_by_partition))),
             rejected_by_reason=MappingProxyType(dict(rejected_by_reason)),
-            customers=len(self.customers), taken_at=now,
+            customers=len(self.customers), taken_at=now, lag=self.lag,
         )
 
     def balance_rows(self) -> list[BalanceRow]:

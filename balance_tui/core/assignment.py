@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from balance_tui.core.rows import TimelineEntry
+from balance_tui.core.rows import PartitionRestore, TimelineEntry
 
 #: The client-side assignors librdkafka implements (the classic protocol), in the lab's order.
 CLASSIC_STRATEGIES = ("range", "roundrobin", "cooperative-sticky")
@@ -115,10 +115,11 @@ class AssignmentTracker:
         self.history.append(entry)
         return entry
 
-    def note(self, kind: str, now: datetime, detail: str, partitions: tuple[int, ...] = ()) -> TimelineEntry:
-        """Any other timeline line: strategy change, restart, pause, resume, error."""
+    def note(self, kind: str, now: datetime, detail: str, partitions: tuple[int, ...] = (),
+             restores: tuple[PartitionRestore, ...] = ()) -> TimelineEntry:
+        """Any other timeline line: strategy change, restart, pause, resume, error, restores."""
         entry = TimelineEntry(at=now, kind=kind, partitions=partitions,
-                              assignment=tuple(sorted(self.assignment)), detail=detail)
+                              assignment=tuple(sorted(self.assignment)), detail=detail, restores=restores)
         self.history.append(entry)
         return entry
 

@@ -42,6 +42,8 @@ class Event(StrEnum):
     FENCED = "fenced"
     BROKER_BACK = "broker_back"
     BROKER_RESTARTED = "broker_restarted"
+    LAG_ALERT_RAISED = "lag_alert_raised"
+    LAG_ALERT_CLEARED = "lag_alert_cleared"
     EXPORTED = "exported"
     STOPPED = "stopped"
 

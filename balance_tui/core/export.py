@@ -11,6 +11,19 @@ from datetime import datetime
 from typing import Any
 
 from balance_tui.core.assignment import format_partitions, iso_ms
+from balance_tui.core.lag import AlertState, format_seconds
+from balance_tui.core.lag_view import (
+    MARKER_LEGEND,
+    LagView,
+    alert_episodes,
+    alert_text,
+    chart_lines,
+    drain_text,
+    iso_text,
+    measure_text,
+    seconds_text,
+    view_document,
+)
 from balance_tui.core.rows import BalanceRow, TimelineEntry
 from balance_tui.core.safe_text import visible
 
@@ -28,6 +41,7 @@ LAB_EVENT_TYPES = {
     "strategy_requested": "StrategyRequested",
     "member_left": "MemberLeft",
     "member_gone": "MemberGone",
+    "alert": "LagAlert",
 }
 
 
@@ -52,6 +66,8 @@ class ExportState:
     balances: list[BalanceRow]
     exported_at: datetime
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Lag in seconds, Burrow's status, time to drain, the alert and the lag series (None before the first view).
+    lag: LagView | None = None
 
 
 def _duration_text(entry: TimelineEntry) -> str:
@@ -82,6 +98,9 @@ def history_entry(entry: TimelineEntry) -> dict[str, Any]:
         item["downtimeMs"] = {str(p): round(ms, 1) for p, ms in entry.downtime_ms.items()}
     if entry.generation is not None:
         item["generation"] = entry.generation
+    if entry.restores:
+        item["restores"] = [{"partition": r.partition, "customers": r.customers, "records": r.records,
+                             "durationMs": r.duration_ms, "resumeOffset": r.resume_offset} for r in entry.restores]
     return item
 
 
@@ -115,6 +134,8 @@ def export_document(state: ExportState) -> dict[str, Any]:
             for row in state.balances
         ],
     }
+    if state.lag is not None:
+        document["lag"] = view_document(state.lag)
     document.update(state.extra)
     return document
 
@@ -136,6 +157,7 @@ def export_markdown(state: ExportState) -> str:
         "|---:|---:|",
         *[f"| {p} | {o} |" for p, o in sorted(state.partition_offsets.items())],
         "",
+        *_lag_markdown(state.lag),
         "## Rebalance timeline",
         "",
         "| time (UTC) | event | partitions | assignment after | measured | details |",
@@ -161,6 +183,56 @@ def export_markdown(state: ExportState) -> str:
             f"{'' if row.partition is None else row.partition} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _lag_markdown(view: LagView | None) -> list[str]:
+    """The lag section: the chart of my partitions' lag, each partition's figures, the alerts."""
+    if view is None:
+        return []
+    drain = drain_text(view.drain, view.drain_seconds)
+    if view.not_draining:
+        drain += f" ({', '.join(f'P{p}' for p in view.not_draining)})"
+    worst = f" ({', '.join(f'P{p}' for p in view.worst)})" if view.worst else ""
+    lines = [
+        "## Lag",
+        "",
+        (f"- My partitions at {iso_text(view.time)}: lag {format_count_or_dash(view.lag)} messages, "
+         f"{seconds_text(view.lag_seconds)} behind (the oldest unconsumed record's age); status "
+         f"{view.status.name}{worst} over the last {format_seconds(view.window)}; {drain}; balances "
+         f"{seconds_text(view.balance_delay)} behind real time"),
+    ]
+    if view.alert is not None:
+        now = alert_text(view.alert, view.time) if view.alert.state is not AlertState.OK else "not in alert"
+        lines.append(f"- Alert rule: lag above {view.alert.threshold} for {format_seconds(view.alert.for_seconds)}: "
+                     f"{now}")
+    lines += ["", "```text", *chart_lines(view, width=76, height=8, clock_labels=True), "```", "",
+              f"Lag in messages of my partitions together. Time axis: {MARKER_LEGEND}.", "",
+              "| partition | lag | lag (s) | status | why | time to drain | balances behind |",
+              "|---:|---:|---:|---|---|---|---:|"]
+    for p in view.partitions:
+        lines.append(f"| {p.partition} | {format_count_or_dash(p.lag)} | "
+                     f"{seconds_text(p.lag_seconds, p.lag_seconds_basis)} | {p.status.name} | {_cell(p.reason)} | "
+                     f"{drain_text(p.drain, p.drain_seconds)} | {seconds_text(p.balance_delay)} |")
+    lines.append("")
+    if view.alert is not None:
+        lines += ["### Lag alerts", ""]
+        episodes = alert_episodes(view.alert.transitions)
+        if not episodes:
+            lines.append("None raised.")
+        else:
+            lines += ["| raised (UTC) | above the threshold since | cleared (UTC) | in alert for | lag when raised |",
+                      "|---|---|---|---|---:|"]
+            for raised, cleared in episodes:
+                lasted = format_seconds(cleared.time - raised.time) if cleared is not None else "still in alert"
+                lines.append(f"| {iso_text(raised.time)} | {iso_text(raised.since)} | "
+                             f"{iso_text(cleared.time) if cleared is not None else '–'} | {lasted} | "
+                             f"{measure_text(raised.value, view.alert.threshold)} |")
+        lines.append("")
+    return lines
+
+
+def format_count_or_dash(value: int | None) -> str:
+    return "–" if value is None else f"{value:,}"
 
 
 def _cell(text: str) -> str:

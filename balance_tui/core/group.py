@@ -47,7 +47,8 @@ class MemberHeartbeat:
 
     Per-partition maps cover the partitions it owns: its position (next offset to read),
     the high watermark from its fetch responses (right on the embedded broker, unlike
-    ListOffsets), and what it last committed.
+    ListOffsets), and what it last committed. The lag fields come from its lag view
+    (docs/lag.md); a member older than them sends none.
     """
 
     consumer_id: str
@@ -66,6 +67,14 @@ class MemberHeartbeat:
     high_watermark_by_partition: dict[int, int] = field(default_factory=dict)
     committed_by_partition: dict[int, int] | None = None
     goodbye: bool = False
+    #: The age of its oldest unconsumed record, over its partitions (None: unknown).
+    lag_seconds: float | None = None
+    #: The worst Burrow-style status of its partitions (`OK`, `WARN`, `STALL`, `STOP`, `REWIND`).
+    lag_status: str | None = None
+    #: The lab's alert rule on its lag: `ok`, `pending` or `firing` (None: no rule, `lag_alert_threshold = off`).
+    lag_alert: str | None = None
+    #: While firing: when the alert was raised.
+    lag_alert_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,9 @@ def encode(message: MemberHeartbeat | GroupCommand) -> bytes:
             "committed_by_partition": (None if message.committed_by_partition is None
                                        else _encode_map(message.committed_by_partition)),
             "goodbye": message.goodbye,
+            "lag_seconds": None if message.lag_seconds is None else round(message.lag_seconds, 1),
+            "lag_status": message.lag_status, "lag_alert": message.lag_alert,
+            "lag_alert_since": None if message.lag_alert_since is None else _wire_time(message.lag_alert_since),
         }
     return json.dumps(document, separators=(",", ":")).encode("utf-8")
 
@@ -155,6 +167,10 @@ def _decode_heartbeat(document: dict[str, Any]) -> MemberHeartbeat:
         high_watermark_by_partition=_partition_map(document, "high_watermark_by_partition"),
         committed_by_partition=None if committed is None else _partition_map(document, "committed_by_partition"),
         goodbye=_flag(document, "goodbye"),
+        lag_seconds=_optional_number(document, "lag_seconds"),
+        lag_status=_optional_text(document, "lag_status"),
+        lag_alert=_optional_text(document, "lag_alert"),
+        lag_alert_since=_moment(document, "lag_alert_since") if document.get("lag_alert_since") is not None else None,
     )
 
 
@@ -208,6 +224,23 @@ def _number(document: dict[str, Any], key: str) -> float:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         raise ValueError(f"{key!r} must be a finite number")
     return float(value)
+
+
+def _optional_number(document: dict[str, Any], key: str) -> float | None:
+    """A field newer members send: absent or null is None; a non-negative finite number otherwise."""
+    if document.get(key) is None:
+        return None
+    value = _number(document, key)
+    if value < 0:
+        raise ValueError(f"{key!r} must not be negative")
+    return value
+
+
+def _optional_text(document: dict[str, Any], key: str) -> str | None:
+    """A field newer members send: absent or null is None; a non-empty string otherwise (shown through `visible`)."""
+    if document.get(key) is None:
+        return None
+    return _text(document, key)
 
 
 def _flag(document: dict[str, Any], key: str) -> bool:
@@ -284,6 +317,12 @@ class MemberRow:
     source: str = "heartbeats"
     #: What the broker's DescribeGroups says this member owns; None where the broker does not tell.
     broker_partitions: tuple[int, ...] | None = None
+    #: From its heartbeats (None from a member that does not send them): the age of its oldest
+    #: unconsumed record, its partitions' worst Burrow-style status, its alert state and since when it fires.
+    lag_seconds: float | None = None
+    lag_status: str | None = None
+    lag_alert: str | None = None
+    lag_alert_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -435,6 +474,8 @@ class GroupView:
                                        if silent else None),
                 last_seen=heartbeat.sent_at, is_self=member == self.own_consumer_id,
                 broker_partitions=listed[member].partitions if member in listed and settled else None,
+                lag_seconds=heartbeat.lag_seconds, lag_status=heartbeat.lag_status, lag_alert=heartbeat.lag_alert,
+                lag_alert_since=heartbeat.lag_alert_since,
             ))
         for client_id, broker_member in sorted(listed.items()):
             if client_id in self._members:
@@ -515,13 +556,18 @@ class GroupView:
         return self._last_partition_figures.get(partition, (None, None))[1]
 
     def export_entries(self, now: datetime) -> list[dict[str, Any]]:
-        """The export's `group`: `{consumerId, status, assignedPartitions, lag, lastSeen}` per member."""
+        """The export's `group`: `{consumerId, status, assignedPartitions, lag, lastSeen}` per member, and
+        `lagSeconds`, `lagStatus`, `lagAlert`, `lagAlertSince` (null from a member that does not send them)."""
         return [{
             "consumerId": row.consumer_id,
             "status": "Silent" if row.silent else row.status,
             "assignedPartitions": list(row.partitions),
             "lag": row.lag,
             "lastSeen": iso_ms(row.last_seen),
+            "lagSeconds": row.lag_seconds,
+            "lagStatus": row.lag_status,
+            "lagAlert": row.lag_alert,
+            "lagAlertSince": iso_ms(row.lag_alert_since) if row.lag_alert_since is not None else None,
         } for row in self.rows(now)]
 
     def export_partitions(self, partitions: int, now: datetime) -> list[dict[str, Any]]:
@@ -615,6 +661,38 @@ def silence_text(row: MemberRow) -> str:
     if row.rebalance_expected_in > 0:
         return f"{silent_for}, rebalance expected in {math.ceil(row.rebalance_expected_in):.0f} s"
     return f"{silent_for}, rebalance due (session timeout passed)"
+
+
+@dataclass(frozen=True)
+class GroupLag:
+    """The group's lag as its members' heartbeats tell it: the worst Burrow-style status and who has it,
+    the members whose lag alert fires and since when the group is in alert (the earliest of them)."""
+
+    status: str | None
+    """None when no heard member sends a status (members older than the lag view, or none read yet)."""
+    worst: tuple[str, ...]
+    """The members with that status (none when it is OK)."""
+    alerting: tuple[str, ...]
+    alert_since: datetime | None
+    lag_seconds: float | None
+    """The largest of the members' lag in seconds: the group is as late as its latest member."""
+
+
+#: Burrow's order of severity (`core.lag.LagStatus`), repeated so the names from the wire are compared as sent.
+_STATUS_SEVERITY = {"OK": 1, "WARN": 2, "STOP": 4, "STALL": 5, "REWIND": 6}
+
+
+def group_lag(rows: list[MemberRow] | tuple[MemberRow, ...]) -> GroupLag:
+    """`GroupLag` over the members heard from (a silent member's last word is no longer its state)."""
+    heard = [row for row in rows if row.source == "heartbeats" and not row.silent]
+    rated = [row for row in heard if row.lag_status in _STATUS_SEVERITY]
+    status = max((row.lag_status for row in rated), key=_STATUS_SEVERITY.__getitem__, default=None)
+    worst = tuple(row.consumer_id for row in rated if row.lag_status == status and status != "OK")
+    alerting = [row for row in heard if row.lag_alert == "firing"]
+    since = min((row.lag_alert_since for row in alerting if row.lag_alert_since is not None), default=None)
+    ages = [row.lag_seconds for row in heard if row.lag_seconds is not None]
+    return GroupLag(status=status, worst=worst, alerting=tuple(row.consumer_id for row in alerting),
+                    alert_since=since, lag_seconds=max(ages) if ages else None)
 
 
 def _age(heartbeat: MemberHeartbeat, now: datetime) -> float:

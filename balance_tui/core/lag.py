@@ -635,7 +635,8 @@ def parse_duration(text: str | int | float, setting: str = "lag_alert_for") -> f
 # -- a text chart -----------------------------------------------------------------------------
 
 _EIGHTHS = " ▁▂▃▄▅▆▇█"
-MARKER_GLYPHS: dict[str, str] = {"assigned": "A", "revoked": "R", "lost": "L", "restored": "↻", "strategy": "S"}
+MARKER_GLYPHS: dict[str, str] = {"assigned": "A", "revoked": "R", "lost": "L", "restored": "↻", "strategy": "S",
+                                 "paused": "‖", "resumed": "▸"}
 
 
 def _nice_ceiling(value: float) -> float:
@@ -681,14 +682,15 @@ def format_seconds(value: float) -> str:
 
 def render_chart(points: Iterable[tuple[float, float]], *, start: float, end: float, width: int, height: int,
                  markers: Iterable[Marker] = (), seconds: bool = False,
-                 time_labels: tuple[str, str] | None = None) -> list[str]:
+                 time_labels: tuple[str, str] | None = None,
+                 glyphs: Mapping[str, str] = MARKER_GLYPHS) -> list[str]:
     """A lag chart as `height` + 2 lines of exactly `width` characters (block elements, monospace).
 
     Columns cover equal stretches of [start, end]; each shows the largest value of its
     stretch, in eighths of a row. The y axis goes from 0 to a round maximum (labelled;
     `seconds` formats it as a duration). Under the plot, the time axis: ─ where there are
-    samples, ╌ where there are none, and one glyph per marker (MARKER_GLYPHS, * for other
-    kinds, + when several share a column); then the time labels (default "-<span>" and "now").
+    samples, ╌ where there are none, and one glyph per marker (`glyphs`, default MARKER_GLYPHS; * for
+    other kinds, + when several share a column); then the time labels (default "-<span>" and "now").
     """
     if end <= start:
         raise ValueError("the chart's end must be after its start")
@@ -726,7 +728,7 @@ def render_chart(points: Iterable[tuple[float, float]], *, start: float, end: fl
         if not start <= marker.time <= end:
             continue
         column = min(columns - 1, int((marker.time - start) / span * columns))
-        glyph = MARKER_GLYPHS.get(marker.kind, "*")
+        glyph = glyphs.get(marker.kind, "*")
         placed[column] = glyph if placed.get(column, glyph) == glyph else "+"
     for column, glyph in placed.items():
         axis_cells[column] = glyph

@@ -59,6 +59,8 @@ class PartitionOffsets:
         self.fetch_start: dict[int, int] = {}
         #: Where a restore sent each partition (an offset, or OFFSET_BEGINNING), until it is forgotten.
         self.start_offset: dict[int, int] = {}
+        #: The producer's timestamp (epoch seconds) of the last record read per partition, for lag in seconds.
+        self.last_record_timestamp: dict[int, float] = {}
         self._samples: deque[tuple[float, dict[int, int]]] = deque()
 
     # -- feeding ---------------------------------------------------------------------------
@@ -102,7 +104,8 @@ class PartitionOffsets:
 
     def forget(self, partition: int) -> None:
         """The partition left this member: nothing about it is known any more."""
-        for figures in (self.position, self.fetch_start, self.start_offset, self.committed):
+        for figures in (self.position, self.fetch_start, self.start_offset, self.committed,
+                        self.last_record_timestamp):
             figures.pop(partition, None)
 
     # -- reading ---------------------------------------------------------------------------

@@ -61,6 +61,17 @@ class PartitionRow:
 
 
 @dataclass(frozen=True, slots=True)
+class PartitionRestore:
+    """One partition's restore from the changelog, as a `restored` timeline entry details it."""
+
+    partition: int
+    customers: int
+    records: int
+    duration_ms: float
+    resume_offset: int
+
+
+@dataclass(frozen=True, slots=True)
 class TimelineEntry:
     """One line of the rebalance timeline.
 
@@ -79,6 +90,8 @@ class TimelineEntry:
     downtime_ms: dict[int, float] = field(default_factory=dict)
     generation: int | None = None
     member_id: str | None = None
+    #: A `restored` entry's partitions one by one (the line says them together, once per assignment).
+    restores: tuple[PartitionRestore, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

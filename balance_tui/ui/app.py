@@ -45,7 +45,8 @@ from balance_tui.ui.screens.help import HelpScreen
 from balance_tui.ui.widgets.balances import BalancesPanel
 from balance_tui.ui.widgets.counters import CountersPanel
 from balance_tui.ui.widgets.group import GroupPanel
-from balance_tui.ui.widgets.header import HeaderBar
+from balance_tui.ui.widgets.header import HeaderBar, show_lag_in_header
+from balance_tui.ui.widgets.lag_chart import LagPanel
 from balance_tui.ui.widgets.partitions import PartitionsTable
 from balance_tui.ui.widgets.timeline import RebalanceTimeline
 
@@ -78,7 +79,9 @@ class BalanceApp(App[DashboardExit]):
     CSS_PATH = "app.tcss"
     TITLE = "balance-tui"
     ENABLE_COMMAND_PALETTE = False
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide"), (150, "-wider")]
+    #: Below 46 rows the throughput's sparkline gives its rows to the lag chart.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (46, "-tall")]
     #: How long `q` waits for the worker to leave the group before exiting anyway.
     QUIT_DEADLINE_SECONDS = 15.0
 
@@ -118,6 +121,9 @@ class BalanceApp(App[DashboardExit]):
                         "waits session.timeout.ms before it rebalances."),
         Binding("slash", "filter", "filter", key_display="/",
                 tooltip="Filter the balances by customer; Enter keeps the filter, Escape clears it."),
+        Binding("d", "details", "details", show=False,
+                tooltip="Show or hide the timeline's details: each partition of a restore (customers, changelog "
+                        "records, time, where it resumes)."),
         Binding("q", "quit", "quit",
                 tooltip="Leave the group cleanly, write the final export, then exit (q again: don't wait)."),
         Binding("escape", "clear_filter", "clear filter", show=False),
@@ -147,6 +153,7 @@ class BalanceApp(App[DashboardExit]):
         with Horizontal(id="body"):
             with Vertical(id="left"):
                 yield PartitionsTable(id="partitions")
+                yield LagPanel(id="lag")
                 yield CountersPanel(id="counters")
             with Vertical(id="right"):
                 yield GroupPanel(id="group")
@@ -158,6 +165,7 @@ class BalanceApp(App[DashboardExit]):
         self.header = self.query_one(HeaderBar)
         self.partitions = self.query_one(PartitionsTable)
         self.counters = self.query_one(CountersPanel)
+        self.lag = self.query_one(LagPanel)
         self.balances = self.query_one(BalancesPanel)
         self.timeline = self.query_one(RebalanceTimeline)
         self.group = self.query_one(GroupPanel)
@@ -166,6 +174,7 @@ class BalanceApp(App[DashboardExit]):
         self.counters.border_title = "Throughput"
         self.balances.border_title = "Balances"
         self.timeline.border_title = "Rebalance timeline · newest first"
+        self.lag.border_title = "Lag"
         info = self.header.info
         info.group, info.topic = self.settings.group, self.settings.topic
         info.strategy, info.work_ms = self.settings.strategy, self.settings.work_ms
@@ -198,6 +207,7 @@ class BalanceApp(App[DashboardExit]):
         now = self.clock()
         self.header.show(now)
         self.partitions.flush()
+        self.lag.flush()
         self.counters.flush()
         self.balances.flush(now)
         self.group.flush()
@@ -241,7 +251,10 @@ class BalanceApp(App[DashboardExit]):
     def on_snapshot(self, message: Snapshot) -> None:
         self.counters.show_counters(message.counters)
         self.partitions.show_partitions(message.partitions)
+        self.partitions.show_lag(message.lag)
+        self.lag.show_lag(message.lag)
         info = self.header.info
+        show_lag_in_header(info, message.lag)
         info.generation, info.member_id = message.generation, message.member_id
         info.strategy, info.work_ms = message.strategy, message.work_ms
         self._work_ms = message.work_ms
@@ -347,6 +360,9 @@ class BalanceApp(App[DashboardExit]):
 
     def action_clear_filter(self) -> None:
         self.balances.clear_filter()
+
+    def action_details(self) -> None:
+        self.timeline.toggle_details()
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

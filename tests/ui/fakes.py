@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +20,8 @@ from balance_tui.core.rows import (
     TimelineEntry,
 )
 from balance_tui.core.group import MemberRow, PartitionLag
+from balance_tui.core.lag_view import LagView
+from tests.lag_views import sample_view
 from balance_tui.messages import GroupChanged, SessionStarted, Snapshot, WorkerStopped
 
 T0 = datetime(2026, 2, 8, 22, 0, 0, tzinfo=UTC)
@@ -142,7 +144,8 @@ def partition_rows(mine: tuple[int, ...] = (0, 1, 2), count: int = 6, *, lag: in
 
 
 def snapshot(consumed: int = 123_456, *, mine: tuple[int, ...] = (0, 1, 2), lag: int = 0,
-             status: ConsumerStatus = ConsumerStatus.CONSUMING, paused: bool = False) -> Snapshot:
+             status: ConsumerStatus = ConsumerStatus.CONSUMING, paused: bool = False,
+             view: LagView | None = None) -> Snapshot:
     history = tuple(float(200 + (i * 37) % 180) for i in range(60))
     counters = Counters(
         consumed=consumed, applied=consumed - 12, skipped=5, rejected=7,
@@ -150,9 +153,14 @@ def snapshot(consumed: int = 123_456, *, mine: tuple[int, ...] = (0, 1, 2), lag:
         rate=history[-1], rate_history=history, lag=sum((lag * (p + 1)) for p in mine),
         latency_p50_ms=3.2, latency_p99_ms=41.7,
     )
-    return Snapshot(counters=counters, partitions=partition_rows(mine, lag=lag), status=status,
+    rows = partition_rows(mine, lag=lag)
+    if view is not None:  # the worker's rows and lag view come from the same offsets: say the same lag
+        rows = tuple(replace(row, lag=shown.lag, position=row.high_watermark - (shown.lag or 0))
+                     if (shown := view.partition(row.partition)) is not None and row.mine else row for row in rows)
+        counters = replace(counters, lag=view.lag)
+    return Snapshot(counters=counters, partitions=rows, status=status,
                     generation=7, member_id=f"{CONSUMER_ID}-6f1c2d3e-9a8b-4c7d-b6e5-0f1e2d3c4b5a",
-                    strategy="cooperative-sticky", work_ms=2.0, paused=paused)
+                    strategy="cooperative-sticky", work_ms=2.0, paused=paused, lag=view)
 
 
 def timeline_entry(kind: str, seconds: float, **fields: object) -> TimelineEntry:
@@ -160,12 +168,15 @@ def timeline_entry(kind: str, seconds: float, **fields: object) -> TimelineEntry
 
 
 def member_row(name: str, partitions: tuple[int, ...], *, silent: bool = False, is_self: bool = False,
-               status: str = "Consuming") -> MemberRow:
+               status: str = "Consuming", lag: int = 0, lag_seconds: float | None = None,
+               lag_status: str | None = None, lag_alert: str | None = None,
+               lag_alert_since: datetime | None = None) -> MemberRow:
     return MemberRow(
         consumer_id=f"balance-worker-{name}", host="host", pid=100, strategy="cooperative-sticky", status=status,
-        partitions=partitions, generation=7, rate=0.0 if silent else 120.0, lag=0, work_ms=2.0,
+        partitions=partitions, generation=7, rate=0.0 if silent else 120.0, lag=lag, work_ms=2.0,
         heartbeat_age=6.0 if silent else 0.4, silent=silent, rebalance_expected_in=4.0 if silent else None,
-        last_seen=datetime(2026, 11, 25, 12, 0, tzinfo=UTC), is_self=is_self,
+        last_seen=datetime(2026, 11, 25, 12, 0, tzinfo=UTC), is_self=is_self, lag_seconds=lag_seconds,
+        lag_status=lag_status, lag_alert=lag_alert, lag_alert_since=lag_alert_since,
     )
 
 
@@ -174,3 +185,9 @@ def group_changed(*rows: MemberRow, unowned: tuple[int, ...] = (), capacity: str
     lags = tuple(PartitionLag(p, "x", 10, 12, 2, False) for p in range(6))
     return GroupChanged(rows=rows, unowned=unowned, capacity=capacity, partition_lag=lags,
                         source="source: member heartbeats (broker has no DescribeGroups)")
+
+
+
+def lag_view(mine: tuple[int, ...] = (0, 1, 3), *, seconds: int = 600, alert: bool = True) -> LagView:
+    """Ten minutes of lag ending at the clock `feed_a_rebalanced_session` ends at (tests/lag_views.py)."""
+    return sample_view(T0.timestamp() + 754, mine, seconds=seconds, alert=alert)

@@ -381,6 +381,28 @@ async def test_timeline_event_and_exported_are_shown() -> None:
         assert app.last_export == EXPORT_PATHS
 
 
+async def test_a_restore_is_one_timeline_line_and_d_shows_each_partition() -> None:
+    from balance_tui.core.rows import PartitionRestore
+    from balance_tui.kafka.worker.restore_summary import restored_text
+
+    restores = tuple(PartitionRestore(p, 10 + p, 100 * (p + 1), 20.0 + p, 1_000 * p) for p in range(6))
+    worker = FakeWorker()
+    app = make_app(worker)
+    async with app.run_test(size=SIZE) as pilot:
+        worker.post(TimelineEvent(timeline_entry("restored", 5, detail=restored_text(restores),
+                                                 partitions=tuple(range(6)), assignment=tuple(range(6)),
+                                                 restores=restores)))
+        body = app.timeline
+        await wait_until(pilot, lambda: "restored P0-P5: 75 customers" in text_of(body), "the restore's line")
+        assert "resuming at" not in text_of(body) and "d: restore details" in str(body.border_subtitle)
+        await pilot.press("d")
+        await wait_until(pilot, lambda: "P0: 10 customers from 100 records" in text_of(body), "each partition")
+        assert "P1: 11 customers from 200 records in 21.0 ms," in text_of(body)  # P2-P5 below: the panel scrolls
+        assert "d: hide details" in str(body.border_subtitle)
+        await pilot.press("d")
+        await wait_until(pilot, lambda: "resuming at" not in text_of(body), "the details hidden again")
+
+
 # -- load --------------------------------------------------------------------------
 
 

@@ -6,6 +6,8 @@ then look at the SVGs in `__snapshots__/` before committing them.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from textual.pilot import Pilot
 
 from balance_tui.core.rows import ConsumerStatus
@@ -20,10 +22,12 @@ from balance_tui.messages import (
 from balance_tui.ui.app import BalanceApp
 
 from .fakes import (
+    T0,
     FakeClock,
     FakeWorker,
     balance_row,
     group_changed,
+    lag_view,
     make_settings,
     member_row,
     session_started,
@@ -72,8 +76,11 @@ async def feed_a_rebalanced_session(pilot: Pilot, worker: FakeWorker, clock: Fak
     worker.post(
         BalancesChanged(tuple(balance_row(number, "-42.10", partition=(0, 1, 3)[number % 3], count=60)
                               for number in (4, 9, 10))),
-        snapshot(mine=(0, 1, 3), lag=120),
-        group_changed(member_row("host-a1b2c3d4", (0, 1, 3), is_self=True), member_row("host-e5f6a7b8", (2, 4)),
+        snapshot(mine=(0, 1, 3), lag=120, view=lag_view()),
+        # The members' heartbeats carry their lag view: mine (as the Lag panel shows it) and a caught-up one.
+        group_changed(member_row("host-a1b2c3d4", (0, 1, 3), is_self=True, lag=5_313, lag_seconds=123.0,
+                                 lag_status="WARN", lag_alert="firing", lag_alert_since=T0 + timedelta(seconds=666)),
+                      member_row("host-e5f6a7b8", (2, 4), lag_seconds=0.0, lag_status="OK", lag_alert="ok"),
                       member_row("host-c9d0e1f2", (5,), silent=True), unowned=(5,)),
         KafkaErrorReported("INCONSISTENT_GROUP_PROTOCOL", "Broker: Inconsistent group protocol", False, HINT),
     )

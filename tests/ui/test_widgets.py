@@ -14,7 +14,7 @@ from balance_tui.ui.widgets.balances import BULK_INSERT, BalanceBook, natural_pr
 from balance_tui.ui.widgets.partitions import partition_cells
 from balance_tui.ui.widgets.timeline import entry_row
 
-from .fakes import T0, balance_row, timeline_entry
+from .fakes import T0, balance_row, group_changed, lag_view, member_row, timeline_entry
 
 # A batch: rows of (customer number, currency) with a balance; or a removal of partitions.
 customers = st.integers(min_value=0, max_value=300)
@@ -96,8 +96,20 @@ def test_durations_and_paths() -> None:
 def test_partition_cells_show_ownership_and_lag() -> None:
     mine = partition_cells(PartitionRow(3, True, PartitionState.CONSUMING, 900, 1_000, 100, 42.0))
     other = partition_cells(PartitionRow(4, False, PartitionState.NOT_MINE, None, 2_000, None, 0.0))
-    assert [cell.plain.strip() for cell in mine] == ["3", "●", "consuming", "100", "42.0", "900", "1,000"]
-    assert [cell.plain.strip() for cell in other] == ["4", "·", "not mine", fmt.DASH, fmt.DASH, fmt.DASH, "2,000"]
+    assert [cell.plain.strip() for cell in mine] == ["3", "●", "consuming", "100", *[fmt.DASH] * 3, "42.0", "900",
+                                                     "1,000"]
+    assert [cell.plain.strip() for cell in other] == ["4", "·", "not mine", *[fmt.DASH] * 5, fmt.DASH, "2,000"]
+
+
+def test_partition_cells_show_lag_in_seconds_burrows_status_and_time_to_drain() -> None:
+    view = lag_view()
+    row = PartitionRow(3, True, PartitionState.CONSUMING, 900, 1_000, 100, 42.0)
+    cells = [cell.plain.strip() for cell in partition_cells(row, view.partition(3))]
+    assert cells[4:7] == ["2m", "WARN", "never"]  # growing without ever falling, arrivals outpace consumption
+    caught_up = [cell.plain.strip() for cell in partition_cells(row, view.partition(0))]
+    assert caught_up[4:7] == ["0s", "OK", "0s"]
+    other = PartitionRow(3, False, PartitionState.NOT_MINE, None, 2_000, None, 0.0)
+    assert [cell.plain.strip() for cell in partition_cells(other, view.partition(3))][4:7] == [fmt.DASH] * 3
 
 
 def test_timeline_row_shows_measured_durations() -> None:
@@ -127,3 +139,29 @@ def test_group_lag_explains_its_question_marks() -> None:
     assert "P0:2 P1:2" in shown(fresh) and "silent" not in shown(fresh)
     stale = (PartitionLag(0, "a", 10, 12, 2, True), PartitionLag(1, "b", 10, 12, 2, False))
     assert "P0:2? P1:2" in shown(stale) and "?: its owner is silent" in shown(stale)
+
+
+def test_the_group_panel_says_the_groups_lag_status_and_since_when_it_is_in_alert() -> None:
+    from rich.console import Console
+
+    from balance_tui.ui.widgets.group import group_renderable
+
+    def shown(*rows, width: int | None = None) -> str:
+        console = Console(width=200, record=True)
+        console.print(group_renderable(group_changed(*rows), width))
+        return console.export_text()
+
+    alerting = member_row("host-a", (0, 1, 2), lag=900, lag_seconds=42.0, lag_status="STALL", lag_alert="firing",
+                          lag_alert_since=T0 + timedelta(minutes=5))
+    fine = member_row("host-b", (3, 4, 5), lag_seconds=0.0, lag_status="OK", lag_alert="ok")
+    text = shown(alerting, fine)
+    assert "⚠ group in lag alert since 22:05:00: host-a" in text
+    assert "group lag status STALL: host-a · 42s behind" in text
+    assert "Lag s" in text and "42s" in text
+    # Too narrow for every column uncut: the members' lag in seconds goes, the group's line stays.
+    narrow = shown(alerting, fine, width=50)
+    assert "Lag s" not in narrow and "group lag status STALL" in narrow
+    calm = shown(member_row("host-b", (3, 4, 5), lag_seconds=0.0, lag_status="OK", lag_alert="ok"))
+    assert "group lag status OK · 0s behind · no lag alert" in calm and "⚠ group" not in calm
+    # Members older than the lag view send no status: no line about it.
+    assert "group lag status" not in shown(member_row("host-c", (0,)))

@@ -424,3 +424,41 @@ def test_bad_secret_value_is_not_echoed(capsys: pytest.CaptureFixture[str], tmp_
     config = write_toml(tmp_path / "c.toml", 'sasl_password = 12345678\n')
     line = expect_error(capsys, ["down", "--config", str(config)], "sasl_password")
     assert "12345678" not in line
+
+
+# -- the lag alert rule and the evaluation window ----------------------------------------------------
+
+
+def test_lag_settings_defaults_and_every_source(settings_for: Run, env: Callable[..., None], tmp_path: Path) -> None:
+    settings = settings_for()
+    assert (settings.lag_alert_threshold, settings.lag_alert_for, settings.lag_window) == ("1000", 300.0, 60.0)
+    assert str(settings.lag_threshold) == "1,000 messages"
+    settings = settings_for("--lag-alert-threshold", "30s", "--lag-alert-for", "1h30m", "--lag-window", "2m")
+    assert (settings.lag_alert_threshold, settings.lag_alert_for, settings.lag_window) == ("30s", 5400.0, 120.0)
+    assert settings.lag_threshold is not None and settings.lag_threshold.seconds == 30.0
+    assert settings_for("--lag-alert-threshold", "OFF").lag_threshold is None
+    config = write_toml(tmp_path / "c.toml", "lag_alert_threshold = 10_000\nlag_alert_for = 90\nlag_window = 30\n")
+    settings = settings_for("--config", str(config))
+    assert (settings.lag_alert_threshold, settings.lag_alert_for, settings.lag_window) == ("10000", 90.0, 30.0)
+    env(BALANCE_TUI_LAG_ALERT_THRESHOLD="2.5s", BALANCE_TUI_LAG_ALERT_FOR="5m")
+    settings = settings_for()
+    assert (settings.lag_alert_threshold, settings.lag_alert_for) == ("2.5s", 300.0)
+    assert settings.redacted()["lag_alert_threshold"] == "2.5s"
+
+
+@pytest.mark.parametrize(("argv", "fragments"), [
+    (["--lag-alert-threshold", "many"], ["lag_alert_threshold", '"1000"', '"30s"', "off", "got 'many'"]),
+    (["--lag-alert-threshold", "-5"], ["lag_alert_threshold"]),
+    (["--lag-alert-for", "300"], ["lag_alert_for", "add a unit", "got '300'"]),
+    (["--lag-alert-for", "5 minutes"], ["lag_alert_for", '"5m"']),
+    (["--lag-window", "0s"], ["lag_window", "from 1s to 10m"]),
+    (["--lag-window", "11m"], ["lag_window", "from 1s to 10m"]),
+])
+def test_bad_lag_settings_are_one_line(capsys: pytest.CaptureFixture[str], argv: list[str],
+                                       fragments: list[str]) -> None:
+    expect_error(capsys, ["down", *argv], *fragments)
+
+
+def test_a_boolean_lag_threshold_in_the_file_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    config = write_toml(tmp_path / "c.toml", "lag_alert_threshold = true\n")
+    expect_error(capsys, ["down", "--config", str(config)], "lag_alert_threshold", "got True")

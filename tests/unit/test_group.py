@@ -17,6 +17,7 @@ from balance_tui.core.group import (
     MemberHeartbeat,
     decode,
     encode,
+    group_lag,
     silence_text,
 )
 
@@ -185,11 +186,16 @@ def test_export_entries_list_every_member_as_seen_here():
     view = GroupView()
     view.observe(beat("a", 0, (0, 1, 2), lag=5), at(0))
     view.observe(beat("b", 3, (3, 4, 5), lag=None), at(3))
+    view.observe(beat("c", 3, (), lag=0, lag_seconds=0.0, lag_status="OK", lag_alert="ok"), at(3))
+    unknown = {"lagSeconds": None, "lagStatus": None, "lagAlert": None, "lagAlertSince": None}
     assert view.export_entries(at(3.5)) == [
         {"consumerId": "a", "status": "Silent", "assignedPartitions": [0, 1, 2], "lag": 5,
-         "lastSeen": "2026-11-25T12:00:00.000Z"},
+         "lastSeen": "2026-11-25T12:00:00.000Z", **unknown},
         {"consumerId": "b", "status": "Consuming", "assignedPartitions": [3, 4, 5], "lag": None,
-         "lastSeen": "2026-11-25T12:00:03.000Z"},
+         "lastSeen": "2026-11-25T12:00:03.000Z", **unknown},
+        {"consumerId": "c", "status": "Consuming", "assignedPartitions": [], "lag": 0,
+         "lastSeen": "2026-11-25T12:00:03.000Z", "lagSeconds": 0.0, "lagStatus": "OK", "lagAlert": "ok",
+         "lagAlertSince": None},
     ]
 
 
@@ -214,6 +220,8 @@ def test_heartbeat_and_command_survive_a_round_trip():
     assert decode(encode(heartbeat)) == heartbeat
     full = beat("a", 1, (1,), goodbye=True)
     assert decode(encode(full)) == full
+    lagging = beat("a", 2, (1,), lag_seconds=12.5, lag_status="WARN", lag_alert="firing", lag_alert_since=at(1.5))
+    assert decode(encode(lagging)) == lagging
     command = GroupCommand(strategy="cooperative-sticky", requested_by="a", requested_at=at(2))
     assert decode(encode(command)) == command
     assert command.timeline_text() == ("strategy switch to cooperative-sticky requested by a "
@@ -243,6 +251,10 @@ def _heartbeat_document(**changes) -> bytes:
     _heartbeat_document(position_by_partition={"zero": 1}),
     _heartbeat_document(high_watermark_by_partition={"0": 1.5}),
     _heartbeat_document(goodbye="yes"),
+    _heartbeat_document(lag_seconds="12s"),
+    _heartbeat_document(lag_seconds=-1),
+    _heartbeat_document(lag_status=2),
+    _heartbeat_document(lag_alert_since="since noon"),
     json.dumps({k: v for k, v in json.loads(_heartbeat_document()).items() if k != "status"}).encode(),
     json.dumps({"type": "command", "kind": "switch_strategy", "strategy": "sticky-ish",
                 "requested_by": "a", "requested_at": "2026-11-25T12:00:00.000Z", "command_id": "c1"}).encode(),
@@ -276,3 +288,34 @@ def test_a_group_formed_on_the_new_strategy_after_the_switch_is_recognised():
     view.observe(beat("new", 20, (4, 5), strategy="cooperative-sticky"), at(31))
     assert view.formed_on("cooperative-sticky", switch_at) == "new"
     assert view.formed_on("roundrobin", switch_at) is None
+
+
+def test_a_heartbeat_without_the_lag_fields_an_older_member_decodes_with_none():
+    document = {k: v for k, v in json.loads(_heartbeat_document()).items() if not k.startswith("lag_")}
+    heartbeat = decode(json.dumps(document))
+    assert (heartbeat.lag_seconds, heartbeat.lag_status, heartbeat.lag_alert, heartbeat.lag_alert_since) == (
+        None, None, None, None)
+
+
+def test_the_groups_lag_is_its_worst_member_and_it_is_in_alert_since_its_first_alert():
+    view = GroupView()
+    view.observe(beat("a", 0, (0, 1), lag_seconds=2.0, lag_status="OK", lag_alert="ok"), at(0))
+    view.observe(beat("b", 0, (2, 3), lag_seconds=40.0, lag_status="STALL", lag_alert="firing",
+                      lag_alert_since=at(-30)), at(0))
+    view.observe(beat("c", 0, (4,), lag_seconds=9.0, lag_status="WARN", lag_alert="firing",
+                      lag_alert_since=at(-10)), at(0))
+    view.observe(beat("d", 0, (5,)), at(0))  # an older member: no lag fields
+    lag = group_lag(view.rows(at(1)))
+    assert (lag.status, lag.worst, lag.alerting, lag.alert_since, lag.lag_seconds) == (
+        "STALL", ("b",), ("b", "c"), at(-30), 40.0)
+    # A silent member's last word is no longer its state: only what is heard counts.
+    view.observe(beat("a", 3, (0, 1), lag_seconds=0.0, lag_status="OK", lag_alert="ok"), at(3))
+    view.observe(beat("c", 3, (4,), lag_seconds=0.0, lag_status="OK", lag_alert="ok"), at(3))
+    lag = group_lag(view.rows(at(3)))
+    assert (lag.status, lag.worst, lag.alerting, lag.alert_since, lag.lag_seconds) == ("OK", (), (), None, 0.0)
+
+
+def test_no_group_lag_status_from_members_that_send_none():
+    view = GroupView()
+    view.observe(beat("a", 0, (0, 1)), at(0))
+    assert group_lag(view.rows(at(0))).status is None

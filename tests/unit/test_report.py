@@ -384,6 +384,51 @@ def test_lag_peak_and_drain_from_stats():
     assert "| n/a | n/a |" in render_markdown(without_stats)
 
 
+def iso(seconds: float) -> str:
+    return ev(seconds, "x", "x")["ts"]
+
+
+def test_the_group_lag_over_time_is_charted_with_the_rebalances_numbered_and_the_alerts_listed():
+    logs = [
+        [started(0, "a", 2), assigned(1, "a", [0, 1]), stats(5, "a", [0, 1], lag=0),
+         {**stats(10, "a", [0, 1], lag=800), "lag_seconds": 9.5},
+         ev(11, "a", "lag_alert_raised", since=iso(7), threshold="50 messages", for_s=2.0, value=800, lag=800,
+            lag_seconds=9.5, partitions=[0, 1]),
+         revoked(12, "a", [0, 1], assignment=[0]), stats(15, "a", [0], lag=300),
+         ev(17, "a", "lag_alert_cleared", raised_at=iso(11), duration_s=6.0, threshold="50 messages", for_s=2.0,
+            value=40, lag=40, lag_seconds=0.5),
+         stats(20, "a", [0], lag=10)],
+        [started(11, "b", 2), assigned(12, "b", [1]), stats(16, "b", [1], lag=100),
+         ev(19, "b", "lag_alert_raised", since=iso(16), threshold="50 messages", for_s=2.0, value=120, lag=120,
+            lag_seconds=3.0, partitions=[1])],
+    ]
+    report = build_report(logs)
+    assert [(at - T0).total_seconds() for at, _ in report.lag_series] == [5, 10, 15, 16, 20]
+    assert [lag for _, lag in report.lag_series] == [0, 800, 300, 400, 110]
+    # Only the stats lines that carry it (older logs have no lag_seconds).
+    assert [(at - T0).total_seconds() for at, _ in report.lag_seconds_series] == [10]
+    first, second = report.alerts
+    assert (first.member, first.above_since, first.cleared_at, first.lasted_ms, first.value) == (
+        "a", T0 + timedelta(seconds=7), T0 + timedelta(seconds=17), 6_000, 800.0)
+    assert (second.member, second.cleared_at, second.lasted_ms) == ("b", None, None)
+
+    text = render_markdown(report)
+    assert "## Lag over time" in text and "### Lag alerts" in text and "xychart-beta" in text
+    assert "not cleared in these logs" in text and "50 messages for 2.0 s" in text
+    chart = text.split("## Lag over time", 1)[1].split("```text\n", 1)[1].split("```", 1)[0].splitlines()
+    axis = chart[-2]
+    assert "1" in axis and "2" in axis  # the two rebalances, numbered where they start
+    assert axis.index("1") < axis.index("2")
+    assert json.loads(render_json(report))["alerts"][0]["member"] == "a"
+
+
+def test_a_report_without_stats_or_alerts_says_so():
+    report = build_report([[started(0, "a"), assigned(1, "a", list(ALL))]])
+    text = render_markdown(report)
+    assert "No `stats` lines in these logs: no lag to draw." in text
+    assert "No `lag_alert_raised` line in these logs." in text
+
+
 def test_a_log_holding_two_runs_gives_two_members():
     log = [started(0, "a"), assigned(1, "a", list(ALL)), revoked(5, "a", list(ALL)),
            ev(5, "a", "stopped", reason="quit"), started(10, "a"), assigned(11, "a", list(ALL))]

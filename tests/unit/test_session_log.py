@@ -119,3 +119,34 @@ def test_session_log_lines_hold_no_raw_control_characters(tmp_path):
     assert line.isascii() and line.isprintable()
     record = json.loads(line)
     assert record["consumer_id"] == f"me{HOSTILE}" and record["reason"] == f"broker{HOSTILE}\u2028\ud800"
+
+
+def test_the_exports_carry_the_lag_chart_and_the_alerts():
+    from dataclasses import replace
+
+    from balance_tui.core.lag_view import MARKER_LEGEND
+    from balance_tui.core.rows import PartitionRestore
+    from tests.lag_views import sample_view
+
+    view = sample_view(T0.timestamp())
+    restored = TimelineEntry(at=T0, kind="restored", partitions=(0, 1), assignment=(0, 1), detail="restored P0-P1",
+                             restores=(PartitionRestore(0, 3, 9, 12.5, 40), PartitionRestore(1, 2, 4, 8.0, 7)))
+    state = replace(_state(), lag=view, history=[*_state().history, restored])
+    text = export_markdown(state)
+    section = text.split("## Lag\n", 1)[1].split("## Rebalance timeline", 1)[0]
+    assert "status WARN (P3)" in section and "not draining (P3)" in section
+    assert "Alert rule: lag above 1,000 messages for 1m" in section
+    chart = section.split("```text\n", 1)[1].split("```", 1)[0].splitlines()
+    assert len(chart) == 10 and all(len(line) == 76 for line in chart)
+    assert "‖" in chart[-2] and "▸" in chart[-2]  # the pause and the resume on the time axis
+    assert chart[-1].rstrip().endswith("UTC")
+    assert MARKER_LEGEND in section
+    assert "| 3 |" in section and "WARN" in section  # a row per partition
+    assert "### Lag alerts" in section and "| raised (UTC) |" in section
+    document = export_document(state)
+    assert document["lag"]["status"] == "WARN" and document["lag"]["alert"]["state"] == "firing"
+    assert document["lag"]["series"] and document["lag"]["markers"]
+    assert document["rebalancingHistory"][-1]["restores"][1] == {
+        "partition": 1, "customers": 2, "records": 4, "durationMs": 8.0, "resumeOffset": 7}
+    # Before the worker's first lag view: no lag section at all.
+    assert "## Lag\n" not in export_markdown(_state()) and "lag" not in export_document(_state())

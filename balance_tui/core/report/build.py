@@ -6,11 +6,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from balance_tui.core.events import Event
 from balance_tui.core.formatting import ms_between
 from balance_tui.core.report.model import (
     DEFAULT_SESSION_TIMEOUT_MS,
     DRAIN_FLOOR,
     STATS_INTERVAL_MS,
+    LagAlertEntry,
     LagSummary,
     Member,
     MemberPause,
@@ -18,7 +20,13 @@ from balance_tui.core.report.model import (
     Report,
     ReportError,
 )
-from balance_tui.core.report.runs import _classify_ends, _partitions, _Run, _split_runs
+from balance_tui.core.report.runs import (
+    _classify_ends,
+    _partitions,
+    _Run,
+    _split_runs,
+    parse_ts,
+)
 from balance_tui.core.report.walk import _crash_moments, _Episode, _Walk
 
 # -- building the report --------------------------------------------------------------------------
@@ -156,4 +164,37 @@ def build_report(logs: Sequence[Sequence[Any]], partitions: int | None = None,
     group, topic = groups[0]
     return Report(group=group, topic=topic, partitions=count, started_at=min(r.times[0] for r in runs),
                   ended_at=max(r.last_seen for r in runs), members=members, rebalances=rebalances,
-                  timeline=timeline, warnings=warnings)
+                  timeline=timeline, warnings=warnings, lag_series=walk.lag_samples,
+                  lag_seconds_series=walk.seconds_samples, alerts=_alerts(runs))
+
+
+def _alerts(runs: list[_Run]) -> list[LagAlertEntry]:
+    """Every member's lag alerts: each `lag_alert_raised` with the `lag_alert_cleared` that followed it, by time."""
+    alerts: list[LagAlertEntry] = []
+    for run in runs:
+        open_alert: LagAlertEntry | None = None
+        for event, at in zip(run.events, run.times, strict=True):
+            if event["event"] == Event.LAG_ALERT_RAISED:
+                open_alert = LagAlertEntry(
+                    member=run.name, raised_at=at, above_since=_moment(event.get("since")), cleared_at=None,
+                    threshold=str(event.get("threshold", "")), for_s=_number(event.get("for_s")),
+                    value=_number(event.get("value")))
+                alerts.append(open_alert)
+            elif event["event"] == Event.LAG_ALERT_CLEARED and open_alert is not None:
+                open_alert.cleared_at = at
+                open_alert.lasted_ms = ms_between(open_alert.raised_at, at)
+                open_alert = None
+    return sorted(alerts, key=lambda alert: alert.raised_at)
+
+
+def _moment(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_ts(value)
+    except ValueError:
+        return None
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -148,6 +148,24 @@ class Rebalance:
 
 
 @dataclass
+class LagAlertEntry:
+    """One lag alert of one member, from its `lag_alert_raised` (and `lag_alert_cleared`) lines."""
+
+    member: str
+    raised_at: datetime
+    #: When the member's lag went above the threshold (the alert is raised `lag_alert_for` later).
+    above_since: datetime | None
+    #: None: still in alert when its log ends (or it ended without clearing: a crash, a stop).
+    cleared_at: datetime | None
+    threshold: str
+    for_s: float | None
+    #: The lag (in the threshold's unit) that raised it.
+    value: float | None
+    #: From raised to cleared (None while not cleared).
+    lasted_ms: float | None = None
+
+
+@dataclass
 class Report:
     group: str
     topic: str
@@ -159,6 +177,11 @@ class Report:
     #: The merged timeline, with synthetic `leaving`, `crashed`, `crash_detected` and `settled` entries.
     timeline: list[HistoryEntry]
     warnings: list[str] = field(default_factory=list)
+    #: The group's lag over time: at each `stats` line, the sum of the live members' latest lag (messages).
+    lag_series: list[tuple[datetime, int]] = field(default_factory=list)
+    #: The same moments' largest lag in seconds among the live members (where the logs have it).
+    lag_seconds_series: list[tuple[datetime, float]] = field(default_factory=list)
+    alerts: list[LagAlertEntry] = field(default_factory=list)
 
     def alias(self, name: str | None) -> str:
         for member in self.members:

@@ -10,6 +10,7 @@ from datetime import datetime
 from balance_tui.core.assignment import iso_ms
 from balance_tui.core.formatting import format_lab_partitions as format_partitions
 from balance_tui.core.formatting import format_ms, jsonable, ms_between
+from balance_tui.core.lag import Marker, render_chart
 from balance_tui.core.report.model import (
     REFUSED_CODES,
     CrashDetection,
@@ -146,7 +147,8 @@ def render_markdown(report: Report) -> str:
                 _members_cell(report, rebalance), _partition_cell(rebalance.moved, report.partitions),
                 _partition_cell(rebalance.interrupted, report.partitions), ", ".join(pauses) or "–",
                 _longest_partition_pause(rebalance), detect, settled, peak, drained)) + " |")
-    lines += ["", "## Assignment history", ""]
+    lines += ["", *_lag_section(report)]
+    lines += ["## Assignment history", ""]
     for member in report.members:
         lines += [f"### {member.alias}: {visible(member.name)}", "",
                   "| Time (UTC) | Since start | Rebalance | Event | Partitions | Assignment after | Gen | Detail |",
@@ -161,6 +163,101 @@ def render_markdown(report: Report) -> str:
         lines.append("")
     lines += ["## Sequence", "", "```mermaid", render_mermaid(report), "```", ""]
     return "\n".join(lines)
+
+
+#: The text chart's size in the Markdown: a code block that stays readable in a 100-column viewer.
+LAG_CHART_WIDTH, LAG_CHART_HEIGHT = 96, 10
+#: Points of the Mermaid xychart: the group lag resampled over equal stretches of time.
+XYCHART_POINTS = 60
+
+
+def _lag_section(report: Report) -> list[str]:
+    """The group lag over time (a text chart, rebalances numbered on the time axis; a Mermaid xychart), the alerts."""
+    lines = ["## Lag over time", ""]
+    if not report.lag_series:
+        lines += ["No `stats` lines in these logs: no lag to draw.", ""]
+    else:
+        lines += [("Group lag in messages: at each member's `stats` line (every 5 s), the sum of every live member's "
+                   "latest lag, held until the next line. On the time axis, the number of each rebalance where it "
+                   "starts (`+` when several share a column, `╌` before the first `stats` line)."), "",
+                  "```text", *render_lag_chart(report), "```", ""]
+        if report.lag_seconds_series:
+            lines += ["The oldest unconsumed record's age, at each `stats` line the largest among the live members:",
+                      "", "```text", *render_lag_chart(report, seconds=True), "```", ""]
+        lines += ["```mermaid", render_xychart(report), "```", ""]
+    lines += ["### Lag alerts", ""]
+    if not report.alerts:
+        lines += ["No `lag_alert_raised` line in these logs.", ""]
+        return lines
+    lines += ["| Member | Raised | Above the threshold since | Cleared | In alert for | Threshold | Lag when raised |",
+              "|---|---|---|---|---|---|---:|"]
+    for alert in report.alerts:
+        lines.append("| " + " | ".join(_cell(c) for c in (
+            report.alias(alert.member), _offset(report, alert.raised_at),
+            _offset(report, alert.above_since) if alert.above_since else "–",
+            _offset(report, alert.cleared_at) if alert.cleared_at else "not cleared in these logs",
+            format_ms(alert.lasted_ms) if alert.lasted_ms is not None else "–",
+            f"{alert.threshold} for {format_ms(alert.for_s * 1000)}" if alert.for_s is not None else alert.threshold,
+            f"{alert.value:,.0f}" if alert.value is not None else "–")) + " |")
+    lines.append("")
+    return lines
+
+
+def render_lag_chart(report: Report, *, seconds: bool = False, width: int = LAG_CHART_WIDTH,
+                     height: int = LAG_CHART_HEIGHT) -> list[str]:
+    """The group lag (or, `seconds`, its age) over the whole report as a text chart, rebalances numbered."""
+    series = report.lag_seconds_series if seconds else report.lag_series
+    start, end = report.started_at.timestamp(), report.ended_at.timestamp()
+    end = max(end, start + 1)
+    markers = [Marker(rebalance.started_at.timestamp(), str(rebalance.number)) for rebalance in report.rebalances]
+    return render_chart(_held(series, start, end, width), start=start, end=end, width=width, height=height,
+                        markers=markers, seconds=seconds, glyphs=_NUMBER_GLYPHS,
+                        time_labels=("+0s", f"+{end - start:.0f}s"))
+
+
+def _held(series: Sequence[tuple[datetime, float]], start: float, end: float, width: int) -> list[tuple[float, float]]:
+    """The samples, and each one's value held until the next (`stats` lines come every 5 s: a column between two
+    shows the last known lag, not a gap), on a grid finer than the chart's columns."""
+    samples = sorted((at.timestamp(), float(value)) for at, value in series)
+    if not samples:
+        return []
+    step = (end - start) / (2 * width)
+    points, index, value = list(samples), 0, samples[0][1]
+    moment = samples[0][0]
+    while moment <= samples[-1][0]:
+        while index < len(samples) and samples[index][0] <= moment:
+            value = samples[index][1]
+            index += 1
+        points.append((moment, value))
+        moment += step
+    return points
+
+
+_NUMBER_GLYPHS = {str(number): str(number) for number in range(1, 10)}
+
+
+def render_xychart(report: Report, points: int = XYCHART_POINTS) -> str:
+    """A Mermaid `xychart-beta` of the group lag: its peak over equal stretches of time (the last value carried
+    over a stretch without a `stats` line), seconds since the first event on the x axis."""
+    start = report.started_at.timestamp()
+    span = max(1.0, report.ended_at.timestamp() - start)
+    count = max(2, min(points, len(report.lag_series)))
+    peaks: list[int | None] = [None] * count
+    for at, lag in report.lag_series:
+        index = min(count - 1, int((at.timestamp() - start) / span * count))
+        peaks[index] = lag if peaks[index] is None else max(peaks[index], lag)  # type: ignore[type-var]
+    values, last = [], 0
+    for peak in peaks:
+        last = peak if peak is not None else last
+        values.append(last)
+    top = max(values) or 1
+    return "\n".join([
+        "xychart-beta",
+        f'    title "Group lag (messages), {len(report.rebalances)} rebalance(s)"',
+        f'    x-axis "seconds since the first event" 0 --> {span:.0f}',
+        f'    y-axis "lag (messages)" 0 --> {top}',
+        f"    line [{', '.join(str(value) for value in values)}]",
+    ])
 
 
 def _note_text(text: str) -> str:

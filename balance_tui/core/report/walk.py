@@ -41,6 +41,7 @@ class _MemberState:
     #: Waiting for its first `assigned` after a join, restart or strategy switch.
     pending: bool = False
     lag: int | None = None
+    lag_seconds: float | None = None
     rate: float = 0.0
 
 
@@ -102,6 +103,8 @@ class _Walk:
         self.open: _Episode | None = None
         self.closed: list[_Episode] = []
         self.lag_samples: list[tuple[datetime, int]] = []
+        #: The group's lag in seconds at each `stats` line: the largest of the live members' latest (None: unknown).
+        self.seconds_samples: list[tuple[datetime, float]] = []
         #: Highest group consumption rate (tx/s) seen: one second of it is "no backlog to speak of".
         self.peak_rate = 0.0
         self.timeline: list[tuple[HistoryEntry, _Episode | None]] = []
@@ -281,11 +284,16 @@ class _Walk:
                 state.pending = False  # assigned, or refused: no longer waiting to be assigned
             if kind == "stats":
                 state.lag = event.get("lag") if isinstance(event.get("lag"), int) else None
+                seconds = event.get("lag_seconds")
+                state.lag_seconds = float(seconds) if isinstance(seconds, (int, float)) else None
                 state.rate = float(event["rate"]) if isinstance(event.get("rate"), (int, float)) else 0.0
         if kind in ("stopped", "crashed"):
             self.live.pop(run.name, None)
         if kind == "stats":
             self.lag_samples.append((item.at, sum(s.lag for s in self.live.values() if s.lag is not None)))
+            ages = [s.lag_seconds for s in self.live.values() if s.lag_seconds is not None]
+            if ages:
+                self.seconds_samples.append((item.at, max(ages)))
             self.peak_rate = max(self.peak_rate, sum(s.rate for s in self.live.values()))
 
     def _measure(self, episode: _Episode, item: _Item, owners_before: dict[int, str | None],

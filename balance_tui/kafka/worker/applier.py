@@ -30,6 +30,7 @@ class BatchApplier:
         # The changelog's record cache: each changed customer once, written at the next flush.
         unflushed = state.changelog.dirty if state.changelog is not None else None
         position = state.offsets.position
+        last_read: dict[int, Any] = {}  # the last record of each partition, for its timestamp (lag in seconds)
         produced_at_ms: list[int] = []
         work_seconds = state.work_ms / 1000.0
         paced_until = time.monotonic()
@@ -64,11 +65,17 @@ class BatchApplier:
                         if timestamp > 0:
                             produced_at_ms.append(timestamp)
             position[partition] = offset + 1
+            last_read[partition] = message
             if work_seconds:
                 paced_until += work_seconds
                 delay = paced_until - time.monotonic()
                 if delay > 0.001:
                     time.sleep(delay)
+        read_at = state.offsets.last_record_timestamp
+        for partition, message in last_read.items():
+            stamp = message.timestamp()[1]
+            if stamp > 0:
+                read_at[partition] = stamp / 1000.0
         state.throughput.batch(len(messages) - not_records, produced_at_ms, time.monotonic(), time.time() * 1000.0,
                                utc_now())
 

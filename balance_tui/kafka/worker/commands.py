@@ -73,6 +73,7 @@ class Commands:
                 return self._ask_group(strategy)
             case Restart():
                 self.reporter.write(Event.RESTARTED)
+                self.state.lag.mark("restarted")
                 self.reporter.timeline("restarted", "leaving the group and rejoining")
                 return Rejoin()
             case TogglePause():
@@ -94,6 +95,7 @@ class Commands:
         previous, self.state.strategy = self.state.strategy, strategy
         self.reporter.session.strategy = strategy
         self.reporter.write(Event.STRATEGY_CHANGED, **{"from": previous, "to": strategy})
+        self.state.lag.mark("strategy", f"{previous} → {strategy}")
         self.reporter.timeline("strategy_changed", f"strategy {previous} → {strategy}: leaving the group and "
                                                    "rejoining")
         return Rejoin()
@@ -129,6 +131,7 @@ class Commands:
             self.reporter.kafka_error(error.args[0])
         event = Event.PAUSED if state.paused else Event.RESUMED
         self.reporter.write(event, assignment=sorted(state.tracker.assignment))
+        state.lag.mark(event.value)
         self.reporter.timeline(event, "consumption paused: partitions kept, lag grows" if state.paused
                                else "consumption resumed")
         self.reporter.status_from_assignment()

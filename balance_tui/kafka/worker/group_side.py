@@ -7,11 +7,14 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from confluent_kafka import Consumer
 
 from balance_tui.core.assignment import utc_now
 from balance_tui.core.group import HEARTBEAT_SECONDS, GroupCommand, MemberHeartbeat
+from balance_tui.core.lag_view import LagView
 from balance_tui.core.offsets import total_lag
 from balance_tui.core.rows import ConsumerStatus
 from balance_tui.kafka.membership import GroupMembership
@@ -19,6 +22,17 @@ from balance_tui.kafka.worker.commands import LoopOutcome, Rejoin
 from balance_tui.kafka.worker.consumer_setup import membership_of
 from balance_tui.kafka.worker.state import MemberState, Reporter
 from balance_tui.session_log import STATS_SECONDS, Event
+
+
+def lag_fields(view: LagView | None) -> dict[str, Any]:
+    """The heartbeat's lag fields from this member's lag view: the Group panel of every terminal shows them."""
+    if view is None:
+        return {}
+    alert = view.alert
+    return {"lag_seconds": view.lag_seconds, "lag_status": view.status.name,
+            "lag_alert": alert.state.value if alert is not None else None,
+            "lag_alert_since": (datetime.fromtimestamp(alert.raised_at, UTC)
+                                if alert is not None and alert.firing and alert.raised_at is not None else None)}
 
 
 class Every:
@@ -59,7 +73,7 @@ class GroupSide:
             generation=membership_of(self.consumer)[0], lag=total_lag(lags, bool(owned)),
             rate=state.throughput.rate.rate(time.monotonic()), work_ms=state.work_ms, sent_at=utc_now(),
             session_timeout_ms=state.settings.session_timeout_ms, position_by_partition=positions,
-            high_watermark_by_partition=highs, committed_by_partition=commits,
+            high_watermark_by_partition=highs, committed_by_partition=commits, **lag_fields(state.lag.view),
         )
 
     def beat(self) -> None:

@@ -31,6 +31,8 @@ from balance_tui.kafka.worker.commands import (
 )
 from balance_tui.kafka.worker.consumer_setup import consumer_config, quiet_logger
 from balance_tui.kafka.worker.group_side import Every, GroupSide
+from balance_tui.kafka.worker.lag_feed import note_commits
+from balance_tui.kafka.worker.lag_feed import observe as observe_lag
 from balance_tui.kafka.worker.publishing import BalancePublisher
 from balance_tui.kafka.worker.rebalance import RebalanceHandler
 from balance_tui.kafka.worker.state import MemberState, Reporter
@@ -204,7 +206,8 @@ class ConsumptionLoop:
         if state.paused and schedule.due("watermarks", now):
             self._refresh_paused_watermarks()
         if schedule.due("snapshot", now):
-            self.reporter.post(snapshot(state, self.reporter.status.status, self.group.membership, self.consumer, now))
+            self.reporter.post(snapshot(state, self.reporter.status.status, self.group.membership, self.consumer, now,
+                                        lag=observe_lag(state, self.reporter)))
         if schedule.due("stats", now):
             self.reporter.write(Event.STATS, **stats_line(state, self.reporter.status.status, now))
         return None
@@ -258,8 +261,7 @@ class ConsumptionLoop:
 
     def on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
         if error is None:
-            self.state.offsets.commits_acknowledged(
-                ((tp.partition, tp.offset) for tp in partitions if tp.error is None), self.state.tracker.assignment)
+            note_commits(self.state, [(tp.partition, tp.offset) for tp in partitions if tp.error is None])
         elif error.code() in EXPECTED_COMMIT_FAILURES:
             # A commit that crossed a rebalance: harmless here (the changelog positions a new
             # owner), so it goes to the session log only, not to the screen.

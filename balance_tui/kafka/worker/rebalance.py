@@ -14,11 +14,13 @@ import time
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from balance_tui.core.assignment import utc_now
-from balance_tui.core.rows import ConsumerStatus, TimelineEntry
+from balance_tui.core.rows import ConsumerStatus, PartitionRestore, TimelineEntry
 from balance_tui.kafka.changelog_coordinator import ACK_REPORT_SECONDS, plan_assignment
 from balance_tui.kafka.membership import GroupMembership
 from balance_tui.kafka.worker.consumer_setup import membership_of
+from balance_tui.kafka.worker.lag_feed import note_commits
 from balance_tui.kafka.worker.publishing import BalancePublisher, rebalance_log_fields
+from balance_tui.kafka.worker.restore_summary import RestoreSummary, partition_runs
 from balance_tui.kafka.worker.state import MemberState, Reporter
 from balance_tui.messages import PartitionsAssigned, PartitionsLost, PartitionsRevoked
 from balance_tui.session_log import Event
@@ -46,6 +48,8 @@ class RebalanceHandler:
         self.join_started: float | None = time.monotonic()
         #: The generation an eager revoke happened in: its partitions' state is kept only into the next one.
         self._revoked_generation: int | None = None
+        #: Restores finished and not yet said: one timeline line per assignment.
+        self.restores = RestoreSummary()
 
     # -- the callbacks ---------------------------------------------------------------------------
 
@@ -143,11 +147,13 @@ class RebalanceHandler:
             self.state.offsets.forget(partition)
         if self.state.changelog is not None:
             self.state.changelog.forget(partitions)
+        self.state.lag.forget(partitions)
         if partitions and announce:
             self.balances.flush(self.state.ledger, removed_partitions=tuple(partitions))
 
     def _said(self, event: Event, entry: TimelineEntry, message: type) -> None:
         self.reporter.session.write(event, at=entry.at, **rebalance_log_fields(event, entry))
+        self.state.lag.mark(event.value, partition_runs(entry.partitions))
         self.membership.describe_soon()
         self.reporter.post(message(partitions=entry.partitions, assignment=entry.assignment, entry=entry))
 
@@ -183,6 +189,8 @@ class RebalanceHandler:
             return changelog is None
         outcome = changelog.flush(owned, state.ledger.customers, positions if commit_offsets else None,
                                   consumer.consumer_group_metadata, timeout, time.monotonic())
+        if commit_offsets:  # each committed transaction carried its partition's offset
+            note_commits(state, {p: positions[p] for p in outcome.committed if p in positions})
         if outcome.fenced:
             self._fenced(outcome.fenced)
         if outcome.failed or outcome.refused:
@@ -235,6 +243,7 @@ class RebalanceHandler:
             source = TopicPartition(state.settings.topic, partition, OFFSET_BEGINNING if resume is None else resume)
             state.offsets.restored_to(partition, source.offset, resume)
             if not self._seek(consumer, source):
+                self._say_restored()
                 return
             if state.paused:
                 state.paused_partitions.add(partition)
@@ -244,11 +253,19 @@ class RebalanceHandler:
             self.reporter.write(Event.RESTORED, partition=partition, customers=len(restore.states),
                                 records=restore.records, duration_ms=round(seconds * 1000, 1),
                                 resume_offset=resume if resume is not None else 0)
-            self.reporter.timeline("restored", f"restored P{partition}: {len(restore.states):,} customers from "
-                                               f"{restore.records:,} changelog records in {seconds:.2f}s, resuming "
-                                               f"at offset {resume if resume is not None else 0}", (partition,))
+            self.restores.add(PartitionRestore(partition, len(restore.states), restore.records,
+                                               round(seconds * 1000, 1), resume if resume is not None else 0))
             if not state.restoring:
+                self._say_restored()
                 self.reporter.status_from_assignment()
+
+    def _say_restored(self) -> None:
+        """The restores done since the last line, in one timeline line (the session log has one per partition)."""
+        said = self.restores.take()
+        if said is not None:
+            text, partitions, restores = said
+            self.state.lag.mark("restored", partition_runs(partitions))
+            self.reporter.timeline("restored", text, partitions, restores)
 
     def _seek(self, consumer: Consumer, source: TopicPartition) -> bool:
         """Send a restored partition to where it resumes; False when only a new join can (one is requested)."""

@@ -28,11 +28,12 @@ from balance_tui.core.error_reports import (
 from balance_tui.core.ledger import Ledger
 from balance_tui.core.member_view import Throughput
 from balance_tui.core.offsets import PartitionOffsets
-from balance_tui.core.rows import ConsumerStatus, TimelineEntry
+from balance_tui.core.rows import ConsumerStatus, PartitionRestore, TimelineEntry
 from balance_tui.core.transaction import Rejection
 from balance_tui.kafka.changelog_coordinator import ChangelogCoordinator
 from balance_tui.kafka.membership import GroupMembership
 from balance_tui.kafka.worker.consumer_setup import INCREMENTAL_STRATEGIES
+from balance_tui.kafka.worker.lag_feed import LagFeed
 from balance_tui.kafka.worker.publishing import StatusBoard
 from balance_tui.messages import KafkaErrorReported, MessageRejected, TimelineEvent
 from balance_tui.session_log import Event, SessionLog
@@ -62,6 +63,11 @@ class MemberState:
     paused_partitions: set[int] = field(default_factory=set)
     #: KIP-848 group configs (session and heartbeat timeouts) already asked for, so they are set once.
     group_timeouts_set: bool = False
+    #: Lag over time, Burrow's status and the lab's alert rule, kept across joins (`lag_feed.py`).
+    lag: LagFeed = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lag = LagFeed.from_settings(self.settings)
 
     @property
     def incremental(self) -> bool:
@@ -80,6 +86,7 @@ class MemberState:
         """On a new, empty cluster: nothing this member knew of the data holds any more."""
         self.ledger = Ledger()
         self.offsets = PartitionOffsets()
+        self.lag.reset()
 
 
 class Reporter:
@@ -100,8 +107,9 @@ class Reporter:
     def write(self, event: Event, **fields: Any) -> None:
         self.session.write(event, **fields)
 
-    def timeline(self, kind: str, text: str, partitions: tuple[int, ...] = ()) -> TimelineEntry:
-        entry = self.state.tracker.note(kind, utc_now(), text, partitions)
+    def timeline(self, kind: str, text: str, partitions: tuple[int, ...] = (),
+                 restores: tuple[PartitionRestore, ...] = ()) -> TimelineEntry:
+        entry = self.state.tracker.note(kind, utc_now(), text, partitions, restores)
         self.post(TimelineEvent(entry=entry))
         return entry
 

@@ -8,6 +8,8 @@ from confluent_kafka import Consumer
 
 from balance_tui.core.assignment import iso_ms, utc_now
 from balance_tui.core.export import ExportState
+from balance_tui.core.lag_view import LagView
+from balance_tui.core.lag_view import stats_fields as lag_stats_fields
 from balance_tui.core.member_view import (
     PartitionScene,
     counters,
@@ -22,8 +24,8 @@ from balance_tui.messages import Snapshot
 
 
 def snapshot(state: MemberState, status: ConsumerStatus, membership: GroupMembership, consumer: Consumer | None,
-             now: float) -> Snapshot:
-    """Counters and the partitions table, a few times a second."""
+             now: float, lag: LagView | None = None) -> Snapshot:
+    """Counters, the partitions table and the lag view, a few times a second."""
     owned = state.tracker.assignment
     lags = state.offsets.lag_by_partition(owned, state.restoring)
     progress = ({p: (r.records, r.total) for p, r in state.changelog.progress().items()}
@@ -37,14 +39,15 @@ def snapshot(state: MemberState, status: ConsumerStatus, membership: GroupMember
         counters=counters(state.throughput, state.ledger, state.rejections, lags, bool(owned), now),
         partitions=partition_rows(scene, state.offsets, lags, state.offsets.rates(now), others),
         status=status, generation=generation, member_id=member_id, strategy=state.strategy,
-        work_ms=state.work_ms, paused=state.paused,
+        work_ms=state.work_ms, paused=state.paused, lag=lag,
     )
 
 
 def stats_line(state: MemberState, status: ConsumerStatus, now: float) -> dict[str, object]:
     owned = state.tracker.assignment
     lags = state.offsets.lag_by_partition(owned, state.restoring)
-    return stats_fields(state.throughput, state.rejections, lags, owned, status.value, now)
+    return {**stats_fields(state.throughput, state.rejections, lags, owned, status.value, now),
+            **lag_stats_fields(state.lag.view)}
 
 
 def export_state(state: MemberState, status: ConsumerStatus, membership: GroupMembership,
@@ -58,6 +61,7 @@ def export_state(state: MemberState, status: ConsumerStatus, membership: GroupMe
         processing_errors=state.throughput.processing_errors, rejected=state.rejections.total,
         partition_offsets=dict(state.offsets.position), history=list(state.tracker.history), started_at=started_at,
         last_message_at=state.throughput.last_message_at, balances=state.ledger.rows(), exported_at=utc_now(),
+        lag=state.lag.view,
         extra={"rejectedByReason": dict(sorted(state.rejections.by_reason.items())),
                "recentRejections": [{**entry, "at": iso_ms(entry["at"])} for entry in state.rejections.recent],
                "group": membership.view.export_entries(utc_now()),

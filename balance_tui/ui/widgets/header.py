@@ -15,9 +15,12 @@ from rich.table import Table
 from rich.text import Text
 from textual.widget import Widget
 
+from balance_tui.core.lag import AlertState, LagStatus
+from balance_tui.core.lag_view import LagView, alert_text, seconds_text
 from balance_tui.core.rows import ConsumerStatus
 from balance_tui.core.safe_text import visible
 from balance_tui.ui import format as fmt
+from balance_tui.ui.widgets.lag_chart import STATUS_STYLES as LAG_STATUS_STYLES
 
 #: Badge style per status: green means work is flowing, yellow a rebalance in progress,
 #: red that the operator should look, dim that nothing will happen by itself.
@@ -34,6 +37,7 @@ STATUS_STYLES: dict[ConsumerStatus, str] = {
     ConsumerStatus.STOPPED: "bold white on #585858",
 }
 LEAVING_STYLE = "bold black on #d7af00"
+ALERT_STYLE = "bold white on #d75f5f"
 LABEL = "#8a8a8a"
 VALUE = "bold"
 
@@ -58,6 +62,11 @@ class HeaderInfo:
     status_since: datetime | None = None
     started_at: datetime | None = None
     leaving: bool = False
+    #: My partitions' worst Burrow status (OK, WARN, ...), lag in seconds, and the alert's words.
+    lag_status: LagStatus | None = None
+    lag_seconds: str = ""
+    alert: str = ""
+    alert_firing: bool = False
 
 
 def status_text(info: HeaderInfo, now: datetime) -> Text:
@@ -116,6 +125,11 @@ class HeaderBar(Widget):
              "bold #ff8787" if info.status is ConsumerStatus.JOINING else LABEL),
         )
         uptime = _field("up", fmt.duration(now - info.started_at) if info.started_at else fmt.DASH)
+        if info.alert:
+            # The lab's rule: the first thing to see, beside the uptime that says since when we run.
+            alert = (Text(f" ⚠ LAG ALERT {info.alert.removeprefix('in alert ')} ", style=ALERT_STYLE)
+                     if info.alert_firing else Text(info.alert, style="#d7af00"))
+            uptime = Text.assemble(alert, "   ", uptime)
         rebalance_line = _fields(
             _field("strategy", info.strategy, "bold #d7af5f"),
             # KIP-848 has no group generations: each member has an epoch of its own.
@@ -124,6 +138,11 @@ class HeaderBar(Widget):
             _field("member", _short_member(info.member_id), ""),
         )
         work = _field("work", fmt.work_ms(info.work_ms) + "/tx")
+        if info.lag_status is not None:
+            lag = Text.assemble(("lag ", LABEL), (info.lag_status.name,
+                                                  "bold " + LAG_STATUS_STYLES[info.lag_status].removeprefix("bold ")),
+                                (f" · {info.lag_seconds} behind" if info.lag_seconds else "", VALUE))
+            work = Text.assemble(lag, "   ", work)
         where_line = _fields(
             _field("group", info.group),
             _field("topic", info.topic),
@@ -137,6 +156,17 @@ class HeaderBar(Widget):
         where_line.no_wrap = True
         where_line.overflow = "ellipsis"
         return Group(_split_line(status_line, uptime), _split_line(rebalance_line, work), where_line)
+
+
+def show_lag_in_header(info: HeaderInfo, view: LagView | None) -> None:
+    """The Snapshot's lag view in the header's words: status, seconds, and the alert unless it is quiet."""
+    if view is None:
+        return
+    info.lag_status = view.status
+    info.lag_seconds = seconds_text(view.lag_seconds) if view.lag_seconds is not None else ""
+    alert = view.alert
+    info.alert_firing = alert is not None and alert.firing
+    info.alert = alert_text(alert, view.time) if alert is not None and alert.state is not AlertState.OK else ""
 
 
 def _split_line(left: Text, right: Text) -> Table:

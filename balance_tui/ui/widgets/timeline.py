@@ -29,6 +29,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "member_left": ("LEFT", "#8a8a8a"),
     "strategy_requested": ("ASKED", "bold #5fd7d7"),
     "group_reset": ("RESET", "bold #5fd7d7"),
+    "alert": ("ALERT", "bold #d75f5f"),
 }
 #: How a kind marks the partitions it moved: in, out, or gone without a revoke.
 PARTITION_MARKS = {"assigned": "+", "revoked": "−", "lost": "×", "restored": "↻"}
@@ -44,8 +45,16 @@ def downtime_text(downtime_ms: dict[int, float]) -> str:
     return ", ".join(f"p{number} {fmt.millis(ms)}" for number, ms in sorted(downtime_ms.items()))
 
 
-def what_changed(entry: TimelineEntry) -> Text:
-    """The free-text last column: kept / moved in / downtime for moves, the detail otherwise."""
+def restore_details(entry: TimelineEntry) -> list[Text]:
+    """A `restored` entry's partitions one by one: `P3: 12 customers from 40 records in 20 ms, resuming at 1,024`."""
+    return [Text.assemble((f"P{r.partition}: ", LABEL), f"{r.customers:,} customer{'s' * (r.customers != 1)} from "
+                          f"{r.records:,} record{'s' * (r.records != 1)} in {fmt.millis(r.duration_ms)}, resuming at "
+                          f"{r.resume_offset:,}") for r in entry.restores]
+
+
+def what_changed(entry: TimelineEntry, details: bool = False) -> Text:
+    """The free-text last column: kept / moved in / downtime for moves, the detail otherwise; with `details`,
+    a restore's figures per partition on lines of their own (the line says them together)."""
     parts: list[Text] = []
     if entry.kept:
         parts.append(Text.assemble(("kept ", LABEL), fmt.partitions(entry.kept)))
@@ -57,11 +66,16 @@ def what_changed(entry: TimelineEntry) -> Text:
     if entry.detail and not (entry.kind == "assigned" and (entry.kept or entry.moved_in)):
         # Details quote broker error texts and other members' ids.
         parts.append(Text(visible(entry.detail), style="#ff8787" if entry.kind == "error" else ""))
-    return Text(" · ").join(parts)
+    text = Text(" · ").join(parts)
+    if details and entry.restores:
+        text = Text("\n").join([text, *restore_details(entry)])
+    return text
 
 
-def entry_row(seq: int, entry: TimelineEntry, *, compact: bool = False) -> tuple[Text | str, ...]:
-    """The cells of one timeline line; `compact` drops the number and the full assignment."""
+def entry_row(seq: int, entry: TimelineEntry, *, compact: bool = False,
+              details: bool = False) -> tuple[Text | str, ...]:
+    """The cells of one timeline line; `compact` drops the number and the full assignment; `details`: a
+    restore's partitions one by one."""
     label, style = KINDS.get(entry.kind, (visible(entry.kind.upper()), ""))
     mark = PARTITION_MARKS.get(entry.kind, "")
     moved = mark + fmt.partitions(entry.partitions) if entry.partitions else ""
@@ -72,7 +86,7 @@ def entry_row(seq: int, entry: TimelineEntry, *, compact: bool = False) -> tuple
         Text(moved, style=style),
         str(entry.generation) if entry.generation is not None else "",
         fmt.millis(entry.join_ms) if entry.join_ms is not None else "",
-        what_changed(entry),
+        what_changed(entry, details),
     )
     if compact:
         return cells
@@ -129,6 +143,13 @@ class RebalanceTimeline(ScrollView, can_focus=True):
         self._lines: list[Strip] = []  # every entry's lines, newest first
         self._header: Strip | None = None
         self._width = 0
+        #: `d`: a restore's figures per partition under its line.
+        self.details = False
+
+    def toggle_details(self) -> None:
+        self.details = not self.details
+        self._width = 0  # re-render every entry on the next flush
+        self.flush()
 
     def add_entry(self, entry: TimelineEntry) -> None:
         self._pending.append(entry)
@@ -158,11 +179,15 @@ class RebalanceTimeline(ScrollView, can_focus=True):
         del self._blocks[:-MAX_ENTRIES]
         self._lines = [line for block in reversed(self._blocks) for line in block]
         self.virtual_size = Size(width, len(self._lines) + 1)
-        self.border_subtitle = f"{self._seq} events" if self._seq else ""
+        hint = ""
+        if any(entry.restores for _, entry in self.entries):
+            hint = " · d: hide details" if self.details else " · d: restore details"
+        self.border_subtitle = f"{self._seq} events{hint}" if self._seq else ""
         self.refresh()
 
     def _render_entry(self, seq: int, entry: TimelineEntry, compact: bool) -> list[Strip]:
-        return self._render(timeline_grid([entry_row(seq, entry, compact=compact)], compact=compact))
+        return self._render(timeline_grid([entry_row(seq, entry, compact=compact, details=self.details)],
+                                          compact=compact))
 
     def _render(self, renderable: Table) -> list[Strip]:
         options = self.app.console.options.update(width=self._width, height=None)
