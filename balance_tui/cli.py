@@ -16,8 +16,9 @@ from typing import Any, NoReturn
 from confluent_kafka import KafkaException
 
 from balance_tui import __version__
-from balance_tui.config import STRATEGIES, Settings, load_settings
+from balance_tui.config import Settings, load_settings
 from balance_tui.errors import ConfigError, UserError
+from balance_tui.flags import SETTING_FLAGS
 from balance_tui.kafka import error_reason
 
 #: Subcommand name -> (module under balance_tui.commands, one-line help).
@@ -32,45 +33,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("report", "merge session logs of several terminals into one rebalance story"),
     "lab": ("lab", "run the lab's exercises with real consumer processes and measure them"),
 }
-
-#: Settings that have a command-line flag: field name -> (flag, help).
-SETTING_FLAGS: dict[str, tuple[str, str]] = {
-    "bootstrap_servers": ("--bootstrap-servers", "Kafka bootstrap servers (default localhost:9092)"),
-    "topic": ("--topic", "transactions topic (default banking.transactions)"),
-    "group": ("--group", "consumer group id (default balance-service)"),
-    "partitions": ("--partitions", "partition count when creating the topic (default 6)"),
-    "strategy": ("--strategy", f"assignment strategy: {', '.join(STRATEGIES)} (default cooperative-sticky; "
-                               "consumer is KIP-848's protocol)"),
-    "remote_assignor": ("--remote-assignor", "with --strategy consumer: the broker's assignor, uniform or range"),
-    "group_instance_id": ("--instance-id", "static membership (group.instance.id): same id, same partitions "
-                                           "after a quick restart"),
-    "session_timeout_ms": ("--session-timeout-ms", "consumer session timeout (default 10000)"),
-    "heartbeat_interval_ms": ("--heartbeat-interval-ms", "consumer heartbeat interval (default 3000)"),
-    "work_ms": ("--work-ms", "simulated processing time per transaction in ms (default 2)"),
-    "changelog": ("--changelog", "on or off: write and restore the balance changelog (default on)"),
-    "commit_interval_ms": ("--commit-interval-ms", "offset commit interval (default 1000)"),
-    "flush_interval_ms": ("--flush-interval-ms", "changelog write interval: one record per changed customer "
-                          "(default 1000)"),
-    "lag_alert_threshold": ("--lag-alert-threshold", ("alert when my lag stays above N messages, or Ns seconds of "
-                                                      "lag, for --lag-alert-for (default 1000; off for none)")),
-    "lag_alert_for": ("--lag-alert-for", "how long the lag must stay above the threshold: 5m, 300s (default 5m)"),
-    "lag_window": ("--lag-window", "window of the Burrow-style lag status OK/WARN/STALL/STOP/REWIND (default 60s)"),
-    "session_log": ("--session-log", "JSON Lines session log path (default: under the state directory)"),
-    "security_protocol": ("--security-protocol", "plaintext, ssl, sasl_plaintext or sasl_ssl"),
-    "sasl_mechanism": ("--sasl-mechanism", "SASL mechanism (PLAIN, SCRAM-SHA-256, ...)"),
-    "sasl_username": ("--sasl-username", "SASL username"),
-    "sasl_password": ("--sasl-password", "SASL password (prefer BALANCE_TUI_SASL_PASSWORD)"),
-    "ssl_ca_location": ("--ssl-ca-location", "CA bundle to verify the brokers"),
-    "ssl_certificate_location": ("--ssl-certificate-location", "client certificate (mutual TLS)"),
-    "ssl_key_location": ("--ssl-key-location", "client private key (mutual TLS)"),
-    "ssl_key_password": ("--ssl-key-password", "client private key password (prefer BALANCE_TUI_SSL_KEY_PASSWORD)"),
-    "http_port": ("--http-port", "serve the HTTP API on this port (default off; 0 picks a free port)"),
-    "http_host": ("--http-host", "address the HTTP API listens on (default 127.0.0.1; 0.0.0.0 in containers)"),
-    "broker_engine": ("--engine", "broker that `broker` and `demo` start: auto, kafka or tansu (default auto)"),
-    "kafka_version": ("--kafka-version", "Apache Kafka release to fetch when no Kafka home is given (default 4.4.0)"),
-    "kafka_home": ("--kafka-home", "an Apache Kafka distribution to use (default: KAFKA_HOME)"),
-}
-
 
 class OneLineErrorParser(argparse.ArgumentParser):
     """argparse that reports a bad flag in one line instead of usage plus error.

@@ -122,6 +122,8 @@ class GroupChanged(Message):
     source: str
     cross_check: tuple[str, ...] = ()
     problem: str | None = None
+    #: The broker's group state (DescribeGroups: Stable, PreparingRebalance, Empty...), where it describes groups.
+    broker_state: str | None = None
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, GroupChanged)

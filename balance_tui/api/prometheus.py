@@ -96,18 +96,20 @@ def snapshot_metrics(snapshot: ApiSnapshot) -> Iterator[Metric]:
     yield gauge("balance_tui_customers", "Customers whose balances this member holds.", snapshot.customers)
     if snapshot.last_message_at is not None:
         yield gauge("balance_tui_last_message_timestamp_seconds",
-                    "When records last arrived, in Unix seconds (derived: the first snapshot that showed them).",
+                    "When records last arrived, in Unix seconds.",
                     snapshot.last_message_at.timestamp())
 
     yield counter("balance_tui_messages_consumed", "Records read from the transactions topic.", counters.consumed)
     yield counter("balance_tui_transactions_applied", "Transactions applied to a balance.", counters.applied)
     yield counter("balance_tui_transactions_skipped", "Failed and Rejected transactions (read, change nothing).",
                   counters.skipped)
+    yield counter("balance_tui_transactions_replayed",
+                  "Transactions read again after a restore, already in the restored state (not applied twice).",
+                  counters.replayed)
     yield counter("balance_tui_errors", "Processing and Kafka client errors.", counters.errors)
     rejected = CounterMetricFamily(
         "balance_tui_messages_rejected",
-        "Records that are not transactions, by reason (reason=\"unclassified\" counts them all until the "
-        "worker publishes rejections per reason).",
+        "Records that are not transactions, by reason.",
         labels=(*MEMBER_LABELS, "reason"))
     for reason, count in sorted(snapshot.rejected_by_reason.items()):
         rejected.add_metric([*member, reason], count)
@@ -159,17 +161,16 @@ def snapshot_metrics(snapshot: ApiSnapshot) -> Iterator[Metric]:
     yield from (lag, position, high)
     consumed = CounterMetricFamily(
         "balance_tui_partition_messages_consumed",
-        "Records read per partition while owned here (derived from the position's progress between "
-        "snapshots until the worker publishes counts per partition).", labels=PARTITION_LABELS)
+        "Records read per partition while owned here.", labels=PARTITION_LABELS)
     for partition, count in sorted(snapshot.consumed_by_partition.items()):
         consumed.add_metric([*member, str(partition)], count)
     yield consumed
     yield from lag_metrics(snapshot, member)
     applied = CounterMetricFamily(
         "balance_tui_partition_transactions_applied",
-        "Transactions applied per partition (no series until the worker publishes counts per partition).",
+        "Transactions applied per partition (not the failed, rejected or replayed ones).",
         labels=PARTITION_LABELS)
-    for partition, count in sorted((snapshot.applied_by_partition or {}).items()):
+    for partition, count in sorted(snapshot.applied_by_partition.items()):
         applied.add_metric([*member, str(partition)], count)
     yield applied
 

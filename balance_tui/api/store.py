@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import bisect
 import queue
-import re
 import threading
 import time
 from collections import deque
@@ -31,7 +30,6 @@ from balance_tui.core.rows import (
     ConsumerStatus,
     Counters,
     PartitionRow,
-    PartitionState,
     TimelineEntry,
 )
 from balance_tui.messages import (
@@ -57,13 +55,6 @@ REBALANCE_KINDS = ("assigned", "revoked", "lost")
 #: Seconds. Joins on the embedded broker take about session.timeout/2; eager ones up to tens of seconds.
 REBALANCE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0)
 RESTORE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-#: Rejections counted under this reason until the worker publishes them per reason.
-UNCLASSIFIED = "unclassified"
-
-# An older worker's restore line, "restored P3: 1,024 customers from 2,048 changelog records in 0.42s, ...",
-# when the entry carries no `restores`.
-_RESTORE_SECONDS = re.compile(r" in (\d+(?:\.\d+)?) ?s\b")
-_CONSUMING_STATES = (PartitionState.CONSUMING, PartitionState.PAUSED)
 #: Kafka's group states (DescribeGroups) in the API's words.
 _BROKER_GROUP_STATES = {"Stable": "stable", "PreparingRebalance": "rebalancing", "CompletingRebalance": "rebalancing"}
 
@@ -143,7 +134,7 @@ class ApiSnapshot:
     pause_duration: HistogramSnapshot
     restore_duration: HistogramSnapshot
     consumed_by_partition: Mapping[int, int]
-    applied_by_partition: Mapping[int, int] | None
+    applied_by_partition: Mapping[int, int]
     rejected_by_reason: Mapping[str, int]
     customers: int
     taken_at: datetime
@@ -159,12 +150,12 @@ class ApiSnapshot:
     def group_state(self) -> str:
         """`stable`, `rebalancing` or `unknown` (no group view yet).
 
-        The broker's own state (DescribeGroups) when the worker publishes it as
-        `GroupChanged.broker_state`; derived from this member's view until then.
+        The broker's own state (DescribeGroups) where the broker describes groups; else derived
+        from this member's view (the embedded broker cannot describe them).
         """
         if self.group_view is None:
             return "unknown"
-        broker_state = getattr(self.group_view, "broker_state", None)
+        broker_state = self.group_view.broker_state
         if broker_state:
             return _BROKER_GROUP_STATES.get(broker_state, "unknown")
         if self.status in (ConsumerStatus.JOINING, ConsumerStatus.REBALANCING):
@@ -200,7 +191,6 @@ class ApiState:
         self.pause_duration = Histogram(REBALANCE_BUCKETS)
         self.restore_duration = Histogram(RESTORE_BUCKETS)
         self.consumed_by_partition: dict[int, int] = {}
-        self._positions: dict[int, int] = {}
         self.lag: LagView | None = None
         #: customer -> currency -> row, and the partition index used when partitions leave.
         self.customers: dict[str, dict[str, BalanceRow]] = {}
@@ -255,12 +245,11 @@ class ApiState:
         if counters.consumed > self.counters.consumed:
             # Derived: the worker's last_message_at is not in the messages; this is the snapshot
             # that first showed the new records (1/refresh_hz late at most).
-            self.last_message_at = getattr(counters, "last_message_at", None) or now
+            self.last_message_at = counters.last_message_at or now
         self.counters = counters
         self.partitions = message.partitions
-        view = getattr(message, "lag", None)
-        if view is not None:
-            self.lag = view
+        if message.lag is not None:
+            self.lag = message.lag
         self.assignment = tuple(row.partition for row in message.partitions if row.mine)
         self.generation, self.member_id = message.generation, message.member_id
         self.strategy, self.work_ms, self.paused = message.strategy, message.work_ms, message.paused
@@ -268,31 +257,7 @@ class ApiState:
         if message.paused and status is ConsumerStatus.CONSUMING:
             status = ConsumerStatus.PAUSED  # as the dashboard shows it
         self._set_status(status, self.status_detail if status is self.status else "", now)
-        published = getattr(counters, "consumed_by_partition", None)
-        if published is not None:
-            self.consumed_by_partition = dict(published)
-        else:
-            self._count_consumed(message.partitions)
-
-    def _count_consumed(self, rows: Iterable[PartitionRow]) -> None:
-        """Derived per-partition consumed counter: the progress of each owned partition's position.
-
-        Offsets advance by one per record on the transactions topic. Jumps that are not
-        consumption (a restore's seek, a partition coming back) are not counted, because a
-        partition only counts while it was owned and consuming in two snapshots in a row.
-        """
-        positions: dict[int, int] = {}
-        consumed = self.consumed_by_partition
-        for row in rows:
-            if not row.mine or row.position is None or row.state not in _CONSUMING_STATES:
-                continue
-            partition = row.partition
-            consumed.setdefault(partition, 0)
-            before = self._positions.get(partition)
-            if before is not None and row.position > before:
-                consumed[partition] += row.position - before
-            positions[partition] = row.position
-        self._positions = positions
+        self.consumed_by_partition = dict(counters.consumed_by_partition)
 
     def _take_balances(self, rows: Iterable[BalanceRow], removed_partitions: Iterable[int]) -> None:
         # Removal first, as on screen: a partition revoked and given back within one batch keeps
@@ -328,13 +293,8 @@ class ApiState:
 
     def _take_timeline(self, entry: TimelineEntry) -> None:
         if entry.kind == "restored":
-            if entry.restores:  # one line per assignment: each partition's restore is one observation
-                for restore in entry.restores:
-                    self.restore_duration.observe(restore.duration_ms / 1000.0)
-            else:
-                seconds = restore_seconds(entry)
-                if seconds is not None:
-                    self.restore_duration.observe(seconds)
+            for restore in entry.restores:  # one line per assignment: each partition's restore is one observation
+                self.restore_duration.observe(restore.duration_ms / 1000.0)
         self._add_entry(entry)
 
     def _add_entry(self, entry: TimelineEntry) -> None:
@@ -360,11 +320,6 @@ class ApiState:
 
     def snapshot(self, now: datetime) -> ApiSnapshot:
         counters = self.counters
-        rejected_by_reason = dict(getattr(counters, "rejected_by_reason", None) or {})
-        unclassified = counters.rejected - sum(rejected_by_reason.values())
-        if unclassified > 0:  # a worker that does not say why (older messages): counted, not lost
-            rejected_by_reason[UNCLASSIFIED] = unclassified
-        applied_by_partition = getattr(counters, "applied_by_partition", None)
         return ApiSnapshot(
             consumer_id=self.consumer_id, group=self.group, topic=self.topic, strategy=self.strategy,
             work_ms=self.work_ms, started_at=self.started_at, status=self.status,
@@ -377,9 +332,8 @@ class ApiState:
             rebalance_duration=self.rebalance_duration.frozen(), pause_duration=self.pause_duration.frozen(),
             restore_duration=self.restore_duration.frozen(),
             consumed_by_partition=MappingProxyType(dict(self.consumed_by_partition)),
-            applied_by_partition=(None if applied_by_partition is None
-                                  else MappingProxyType(dict(applied_by_partition))),
-            rejected_by_reason=MappingProxyType(dict(rejected_by_reason)),
+            applied_by_partition=MappingProxyType(dict(counters.applied_by_partition)),
+            rejected_by_reason=MappingProxyType(dict(counters.rejected_by_reason)),
             customers=len(self.customers), taken_at=now, lag=self.lag,
         )
 
@@ -389,15 +343,6 @@ class ApiState:
 
     def events_after(self, event_id: int) -> tuple[StreamEvent, ...]:
         return tuple(event for event in self.stream if event.id > event_id)
-
-
-def restore_seconds(entry: TimelineEntry) -> float | None:
-    """How long a restore took. Derived from the timeline text until the entry carries a number."""
-    duration_ms = getattr(entry, "duration_ms", None)
-    if duration_ms is not None:
-        return float(duration_ms) / 1000.0
-    match = _RESTORE_SECONDS.search(entry.detail)
-    return float(match.group(1)) if match else None
 
 
 class _Flush:

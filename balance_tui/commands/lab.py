@@ -29,11 +29,11 @@ import secrets
 import sys
 from pathlib import Path
 
-from balance_tui.cli import SETTING_FLAGS
-from balance_tui.config import SECRET_SETTINGS, Settings
+from balance_tui.config import Settings
 from balance_tui.core.chaos import FAULT_HELP, FAULT_KINDS, parse_fault_kinds
 from balance_tui.core.traffic import PROFILES
 from balance_tui.errors import ConfigError, UserError
+from balance_tui.flags import SECRET_FLAGS
 from balance_tui.lab.options import (
     DEFAULT_PROFILES,
     FAST_HEARTBEAT_INTERVAL_MS,
@@ -178,10 +178,6 @@ def options_from_args(args: argparse.Namespace, settings: Settings) -> LabOption
         members=args.members if args.members is not None else 3,
         faults=faults,
     )
-
-
-#: The flags of the secret settings, whose values a recorded command line must not hold.
-SECRET_FLAGS = tuple(SETTING_FLAGS[name][0] for name in SECRET_SETTINGS)
 
 
 def redact_argv(argv: list[str]) -> list[str]:

@@ -68,6 +68,8 @@ class ExportState:
     extra: dict[str, Any] = field(default_factory=dict)
     #: Lag in seconds, Burrow's status, time to drain, the alert and the lag series (None before the first view).
     lag: LagView | None = None
+    #: Transactions read again after a restore, already in the restored state: not applied twice.
+    replayed: int = 0
 
 
 def _duration_text(entry: TimelineEntry) -> str:
@@ -114,6 +116,7 @@ def export_document(state: ExportState) -> dict[str, Any]:
         "assignedPartitions": sorted(state.assigned_partitions),
         "messagesConsumed": state.messages_consumed,
         "balanceUpdates": state.balance_updates,
+        "replayedTransactions": state.replayed,
         "processingErrors": state.processing_errors,
         "rejectedMessages": state.rejected,
         "partitionOffsets": {str(p): o for p, o in sorted(state.partition_offsets.items())},
@@ -147,6 +150,7 @@ def export_markdown(state: ExportState) -> str:
         f"- Group `{visible(state.group_id)}`, topic `{visible(state.topic)}`, strategy `{visible(state.strategy)}`",
         f"- Status: {visible(state.status)}; assigned partitions: {format_partitions(state.assigned_partitions)}",
         f"- Messages consumed: {state.messages_consumed:,}; balance updates: {state.balance_updates:,}; "
+        f"replayed (already in the restored state): {state.replayed:,}; "
         f"rejected: {state.rejected:,}; processing errors: {state.processing_errors:,}",
         f"- Started {iso_ms(state.started_at)}; last message "
         f"{iso_ms(state.last_message_at) if state.last_message_at else 'never'}; exported {iso_ms(state.exported_at)}",

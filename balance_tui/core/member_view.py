@@ -28,6 +28,9 @@ class Throughput:
     latency: LatencyWindow = field(default_factory=LatencyWindow)
     processing_errors: int = 0
     kafka_errors: int = 0
+    #: Records consumed and transactions applied, per partition (the worker's hot path counts them).
+    consumed_by_partition: dict[int, int] = field(default_factory=dict)
+    applied_by_partition: dict[int, int] = field(default_factory=dict)
 
     def batch(self, records: int, produced_at_ms: list[int], now: float, wall_ms: float,
               at: datetime) -> None:
@@ -100,7 +103,9 @@ def counters(throughput: Throughput, ledger: Ledger, rejections: RejectionLog, l
         rate=throughput.rate.rate(now), rate_history=throughput.rate.history(now),
         lag=total_lag(lags, owns_partitions), latency_p50_ms=p50, latency_p99_ms=p99,
         rejected_by_reason=dict(rejections.by_reason), processing_errors=throughput.processing_errors,
-        last_message_at=throughput.last_message_at,
+        last_message_at=throughput.last_message_at, replayed=ledger.replayed,
+        consumed_by_partition=dict(throughput.consumed_by_partition),
+        applied_by_partition=dict(throughput.applied_by_partition),
     )
 
 

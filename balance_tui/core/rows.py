@@ -115,3 +115,9 @@ class Counters:
     processing_errors: int = 0
     #: When the last record was consumed.
     last_message_at: datetime | None = None
+    #: Transactions read again after a restore and recognised as already in the restored state
+    #: (docs/consistency.md): consumed, not applied a second time.
+    replayed: int = 0
+    #: Records consumed and transactions applied, per partition, since this member started.
+    consumed_by_partition: dict[int, int] = field(default_factory=dict)
+    applied_by_partition: dict[int, int] = field(default_factory=dict)

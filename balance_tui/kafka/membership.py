@@ -119,6 +119,7 @@ class GroupMembership:
             partition_lag=tuple(view.partition_lag(partition_count, now)),
             source=view.source_text(), cross_check=tuple(view.cross_check()),
             problem=None if self.beacon is not None else "members topic unavailable",
+            broker_state=(view.broker_group.state or None) if view.broker_group is not None else None,
         )
         return changed, view.take_departures()
 

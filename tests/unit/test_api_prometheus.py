@@ -23,7 +23,8 @@ def scraped(accept: str = "") -> tuple[str, str]:
     store.apply(snapshot({0: 10, 1: 20, 2: 30}, consumed=60, applied=55, skipped=2, rejected=3,
                          latency_p50_ms=8.0, latency_p99_ms=40.0))
     store.apply(snapshot({0: 12, 1: 20, 2: 31}, consumed=63, applied=58, skipped=2, rejected=3,
-                         latency_p50_ms=8.0, latency_p99_ms=40.0))
+                         rejected_by_reason={"invalid JSON": 3}, consumed_by_partition={0: 12, 1: 20, 2: 31},
+                         applied_by_partition={0: 10, 1: 18, 2: 30}, latency_p50_ms=8.0, latency_p99_ms=40.0))
     store.apply(group((CONSUMER, (0, 1, 2), "Consuming"), ("other", (3, 4, 5), "Consuming")))
     body, content_type = exposition(build_registry(store), accept)
     return body.decode(), content_type
@@ -57,7 +58,7 @@ def test_the_figures_are_the_members() -> None:
     found = samples(scraped()[0])
     assert value(found, "balance_tui_messages_consumed_total") == 63
     assert value(found, "balance_tui_transactions_applied_total") == 58
-    assert value(found, "balance_tui_messages_rejected_total", reason="unclassified") == 3
+    assert value(found, "balance_tui_messages_rejected_total", reason="invalid JSON") == 3
     assert value(found, "balance_tui_rebalance_events_total", kind="revoked") == 1
     assert value(found, "balance_tui_rebalance_duration_seconds_count") == 2
     assert value(found, "balance_tui_rebalance_duration_seconds_bucket", le="0.5") == 1
@@ -65,7 +66,8 @@ def test_the_figures_are_the_members() -> None:
     assert value(found, "balance_tui_partition_lag_messages", partition="0") == 88
     assert value(found, "balance_tui_partition_position", partition="2") == 31
     assert value(found, "balance_tui_partition_high_watermark", partition="1") == 100
-    assert value(found, "balance_tui_partition_messages_consumed_total", partition="0") == 2
+    assert value(found, "balance_tui_partition_messages_consumed_total", partition="0") == 12
+    assert value(found, "balance_tui_partition_transactions_applied_total", partition="1") == 18
     assert value(found, "balance_tui_assigned_partitions") == 3
     assert value(found, "balance_tui_group_members") == 2
     assert value(found, "balance_tui_group_state", state="stable") == 1

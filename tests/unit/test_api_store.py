@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
+
+import pytest
 
 from balance_tui.api import documents
 from balance_tui.api.store import (
     HISTORY_LIMIT,
-    UNCLASSIFIED,
     ApiState,
     ApiStore,
-    restore_seconds,
 )
 from balance_tui.api.tee import TeeWorker
 from balance_tui.core.rows import (
     ConsumerStatus,
     Counters,
-    PartitionState,
+    PartitionRestore,
     TimelineEntry,
 )
 from balance_tui.messages import (
-    GroupChanged,
     KafkaErrorReported,
     PartitionsLost,
     Snapshot,
@@ -151,60 +150,30 @@ def test_last_message_at_is_when_a_snapshot_first_shows_new_records() -> None:
     assert store.snapshot().last_message_at == T0 + timedelta(seconds=2)
 
 
-def test_consumed_per_partition_follows_positions_but_not_jumps() -> None:
+def test_the_store_takes_the_workers_exact_figures() -> None:
     store = make_store()
-    store.apply(snapshot({0: 10, 1: None}))
-    store.apply(snapshot({0: 15, 1: None}))
-    store.apply(snapshot({0: 15}, state=PartitionState.RESTORING))  # a restore: position not counted
-    store.apply(snapshot({0: 90}))  # after the restore's seek
-    store.apply(snapshot({0: 92}))
-    store.apply(snapshot({0: 50}))  # read again from an earlier changelog position: no negative count
-    store.apply(snapshot({0: 51}))
-    assert dict(store.snapshot().consumed_by_partition) == {0: 8}
-
-
-def test_the_store_takes_the_workers_exact_figures_once_it_publishes_them() -> None:
-    @dataclass(frozen=True)
-    class FutureCounters(Counters):
-        consumed_by_partition: dict = field(default_factory=dict)
-        applied_by_partition: dict = field(default_factory=dict)
-        rejected_by_reason: dict = field(default_factory=dict)
-        last_message_at: datetime | None = None
-        processing_errors: int = 0
-
-    @dataclass
-    class FutureGroup(GroupChanged):
-        broker_state: str | None = None
-
-    store = make_store()
-    counters = FutureCounters(consumed=9, errors=5, consumed_by_partition={0: 9}, applied_by_partition={0: 7},
-                              rejected_by_reason={"invalid JSON": 2}, last_message_at=T0 - timedelta(seconds=3),
-                              processing_errors=1)
+    counters = Counters(consumed=9, errors=5, consumed_by_partition={0: 9}, applied_by_partition={0: 7},
+                        rejected_by_reason={"invalid JSON": 2}, last_message_at=T0 - timedelta(seconds=3),
+                        processing_errors=1)
     message = snapshot({0: 9})
     store.apply(Snapshot(counters, message.partitions, message.status, 1, None, "range", 0.0, False))
     view = store.snapshot()
-    assert dict(view.consumed_by_partition) == {0: 9} and dict(view.applied_by_partition or {}) == {0: 7}
+    assert dict(view.consumed_by_partition) == {0: 9} and dict(view.applied_by_partition) == {0: 7}
     assert dict(view.rejected_by_reason) == {"invalid JSON": 2}
     assert view.last_message_at == T0 - timedelta(seconds=3)
     assert documents.metrics_document(view)["processingErrors"] == 1
     plain = group((CONSUMER, (0,), "Consuming"))
-    store.apply(FutureGroup(**{f.name: getattr(plain, f.name) for f in fields(GroupChanged)},
-                            broker_state="PreparingRebalance"))
+    store.apply(dataclasses.replace(plain, broker_state="PreparingRebalance"))
     assert store.snapshot().group_state == "rebalancing"
 
 
-def test_rejections_are_unclassified_until_the_worker_says_why() -> None:
+def test_each_partitions_restore_is_one_observation() -> None:
+    restores = (PartitionRestore(3, 1024, 2048, 420.0, 77), PartitionRestore(4, 10, 20, 30.0, 5))
     store = make_store()
-    store.apply(snapshot({0: 1}, rejected=4))
-    assert dict(store.snapshot().rejected_by_reason) == {UNCLASSIFIED: 4}
-
-
-def test_restore_durations_come_from_the_timeline_line() -> None:
-    line = "restored P3: 1,024 customers from 2,048 changelog records in 0.42s, resuming at offset 77"
-    assert restore_seconds(TimelineEntry(at=T0, kind="restored", detail=line)) == 0.42
-    store = make_store()
-    store.apply(TimelineEvent(entry=TimelineEntry(at=T0, kind="restored", detail=line, partitions=(3,))))
-    assert store.snapshot().restore_duration.count == 1
+    store.apply(TimelineEvent(entry=TimelineEntry(at=T0, kind="restored", detail="restored P3-P4", partitions=(3, 4),
+                                                  restores=restores)))
+    histogram = store.snapshot().restore_duration
+    assert histogram.count == 2 and histogram.total == pytest.approx(0.45)
 
 
 def test_group_state_is_derived_from_statuses_and_unowned_partitions() -> None:

@@ -35,6 +35,8 @@ class BatchApplier:
         work_seconds = state.work_ms / 1000.0
         paced_until = time.monotonic()
         not_records = 0
+        consumed_by_partition = state.throughput.consumed_by_partition
+        applied_by_partition = state.throughput.applied_by_partition
         for message in messages:
             error = message.error()
             partition = message.partition()
@@ -45,6 +47,7 @@ class BatchApplier:
                     self.reporter.kafka_error(error)
                 continue
             offset = message.offset()
+            consumed_by_partition[partition] = consumed_by_partition.get(partition, 0) + 1
             result = parse_transaction(message.value())
             if isinstance(result, Rejection):
                 self.reporter.rejection(partition, offset, result)
@@ -57,6 +60,7 @@ class BatchApplier:
                     # Failed/Rejected and replays change nothing, so nothing to write: a new owner
                     # reads them again after the last position and changes nothing again.
                     if effect is not Effect.SKIPPED and effect is not Effect.REPLAYED:
+                        applied_by_partition[partition] = applied_by_partition.get(partition, 0) + 1
                         customer_id = result.customer_id
                         dirty.add(customer_id)
                         if unflushed is not None:

@@ -61,7 +61,7 @@ def export_state(state: MemberState, status: ConsumerStatus, membership: GroupMe
         processing_errors=state.throughput.processing_errors, rejected=state.rejections.total,
         partition_offsets=dict(state.offsets.position), history=list(state.tracker.history), started_at=started_at,
         last_message_at=state.throughput.last_message_at, balances=state.ledger.rows(), exported_at=utc_now(),
-        lag=state.lag.view,
+        lag=state.lag.view, replayed=state.ledger.replayed,
         extra={"rejectedByReason": dict(sorted(state.rejections.by_reason.items())),
                "recentRejections": [{**entry, "at": iso_ms(entry["at"])} for entry in state.rejections.recent],
                "group": membership.view.export_entries(utc_now()),

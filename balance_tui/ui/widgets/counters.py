@@ -27,7 +27,7 @@ def counters_renderable(counters: Counters, width: int) -> Group:
         ("Rejected", Text(fmt.count(counters.rejected), style="#d7af00" if counters.rejected else "")),
         ("Skipped", fmt.count(counters.skipped)),
         ("Errors", Text(fmt.count(counters.errors), style="bold #d75f5f" if counters.errors else "")),
-        ("", ""),
+        ("Replayed", fmt.count(counters.replayed)),
         ("Latency p50", fmt.millis(counters.latency_p50_ms)),
         ("p99", fmt.millis(counters.latency_p99_ms)),
     ]
