@@ -8,17 +8,15 @@ ten or eighty thousand transactions a second, and keys are handled between batch
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import ClassVar
 
-from textual import events
+from textual import events, on
 from textual.app import App, ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
@@ -41,6 +39,8 @@ from balance_tui.messages import (
     TimelineEvent,
     WorkerStopped,
 )
+from balance_tui.ui.crash import hard_exit, restore_terminal
+from balance_tui.ui.keys import KEYS, work_step
 from balance_tui.ui.screens.help import HelpScreen
 from balance_tui.ui.widgets.balances import BalancesPanel
 from balance_tui.ui.widgets.counters import CountersPanel
@@ -49,14 +49,6 @@ from balance_tui.ui.widgets.header import HeaderBar, show_lag_in_header
 from balance_tui.ui.widgets.lag_chart import LagPanel
 from balance_tui.ui.widgets.partitions import PartitionsTable
 from balance_tui.ui.widgets.timeline import RebalanceTimeline
-
-#: `+` and `-` share one footer entry.
-WORK_KEYS = Binding.Group("work ms")
-
-
-def hard_exit() -> None:
-    """Die like `kill -9`: no consumer close, so no LeaveGroup; the group notices at session timeout."""
-    os._exit(137)
 
 
 def utc_now() -> datetime:
@@ -79,64 +71,16 @@ class BalanceApp(App[DashboardExit]):
     CSS_PATH = "app.tcss"
     TITLE = "balance-tui"
     ENABLE_COMMAND_PALETTE = False
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide"), (150, "-wider")]
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (110, "-wide"), (150, "-wider")]
     #: Below 46 rows the throughput's sparkline gives its rows to the lag chart.
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (46, "-tall")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (46, "-tall")]
     #: How long `q` waits for the worker to leave the group before exiting anyway.
     QUIT_DEADLINE_SECONDS = 15.0
 
-    # Footer order: help first so it survives an 80-column footer; quit last, where people look for it.
-    BINDINGS = [
-        Binding("question_mark", "help", "help", key_display="?", tooltip="Show this help."),
-        Binding("1", "strategy('range')", "range",
-                tooltip="Rejoin with the range assignor (eager: every member stops and is reassigned)."),
-        Binding("2", "strategy('roundrobin')", "roundrobin",
-                tooltip="Rejoin with roundrobin (eager: every member stops and is reassigned)."),
-        Binding("3", "strategy('cooperative-sticky')", "coop-sticky",
-                tooltip="Rejoin with cooperative-sticky (incremental: only moved partitions stop). "
-                        "All members must use the same protocol family."),
-        Binding("4", "strategy('consumer')", "kip-848", show=False,
-                tooltip="Rejoin with KIP-848's consumer group protocol (the broker assigns, incrementally; "
-                        "Apache Kafka 4). Refused where the broker does not serve it."),
-        Binding("exclamation_mark", "group_strategy('range')", "all: range", key_display="!", show=False,
-                tooltip="Shift+1: ask every member to rejoin with range together (via the members topic)."),
-        Binding("at", "group_strategy('roundrobin')", "all: roundrobin", key_display="@", show=False,
-                tooltip="Shift+2: ask every member to rejoin with roundrobin together."),
-        Binding("number_sign", "group_strategy('cooperative-sticky')", "all: coop-sticky", key_display="#",
-                show=False, tooltip="Shift+3: ask every member to rejoin with cooperative-sticky together."),
-        Binding("dollar_sign", "group_strategy('consumer')", "all: kip-848", key_display="$", show=False,
-                tooltip="Shift+4: ask every member to rejoin with KIP-848's consumer protocol together."),
-        Binding("r", "restart", "restart",
-                tooltip="Leave the group and rejoin with the same settings: watch the others rebalance."),
-        Binding("p", "toggle_pause", "pause",
-                tooltip="Pause or resume consuming: partitions stay assigned, lag grows, then drains."),
-        Binding("plus,equals_sign", "work(1)", "slower", key_display="+", group=WORK_KEYS,
-                tooltip="Slower: +1 ms simulated work per transaction (+0.5 ms below 1 ms)."),
-        Binding("minus", "work(-1)", "faster", key_display="-", group=WORK_KEYS,
-                tooltip="Faster: -1 ms simulated work per transaction (-0.5 ms at 1 ms and below)."),
-        Binding("e", "export", "export",
-                tooltip="Write the export files (balances, timeline, session) and show their paths."),
-        Binding("k", "crash", "kill -9",
-                tooltip="Crash this process on purpose, like kill -9: no LeaveGroup, so the group "
-                        "waits session.timeout.ms before it rebalances."),
-        Binding("slash", "filter", "filter", key_display="/",
-                tooltip="Filter the balances by customer; Enter keeps the filter, Escape clears it."),
-        Binding("d", "details", "details", show=False,
-                tooltip="Show or hide the timeline's details: each partition of a restore (customers, changelog "
-                        "records, time, where it resumes)."),
-        Binding("q", "quit", "quit",
-                tooltip="Leave the group cleanly, write the final export, then exit (q again: don't wait)."),
-        Binding("escape", "clear_filter", "clear filter", show=False),
-    ]
+    BINDINGS = KEYS
 
-    def __init__(
-        self,
-        settings: Settings,
-        worker: WorkerControl,
-        *,
-        crash: Callable[[], None] = hard_exit,
-        clock: Callable[[], datetime] = utc_now,
-    ) -> None:
+    def __init__(self, settings: Settings, worker: WorkerControl, *, crash: Callable[[], None] = hard_exit,
+                 clock: Callable[[], datetime] = utc_now) -> None:
         super().__init__()
         self.settings = settings
         self.worker = worker
@@ -229,14 +173,14 @@ class BalanceApp(App[DashboardExit]):
     def on_status_changed(self, message: StatusChanged) -> None:
         self._set_status(message.status, message.detail)
 
-    def on_partitions_assigned(self, message: PartitionsAssigned) -> None:
-        self._assignment_changed(message.assignment, message.entry)
-
-    def on_partitions_revoked(self, message: PartitionsRevoked) -> None:
-        self._assignment_changed(message.assignment, message.entry)
-
-    def on_partitions_lost(self, message: PartitionsLost) -> None:
-        self._assignment_changed(message.assignment, message.entry)
+    @on(PartitionsAssigned)
+    @on(PartitionsRevoked)
+    @on(PartitionsLost)
+    def assignment_changed(self, message: PartitionsAssigned | PartitionsRevoked | PartitionsLost) -> None:
+        self.partitions.set_assignment(message.assignment)
+        self.timeline.add_entry(message.entry)
+        if message.entry.generation is not None:
+            self.header.info.generation = message.entry.generation
 
     def on_timeline_event(self, message: TimelineEvent) -> None:
         self.timeline.add_entry(message.entry)
@@ -295,12 +239,6 @@ class BalanceApp(App[DashboardExit]):
             info.status_since = self.clock()
         info.status, info.status_detail = status, detail
 
-    def _assignment_changed(self, assignment: tuple[int, ...], entry: TimelineEntry) -> None:
-        self.partitions.set_assignment(assignment)
-        self.timeline.add_entry(entry)
-        if entry.generation is not None:
-            self.header.info.generation = entry.generation
-
     # -- keys: ask the worker, never wait for it -----------------------------------------
 
     async def on_event(self, event: events.Event) -> None:
@@ -327,9 +265,7 @@ class BalanceApp(App[DashboardExit]):
         self.worker.toggle_pause()
 
     def action_work(self, direction: int) -> None:
-        # Steps of 1 ms, but half a millisecond below 1 ms where a whole one would halve or stop the work.
-        below_one = self._work_ms < 1 or (direction < 0 and self._work_ms <= 1)
-        delta = direction * (0.5 if below_one else 1.0)
+        delta = work_step(self._work_ms, direction)
         self.worker.change_work_ms(delta)
         self._work_ms = max(0.0, self._work_ms + delta)
         self.header.info.work_ms = self._work_ms
@@ -340,20 +276,8 @@ class BalanceApp(App[DashboardExit]):
 
     def action_crash(self) -> None:
         if not self.is_headless:
-            self._restore_terminal()
+            restore_terminal(self._driver)
         self.crash()
-
-    def _restore_terminal(self) -> None:
-        """Give the shell its terminal back before dying, and say why the screen vanished."""
-        driver = self._driver
-        try:
-            if driver is not None:
-                driver.stop_application_mode()
-                driver.close()
-            print("balance-tui: crashed on purpose (like kill -9): no LeaveGroup was sent; "
-                  "the group rebalances after session.timeout.ms.", file=sys.__stderr__, flush=True)
-        except Exception:  # dying anyway: a terminal that won't restore must not stop the crash
-            pass
 
     def action_filter(self) -> None:
         self.balances.open_filter()
