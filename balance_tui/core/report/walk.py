@@ -112,7 +112,7 @@ class _Walk:
     # state of the group
 
     def owners(self) -> dict[int, str | None]:
-        owners: dict[int, str | None] = {p: None for p in range(self.partitions)}
+        owners: dict[int, str | None] = dict.fromkeys(range(self.partitions))
         for name, state in self.live.items():
             for partition in state.assignment:
                 owners[partition] = name
@@ -198,7 +198,7 @@ class _Walk:
     def _items(self) -> list[_Item]:
         items: list[_Item] = []
         for run in self.runs:
-            for index, (event, at) in enumerate(zip(run.events, run.times)):
+            for index, (event, at) in enumerate(zip(run.events, run.times, strict=False)):
                 if index == run.leave_index:
                     items.append(_Item(at, run, "leaving", event, index))
                 items.append(_Item(at, run, event["event"], event, index))
@@ -333,29 +333,34 @@ class _Walk:
                                                        detail=f"after {format_ms(crash.detect_ms)}"), episode))
 
     def _record(self, item: _Item, episode: _Episode | None) -> None:
-        event = item.event
-        if item.kind in ("leaving", "crashed"):
-            detail = (item.run.stop_reason or "stopped" if item.kind == "leaving"
-                      else "last seen: no `stopped` line follows, the process died after this")
-            at, assignment = item.at, tuple(sorted(self.live[item.run.name].assignment)) \
-                if item.run.name in self.live else None
-            if item.kind == "crashed":
-                # Its history shows when it was last seen, wherever the crash itself was placed.
-                at, assignment = item.run.last_seen, item.run.last_assignment()
-            self.timeline.append((HistoryEntry(at, item.run.name, item.kind, assignment=assignment,
-                                               detail=detail), episode))
-            return
-        if item.kind not in HISTORY_EVENTS:
-            return
-        assignment = _partitions(event["assignment"]) if isinstance(event.get("assignment"), list) else None
-        generation = event.get("generation") if isinstance(event.get("generation"), int) else None
-        detail = _detail(event)
-        if item.kind in ("revoked", "lost"):
-            closing = item.run.leave_index is not None and item.index >= item.run.leave_index
-            detail = "on leaving" if closing else ("everything: stop-the-world" if not assignment
-                                                   else f"keeps {format_partitions(assignment or ())}")
-        self.timeline.append((HistoryEntry(item.at, item.run.name, item.kind, _partitions(event.get("partitions")),
-                                           assignment, generation, detail), episode))
+        entry = history_entry(item, self.live)
+        if entry is not None:
+            self.timeline.append((entry, episode))
+
+
+def history_entry(item: _Item, live: Mapping[str, _MemberState]) -> HistoryEntry | None:
+    """The line of a member's history this item makes, if any (the report's timeline)."""
+    event = item.event
+    if item.kind in ("leaving", "crashed"):
+        detail = (item.run.stop_reason or "stopped" if item.kind == "leaving"
+                  else "last seen: no `stopped` line follows, the process died after this")
+        at, assignment = item.at, tuple(sorted(live[item.run.name].assignment)) \
+            if item.run.name in live else None
+        if item.kind == "crashed":
+            # Its history shows when it was last seen, wherever the crash itself was placed.
+            at, assignment = item.run.last_seen, item.run.last_assignment()
+        return HistoryEntry(at, item.run.name, item.kind, assignment=assignment, detail=detail)
+    if item.kind not in HISTORY_EVENTS:
+        return None
+    assignment = _partitions(event["assignment"]) if isinstance(event.get("assignment"), list) else None
+    generation = event.get("generation") if isinstance(event.get("generation"), int) else None
+    detail = _detail(event)
+    if item.kind in ("revoked", "lost"):
+        closing = item.run.leave_index is not None and item.index >= item.run.leave_index
+        detail = "on leaving" if closing else ("everything: stop-the-world" if not assignment
+                                               else f"keeps {format_partitions(assignment or ())}")
+    return HistoryEntry(item.at, item.run.name, item.kind, _partitions(event.get("partitions")), assignment,
+                        generation, detail)
 
 
 def _died_by(run: _Run) -> datetime:
@@ -363,7 +368,7 @@ def _died_by(run: _Run) -> datetime:
 
     The stats timer starts with each consume loop: at start, restart and strategy switch.
     """
-    ticks = [at for event, at in zip(run.events, run.times)
+    ticks = [at for event, at in zip(run.events, run.times, strict=False)
              if event["event"] in ("stats", "started", *REJOIN_EVENTS)]
     due = (ticks[-1] if ticks else run.times[0]) + timedelta(milliseconds=STATS_INTERVAL_MS + STATS_SLACK_MS)
     return max(due, run.last_seen)
