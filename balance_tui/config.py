@@ -221,30 +221,12 @@ class Settings(BaseSettings):
     @field_validator(*INTEGER_SETTINGS, mode="before")
     @classmethod
     def _plain_integer(cls, value: Any, info: ValidationInfo) -> int:
-        # Lax pydantic would take `true` as 1, `6.0` as 6 and "1_000" as 1000.
-        number: int | None = None
-        if isinstance(value, str) and _PLAIN_INTEGER.fullmatch(value):
-            number = int(value)
-        elif isinstance(value, int) and not isinstance(value, bool):
-            number = value
-        field = cls.model_fields[info.field_name or ""]
-        if number is None or not _within(number, field):
-            raise ValueError(f"must be an integer {_bounds_text(field)} in plain digits, like {field.default}")
-        return number
+        return plain_integer(value, cls.model_fields[info.field_name or ""])
 
     @field_validator(*NUMBER_SETTINGS, mode="before")
     @classmethod
     def _plain_number(cls, value: Any, info: ValidationInfo) -> float:
-        number: float | None = None
-        if isinstance(value, str) and _PLAIN_NUMBER.fullmatch(value):
-            number = float(value)
-        elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            number = float(value)
-        field = cls.model_fields[info.field_name or ""]
-        if number is None or not _within(number, field):
-            raise ValueError(f"must be a number {_bounds_text(field)} in plain digits with an optional "
-                             f"decimal point, like {field.default:g}")
-        return number
+        return plain_number(value, cls.model_fields[info.field_name or ""])
 
     @field_validator("changelog", mode="before")
     @classmethod
@@ -258,26 +240,12 @@ class Settings(BaseSettings):
     @field_validator("lag_alert_threshold", mode="before")
     @classmethod
     def _lag_threshold(cls, value: Any) -> str | None:
-        if value is None or (isinstance(value, str) and value.strip().lower() == "off"):
-            return None
-        try:
-            threshold = parse_lag_threshold(value)
-        except ValueError:
-            raise ValueError('must be a whole number of messages ("1000"), seconds of lag ("30s"), or off') from None
-        # One spelling, whatever the source: what the session log's config and the header show.
-        return str(threshold.messages) if threshold.messages is not None else f"{threshold.seconds:g}s"
+        return lag_threshold_setting(value)
 
     @field_validator("lag_alert_for", "lag_window", mode="before")
     @classmethod
     def _duration(cls, value: Any, info: ValidationInfo) -> float:
-        try:
-            seconds = parse_duration(value, info.field_name or "")
-        except ValueError as error:
-            hint = " (add a unit)" if "add a unit" in str(error) else ""
-            raise ValueError(f'must be a duration like "300s", "5m" or "1h"{hint}') from None
-        if info.field_name == "lag_window" and not 1 <= seconds <= DEFAULT_RETENTION_SECONDS:
-            raise ValueError("must be a duration from 1s to 10m (the lag history kept), like 60s")
-        return seconds
+        return duration_setting(value, info.field_name or "")
 
     @field_validator("librdkafka", mode="before")
     @classmethod
@@ -361,6 +329,52 @@ class Settings(BaseSettings):
                 data[name] = "***"
         data["librdkafka"] = redact_properties(self.librdkafka)
         return data
+
+
+def plain_integer(value: Any, field: FieldInfo) -> int:
+    """An integer setting as written: lax pydantic would take `true` as 1, `6.0` as 6 and "1_000" as 1000."""
+    number: int | None = None
+    if isinstance(value, str) and _PLAIN_INTEGER.fullmatch(value):
+        number = int(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    if number is None or not _within(number, field):
+        raise ValueError(f"must be an integer {_bounds_text(field)} in plain digits, like {field.default}")
+    return number
+
+
+def plain_number(value: Any, field: FieldInfo) -> float:
+    """A number setting as written: plain digits with an optional decimal point, within the field's bounds."""
+    written = isinstance(value, str) and _PLAIN_NUMBER.fullmatch(value) is not None
+    given = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    number = float(value) if written or given else None
+    if number is None or not _within(number, field):
+        raise ValueError(f"must be a number {_bounds_text(field)} in plain digits with an optional "
+                         f"decimal point, like {field.default:g}")
+    return number
+
+
+def lag_threshold_setting(value: Any) -> str | None:
+    """`lag_alert_threshold` in one spelling, whatever the source (what the session log and the header show)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "off"):
+        return None
+    try:
+        threshold = parse_lag_threshold(value)
+    except ValueError:
+        raise ValueError('must be a whole number of messages ("1000"), seconds of lag ("30s"), or off') from None
+    return str(threshold.messages) if threshold.messages is not None else f"{threshold.seconds:g}s"
+
+
+def duration_setting(value: Any, name: str) -> float:
+    """`lag_alert_for` or `lag_window` in seconds."""
+    try:
+        seconds = parse_duration(value, name)
+    except ValueError as error:
+        hint = " (add a unit)" if "add a unit" in str(error) else ""
+        raise ValueError(f'must be a duration like "300s", "5m" or "1h"{hint}') from None
+    if name == "lag_window" and not 1 <= seconds <= DEFAULT_RETENTION_SECONDS:
+        raise ValueError("must be a duration from 1s to 10m (the lag history kept), like 60s")
+    return seconds
 
 
 def _bound(field: FieldInfo, name: str) -> float | None:
