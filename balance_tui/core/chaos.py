@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 from balance_tui.core.assignment import CLASSIC_STRATEGIES
@@ -105,8 +106,8 @@ class Fault:
         if self.kind == "switch":
             return f"{slots} asks the group to switch to {self.strategies[0]}"
         if self.kind == "burst":
-            asks = ", ".join(f"slot {slot} {strategy} at +{offset:.2f} s"
-                             for slot, strategy, offset in zip(self.slots, self.strategies, self.offsets_s, strict=False))
+            asks = ", ".join(f"slot {slot} {strategy} at +{offset:.2f} s" for slot, strategy, offset
+                             in zip(self.slots, self.strategies, self.offsets_s, strict=False))
             return f"burst: {asks}"
         return f"broker killed, back after {self.hold_s:g} s"
 
@@ -372,7 +373,7 @@ def find_silences(logs: Mapping[str, Sequence[Mapping[str, Any]]], *, killed: Ma
         times = [at for at, _ in timed]
         stopped = timed[-1][1].get("event") == "stopped"
         last = killed.get(consumer_id) or (None if stopped else end)
-        spans = list(zip(times, times[1:], strict=False))
+        spans = list(pairwise(times))
         if last is not None and last > times[-1]:
             spans.append((times[-1], last))
         for since, until in spans:
@@ -589,7 +590,8 @@ def _kind_notes(record: FaultRecord, states: Sequence[OwnershipState], logs: Map
             if taken is not None:
                 others = {m: o for m, o in taken.owners.items() if m != target}
                 notes.append(f"evicted while stopped: its {format_partitions(held)} went to "
-                             f"{_owners_text(others, held, alias)} {format_ms(ms_between(at, taken.at))} after the SIGSTOP")
+                             f"{_owners_text(others, held, alias)} {format_ms(ms_between(at, taken.at))} "
+                             "after the SIGSTOP")
             else:
                 notes.append(f"not evicted while stopped: nobody took all of its {format_partitions(held)}")
             woke = next(((ts, e) for ts, e in _timed(logs.get(target, ()))
@@ -597,7 +599,8 @@ def _kind_notes(record: FaultRecord, states: Sequence[OwnershipState], logs: Map
             if woke is not None:
                 ts, event = woke
                 notes.append(f"after SIGCONT its first rebalance line: {event.get('event')} "
-                             f"{format_partitions(event.get('partitions') or [])} after {format_ms(ms_between(thawed, ts))}")
+                             f"{format_partitions(event.get('partitions') or [])} "
+                             f"after {format_ms(ms_between(thawed, ts))}")
     elif fault.kind == "restart" and record.replacement:
         first = next(((ts, e) for ts, e in _timed(logs.get(record.replacement, ()))
                       if e.get("event") == Event.ASSIGNED and e.get("assignment")), None)
@@ -609,7 +612,8 @@ def _kind_notes(record: FaultRecord, states: Sequence[OwnershipState], logs: Map
         switched = {alias.get(cid, cid) for cid, events in logs.items() for ts, e in _timed(events)
                     if e.get("event") == "strategy_changed" and ts >= at
                     and (window_end is None or ts <= window_end)}
-        senders = ", ".join(f"{alias.get(t, t)} {s}" for t, s in zip(record.targets, record.fault.strategies, strict=False))
+        senders = ", ".join(f"{alias.get(t, t)} {s}"
+                            for t, s in zip(record.targets, record.fault.strategies, strict=False))
         if fault.kind == "burst":
             notes.append(f"asked: {senders}")
         notes.append(f"switched: {', '.join(sorted(switched)) or 'nobody'}")

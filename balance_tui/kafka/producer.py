@@ -208,7 +208,9 @@ class _DeliveryTally:
 
         def on_delivery(error: KafkaError | None, message: Message) -> None:
             if error is None:
-                per_partition[message.partition()] += 1
+                partition = message.partition()
+                if partition is not None:  # always set on a delivered message: narrows the stubs' Optional
+                    per_partition[partition] += 1
             else:
                 self.record_failure(error.str(), 1)
 
