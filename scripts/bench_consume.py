@@ -28,6 +28,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
@@ -156,10 +157,10 @@ def main() -> int:
                 settings = load_settings({**base, "changelog": changelog, "group": f"bench-{uuid.uuid4().hex[:8]}",
                                           "session_log": str(workdir / f"run{run}-{mode}.jsonl")})
                 if mode == "bare":
-                    result = measured(broker.pid, lambda: bare_rate(settings, args.count))
+                    result = measured(broker.pid, partial(bare_rate, settings, args.count))
                 else:
                     api = mode.removeprefix("api-") if mode.startswith("api-") else "off"
-                    result = measured(broker.pid, lambda: worker_rate(settings, args.count, api))
+                    result = measured(broker.pid, partial(worker_rate, settings, args.count, api))
                 found[mode].append(result)
                 print(f"run {run + 1}, {mode}: {result[0]:,.0f} tx/s, broker CPU {result[1]:.2f}", file=sys.stderr)
     names = {"bare": "bare consume() + json.loads", "off": "headless, changelog off",

@@ -49,7 +49,8 @@ def isolated_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         if sys.platform == "darwin":  # platformdirs ignores XDG_* on macOS; it follows HOME
             patch.setenv("HOME", str(root / "home"))
         for name in list(os.environ):
-            if (name.startswith("BALANCE_TUI_") and name not in (TEST_BOOTSTRAP_ENV, ENGINES_ENV)) or name.startswith("Kafka__"):
+            ours = name.startswith("BALANCE_TUI_") and name not in (TEST_BOOTSTRAP_ENV, ENGINES_ENV)
+            if ours or name.startswith("Kafka__"):
                 patch.delenv(name)
         from balance_tui import locations
 

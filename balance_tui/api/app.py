@@ -24,6 +24,7 @@ from fastapi.responses import (
     StreamingResponse,
 )
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry
 from starlette.convertors import Convertor, register_url_convertor
 
 from balance_tui import __version__
@@ -196,12 +197,24 @@ def create_app(store: ApiStore, hub: StreamHub | None = None, *,
                   docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     app.state.hub = hub
     registry = build_registry(store)
+    # In this order: it is the order of the paths in the OpenAPI document.
+    _add_lab_routes(app, store, clock)
+    _add_our_routes(app, store, hub)
+    _add_operations_routes(app, store, registry, stall_seconds)
+    _add_swagger_routes(app)
+    app.add_middleware(CaseInsensitivePaths)
+    return app
+
+
+def _json_response(document: dict[str, Any], status_code: int = 200) -> Response:
+    return ExactJSONResponse(document, status_code=status_code)
+
+
+def _add_lab_routes(app: FastAPI, store: ApiStore, clock: Callable[[], datetime]) -> None:
+    """The lab's EBankingBalanceAPI endpoints (tag "Balance")."""
     # (rows, body, built at): a client polling /balances makes at most 2 encodings a second, so it
     # cannot take the interpreter from the consumer thread for long.
     balances_cache: list[Any] = [None, b"", -1e9]
-
-    def json_response(document: dict[str, Any], status_code: int = 200) -> Response:
-        return ExactJSONResponse(document, status_code=status_code)
 
     @app.get(f"{PREFIX}/balances", response_class=ExactJSONResponse, response_model=None, tags=["Balance"],
              summary="Every customer's balance on this member's partitions",
@@ -222,39 +235,42 @@ def create_app(store: ApiStore, hub: StreamHub | None = None, *,
     async def get_balance(customer_id: Annotated[str, Path(alias="customerId", min_length=1)]) -> Response:
         rows = store.customer(customer_id)
         if not rows:
-            return json_response(documents.not_found_document(customer_id), 404)
-        return json_response(documents.customer_document(rows))
+            return _json_response(documents.not_found_document(customer_id), 404)
+        return _json_response(documents.customer_document(rows))
 
     @app.get(f"{PREFIX}/metrics", response_class=ExactJSONResponse, response_model=None, tags=["Balance"],
              summary="The consumer's metrics: partitions, offsets, counters, rebalancing history",
              responses={200: {"model": schemas.ConsumerGroupMetrics}})
     async def get_metrics() -> Response:
-        return json_response(documents.metrics_document(store.snapshot()))
+        return _json_response(documents.metrics_document(store.snapshot()))
 
     @app.get(f"{PREFIX}/rebalancing-history", response_class=ExactJSONResponse, response_model=None,
              tags=["Balance"], summary="Assignments, revocations and the rest of the timeline, newest first",
              responses={200: {"model": schemas.RebalancingHistory}})
     async def get_rebalancing_history() -> Response:
-        return json_response(documents.rebalancing_history_document(store.snapshot()))
+        return _json_response(documents.rebalancing_history_document(store.snapshot()))
 
     @app.get(f"{PREFIX}/health", response_class=ExactJSONResponse, response_model=None, tags=["Balance"],
              summary="Healthy while consuming (200), Degraded otherwise (503): for readiness probes",
              responses={200: {"model": schemas.Health}, 503: {"model": schemas.Health, "description": "Degraded"}})
     async def get_health() -> Response:
         document, healthy = documents.health_document(store.snapshot(), clock())
-        return json_response(document, 200 if healthy else 503)
+        return _json_response(document, 200 if healthy else 503)
 
+
+def _add_our_routes(app: FastAPI, store: ApiStore, hub: StreamHub) -> None:
+    """What the lab's API does not have: the group, the partitions, the live event stream."""
     @app.get(f"{PREFIX}/group", response_class=ExactJSONResponse, response_model=None, tags=["Beyond the lab"],
              summary="The group as this member sees it (the dashboard's Group panel)",
              responses={200: {"model": schemas.GroupView}})
     async def get_group() -> Response:
-        return json_response(documents.group_document(store.snapshot()))
+        return _json_response(documents.group_document(store.snapshot()))
 
     @app.get(f"{PREFIX}/partitions", response_class=ExactJSONResponse, response_model=None,
              tags=["Beyond the lab"], summary="Every partition: owner, position, high watermark, lag, state",
              responses={200: {"model": schemas.PartitionList}})
     async def get_partitions() -> Response:
-        return json_response(documents.partitions_document(store.snapshot()))
+        return _json_response(documents.partitions_document(store.snapshot()))
 
     @app.get(f"{PREFIX}/events", response_class=StreamingResponse, tags=["Beyond the lab"],
              summary="Rebalance events as they happen (server-sent events)",
@@ -269,18 +285,21 @@ def create_app(store: ApiStore, hub: StreamHub | None = None, *,
     async def get_events(last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None) -> Response:
         client = hub.connect()
         if client is None:
-            return json_response({"error": f"too many event streams (at most {MAX_STREAMS})"}, 503)
+            return _json_response({"error": f"too many event streams (at most {MAX_STREAMS})"}, 503)
         after = int(last_event_id) if last_event_id is not None and last_event_id.isdigit() else None
         return StreamingResponse(_stream(store, hub, client, after), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
+
+def _add_operations_routes(app: FastAPI, store: ApiStore, registry: CollectorRegistry, stall_seconds: float) -> None:
+    """Liveness and Prometheus, for the platform rather than for people."""
     @app.get("/livez", response_class=ExactJSONResponse, response_model=None, tags=["Operations"],
              summary="Liveness: fails only when the consumer thread is stuck or gone",
              responses={200: {"model": schemas.Liveness}, 503: {"model": schemas.Liveness}})
     async def get_liveness() -> Response:
         document, alive = documents.liveness_document(store.worker_silence(), stall_seconds,
                                                       store.snapshot().stopped_reason)
-        return json_response(document, 200 if alive else 503)
+        return _json_response(document, 200 if alive else 503)
 
     @app.get("/metrics", response_class=PlainTextResponse, tags=["Operations"],
              summary="Prometheus metrics (text format; OpenMetrics when asked for)",
@@ -290,8 +309,9 @@ def create_app(store: ApiStore, hub: StreamHub | None = None, *,
         body, content_type = exposition(registry, request.headers.get("accept", ""))
         return Response(body, media_type=content_type)
 
-    # -- Swagger UI, from the package's own files: no page loads anything from elsewhere --------
 
+def _add_swagger_routes(app: FastAPI) -> None:
+    """Swagger UI, from the package's own files: no page loads anything from elsewhere."""
     app.mount(SWAGGER_ASSETS, StaticFiles(directory=str(files("fastapi_offline") / "static")), name="swagger-assets")
 
     @app.get("/swagger", include_in_schema=False)
@@ -313,9 +333,6 @@ def create_app(store: ApiStore, hub: StreamHub | None = None, *,
     @app.get("/swagger/v1/swagger.json", include_in_schema=False)
     async def swashbuckle_document() -> JSONResponse:  # the lab's document path
         return JSONResponse(app.openapi())
-
-    app.add_middleware(CaseInsensitivePaths)
-    return app
 
 
 async def _stream(store: ApiStore, hub: StreamHub, client: _StreamClient, after: int | None) -> AsyncIterator[bytes]:

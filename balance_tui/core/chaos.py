@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 from balance_tui.core.assignment import CLASSIC_STRATEGIES
@@ -105,8 +106,8 @@ class Fault:
         if self.kind == "switch":
             return f"{slots} asks the group to switch to {self.strategies[0]}"
         if self.kind == "burst":
-            asks = ", ".join(f"slot {slot} {strategy} at +{offset:.2f} s"
-                             for slot, strategy, offset in zip(self.slots, self.strategies, self.offsets_s, strict=False))
+            asks = ", ".join(f"slot {slot} {strategy} at +{offset:.2f} s" for slot, strategy, offset
+                             in zip(self.slots, self.strategies, self.offsets_s, strict=False))
             return f"burst: {asks}"
         return f"broker killed, back after {self.hold_s:g} s"
 
@@ -372,7 +373,7 @@ def find_silences(logs: Mapping[str, Sequence[Mapping[str, Any]]], *, killed: Ma
         times = [at for at, _ in timed]
         stopped = timed[-1][1].get("event") == "stopped"
         last = killed.get(consumer_id) or (None if stopped else end)
-        spans = list(zip(times, times[1:], strict=False))
+        spans = list(pairwise(times))
         if last is not None and last > times[-1]:
             spans.append((times[-1], last))
         for since, until in spans:
@@ -589,7 +590,8 @@ def _kind_notes(record: FaultRecord, states: Sequence[OwnershipState], logs: Map
             if taken is not None:
                 others = {m: o for m, o in taken.owners.items() if m != target}
                 notes.append(f"evicted while stopped: its {format_partitions(held)} went to "
-                             f"{_owners_text(others, held, alias)} {format_ms(ms_between(at, taken.at))} after the SIGSTOP")
+                             f"{_owners_text(others, held, alias)} {format_ms(ms_between(at, taken.at))} "
+                             "after the SIGSTOP")
             else:
                 notes.append(f"not evicted while stopped: nobody took all of its {format_partitions(held)}")
             woke = next(((ts, e) for ts, e in _timed(logs.get(target, ()))
@@ -597,7 +599,8 @@ def _kind_notes(record: FaultRecord, states: Sequence[OwnershipState], logs: Map
             if woke is not None:
                 ts, event = woke
                 notes.append(f"after SIGCONT its first rebalance line: {event.get('event')} "
-                             f"{format_partitions(event.get('partitions') or [])} after {format_ms(ms_between(thawed, ts))}")
+                             f"{format_partitions(event.get('partitions') or [])} "
+                             f"after {format_ms(ms_between(thawed, ts))}")
     elif fault.kind == "restart" and record.replacement:
         first = next(((ts, e) for ts, e in _timed(logs.get(record.replacement, ()))
                       if e.get("event") == Event.ASSIGNED and e.get("assignment")), None)
@@ -609,7 +612,8 @@ def _kind_notes(record: FaultRecord, states: Sequence[OwnershipState], logs: Map
         switched = {alias.get(cid, cid) for cid, events in logs.items() for ts, e in _timed(events)
                     if e.get("event") == "strategy_changed" and ts >= at
                     and (window_end is None or ts <= window_end)}
-        senders = ", ".join(f"{alias.get(t, t)} {s}" for t, s in zip(record.targets, record.fault.strategies, strict=False))
+        senders = ", ".join(f"{alias.get(t, t)} {s}"
+                            for t, s in zip(record.targets, record.fault.strategies, strict=False))
         if fault.kind == "burst":
             notes.append(f"asked: {senders}")
         notes.append(f"switched: {', '.join(sorted(switched)) or 'nobody'}")
@@ -673,11 +677,31 @@ def convergence_problem(members: Sequence[MemberView], partitions: int, now: dat
     """
     if not members:
         return "no live member"
+    problem = _joining_problem(members) or _ownership_problem(members, partitions)
+    if problem is not None:
+        return problem
+    changes = [m.last_change_at for m in members if m.last_change_at is not None]
+    last_change = max(changes) if changes else None
+    problem = _quiet_problem(now, quiet_s, last_change, acted_at)
+    if problem is not None:
+        return problem
+    if acted_at is not None and (last_change is None or acted_at > last_change):
+        last_change = acted_at
+    return _stats_problem(members, now, last_change)
+
+
+def _joining_problem(members: Sequence[MemberView]) -> str | None:
+    """The first member refused by the group or still waiting for an assignment."""
     for member in members:
         if member.refused:
             return f"{member.name} is refused by the group ({REFUSED_CODE})"
         if member.pending or member.assignment is None:
             return f"{member.name} is joining"
+    return None
+
+
+def _ownership_problem(members: Sequence[MemberView], partitions: int) -> str | None:
+    """The first partition owned by nobody, or by more than one member."""
     owners: dict[int, list[str]] = {}
     for member in members:
         for partition in member.assignment or ():
@@ -686,16 +710,23 @@ def convergence_problem(members: Sequence[MemberView], partitions: int, now: dat
         held = owners.get(partition, [])
         if len(held) != 1:
             return f"P{partition} is owned by {' and '.join(held) if held else 'nobody'}"
-    changes = [m.last_change_at for m in members if m.last_change_at is not None]
-    last_change = max(changes) if changes else None
+    return None
+
+
+def _quiet_problem(now: datetime, quiet_s: float, last_change: datetime | None,
+                   acted_at: datetime | None) -> str | None:
+    """Whether the last rebalance line, or the lab's last action, is less than `quiet_s` old."""
     if last_change is not None and (now - last_change).total_seconds() < quiet_s:
         return f"last rebalance line {(now - last_change).total_seconds():.1f} s ago (waiting for {quiet_s:g} s)"
     if acted_at is not None and (now - acted_at).total_seconds() < quiet_s:
         return f"the last fault's end {(now - acted_at).total_seconds():.1f} s ago (waiting for {quiet_s:g} s)"
-    if acted_at is not None and (last_change is None or acted_at > last_change):
-        last_change = acted_at
+    return None
+
+
+def _stats_problem(members: Sequence[MemberView], now: datetime, since: datetime | None) -> str | None:
+    """The first member without a recent `stats` line after `since` saying it consumes (or idles)."""
     for member in members:
-        if member.last_stats_at is None or (last_change is not None and member.last_stats_at <= last_change):
+        if member.last_stats_at is None or (since is not None and member.last_stats_at <= since):
             return f"{member.name} logged no `stats` line since the last rebalance line"
         if (now - member.last_stats_at).total_seconds() > STATS_FRESH_S:
             return (f"{member.name}'s last `stats` line is {(now - member.last_stats_at).total_seconds():.1f} s old "
@@ -798,31 +829,45 @@ def _number(value: int | None) -> str:
 def render_chaos_table(outcome: ChaosOutcome) -> str:
     """One row per fault, then the convergence, then the verdict: the lab chaos summary."""
     lines = [_row(["#", "At", "Fault", "Target", "Detected after", "All owned again after", "Notes"]),
-             "|---|---|---|---|---|---|---|"]
-    for measure in outcome.measures:
-        if measure.at_s is None:
-            at = f"(+{measure.planned_at_s:.1f} s)"
-        else:
-            at = f"+{measure.at_s:.1f} s"
-            if measure.at_s - measure.planned_at_s > 1.0:
-                at += f" (planned +{measure.planned_at_s:.1f} s)"
-        detect = format_ms(measure.detect_ms) if measure.detect_ms is not None else (
-            "–" if measure.at_s is None else "no reaction")
-        if measure.at_s is None:
-            owned = "–"
-        elif measure.owned_again_ms is None:
-            owned = "not again"
-        elif not measure.interrupted:
-            owned = "never unowned"
-        else:
-            owned = format_ms(measure.owned_again_ms)
-        notes = list(measure.notes)
-        if measure.rebalances:
-            notes.append("report " + ", ".join(f"#{n}" for n in measure.rebalances))
-        lines.append(_row([str(measure.number), at, measure.what, measure.target, detect, owned, "; ".join(notes)]))
+             "|---|---|---|---|---|---|---|", *(_fault_row(measure) for measure in outcome.measures), ""]
+    lines += _run_notes(outcome)
+    lines += ["", _row(["Verify", "Verdict", "Balances checked", "Mismatches", "Applied twice", "Missed", "Also"]),
+              "|---|---|---|---|---|---|---|", *(_verify_row(verdict) for verdict in outcome.verdicts)]
+    failures = outcome.failures
     lines.append("")
-    for at_s, who, text in outcome.incidents:
-        lines.append(f"- **Incident** at +{at_s:.1f} s: {who} {text}")
+    if failures:
+        lines.append("**Verdict: not clean**: " + "; ".join(failures) + ".")
+    else:
+        lines.append("**Verdict: clean**: every balance checked, none wrong, none applied twice, none missed.")
+    return "\n".join(lines)
+
+
+def _fault_row(measure: FaultMeasure) -> str:
+    if measure.at_s is None:
+        at = f"(+{measure.planned_at_s:.1f} s)"
+    else:
+        at = f"+{measure.at_s:.1f} s"
+        if measure.at_s - measure.planned_at_s > 1.0:
+            at += f" (planned +{measure.planned_at_s:.1f} s)"
+    detect = format_ms(measure.detect_ms) if measure.detect_ms is not None else (
+        "–" if measure.at_s is None else "no reaction")
+    if measure.at_s is None:
+        owned = "–"
+    elif measure.owned_again_ms is None:
+        owned = "not again"
+    elif not measure.interrupted:
+        owned = "never unowned"
+    else:
+        owned = format_ms(measure.owned_again_ms)
+    notes = list(measure.notes)
+    if measure.rebalances:
+        notes.append("report " + ", ".join(f"#{n}" for n in measure.rebalances))
+    return _row([str(measure.number), at, measure.what, measure.target, detect, owned, "; ".join(notes)])
+
+
+def _run_notes(outcome: ChaosOutcome) -> list[str]:
+    """The bullets under the fault table: incidents, silences, what was left out, convergence, drain."""
+    lines = [f"- **Incident** at +{at_s:.1f} s: {who} {text}" for at_s, who, text in outcome.incidents]
     for who, since, seconds, to_the_end in outcome.silences:
         lines.append(f"- **Silent**: {who} logged nothing (not even `stats`, due every 5 s) for {seconds:.1f} s "
                      f"from +{since:.1f} s{', until it was killed or the run ended' if to_the_end else ''}; "
@@ -835,19 +880,12 @@ def render_chaos_table(outcome: ChaosOutcome) -> str:
         lines.append(f"- **Did not converge**: {outcome.convergence_problem or 'not reached'}")
     if outcome.drain:
         lines.append(f"- {outcome.drain}")
-    lines += ["", _row(["Verify", "Verdict", "Balances checked", "Mismatches", "Applied twice", "Missed", "Also"]),
-              "|---|---|---|---|---|---|---|"]
-    for verdict in outcome.verdicts:
-        if verdict.error:
-            lines.append(_row([verdict.label, "could not verify", "–", "–", "–", "–", verdict.error]))
-            continue
-        lines.append(_row([verdict.label, "OK" if verdict.ok else "FAILED", _number(verdict.balances_checked),
-                           _number(verdict.mismatches), _number(verdict.applied_twice), _number(verdict.missed),
-                           "; ".join(verdict.other) or "–"]))
-    failures = outcome.failures
-    lines.append("")
-    if failures:
-        lines.append("**Verdict: not clean**: " + "; ".join(failures) + ".")
-    else:
-        lines.append("**Verdict: clean**: every balance checked, none wrong, none applied twice, none missed.")
-    return "\n".join(lines)
+    return lines
+
+
+def _verify_row(verdict: VerifyVerdict) -> str:
+    if verdict.error:
+        return _row([verdict.label, "could not verify", "–", "–", "–", "–", verdict.error])
+    return _row([verdict.label, "OK" if verdict.ok else "FAILED", _number(verdict.balances_checked),
+                 _number(verdict.mismatches), _number(verdict.applied_twice), _number(verdict.missed),
+                 "; ".join(verdict.other) or "–"])

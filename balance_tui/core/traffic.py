@@ -330,8 +330,10 @@ class TrafficGenerator:
         """One (key, value): key is the customerId, value the transaction JSON (or a malformed one)."""
         return self.next_batch(1)[0]
 
-    def next_batch(self, size: int) -> list[tuple[bytes, bytes]]:
+    def next_batch(self, size: int) -> list[tuple[bytes, bytes]]:  # noqa: PLR0915 - hot path, one frame per batch (measured)
         """`size` consecutive messages, all stamped with one clock reading (the hot path)."""
+        # One frame, everything in locals: moving the ledger update into a method made 100k messages
+        # about 7% slower (one call per message).
         timestamp = _format_timestamp(self._clock())
         r = self._random
         customers = self._customers

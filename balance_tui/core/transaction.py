@@ -229,7 +229,7 @@ def parse_transaction(raw: bytes | str | None) -> Transaction | Rejection:
         # only an identifier with non-ASCII characters can hold one (str.isascii() reads a flag).
         # Otherwise the identifiers must be printable: printable excludes categories Cc and Cf
         # (and more, which the reference then accepts).
-        plain = type(raw) is bytes and 92 not in raw and 127 not in raw  # type: ignore[operator]
+        plain = type(raw) is bytes and 92 not in raw and 127 not in raw
         if not (plain and (raw.isascii() or (wire.transaction_id.isascii() and wire.from_account.isascii()  # type: ignore[union-attr]
                                              and wire.to_account.isascii() and wire.customer_id.isascii()))) and not (
                 wire.transaction_id.isprintable() and wire.from_account.isprintable()
@@ -238,6 +238,7 @@ def parse_transaction(raw: bytes | str | None) -> Transaction | Rejection:
 
         stamp = wire.timestamp
         last = _last_timestamp[0]
+        moment: datetime | None  # None from _long_timestamp: the reference reads the timestamp
         if stamp == last[0]:
             moment = last[1]
         else:
@@ -267,16 +268,16 @@ def parse_transaction_reference(raw: object) -> Transaction | Rejection:
 def _cents(amount: object) -> Decimal | None:
     """A JSON number, or a string spelling one, as exact cents; None when it is not one (the reference says why)."""
     if amount.__class__ is int:
-        amount = Decimal(amount)  # type: ignore[arg-type]
+        amount = Decimal(amount)
     elif amount.__class__ is str:
-        if JSON_NUMBER.fullmatch(amount) is None:  # type: ignore[arg-type]
+        if JSON_NUMBER.fullmatch(amount) is None:
             return None
-        amount = Decimal(amount)  # type: ignore[arg-type]
+        amount = Decimal(amount)
     elif amount.__class__ is not Decimal:
         return None
-    if not MIN_AMOUNT <= amount <= MAX_AMOUNT:  # type: ignore[operator]
+    if not MIN_AMOUNT <= amount <= MAX_AMOUNT:
         return None
-    cents = amount.quantize(CENT)  # type: ignore[union-attr]
+    cents = amount.quantize(CENT)
     return cents if cents == amount else None
 
 
@@ -285,7 +286,8 @@ def _is_unicode(raw: object) -> bool:
     if raw.__class__ is str:
         return True
     try:
-        (raw if raw.__class__ is bytes else bytes(raw)).decode("utf-8")  # type: ignore[attr-defined, call-overload]
+        # Neither str nor bytes: a buffer msgspec read (bytearray, memoryview), which `object` does not say.
+        (raw if raw.__class__ is bytes else bytes(raw)).decode("utf-8")  # type: ignore[call-overload]
     except UnicodeDecodeError:
         return False
     return True
@@ -296,9 +298,9 @@ def _shallow(raw: object) -> bool:
     if len(raw) <= _SMALL_MESSAGE:  # type: ignore[arg-type]
         return True
     if raw.__class__ is bytes:
-        return len(raw) <= _LONGEST_FAST and raw.count(b"[") + raw.count(b"{") <= _MOST_BRACKETS  # type: ignore[arg-type, attr-defined]
+        return len(raw) <= _LONGEST_FAST and raw.count(b"[") + raw.count(b"{") <= _MOST_BRACKETS
     if raw.__class__ is str:
-        return len(raw) <= _LONGEST_FAST and raw.count("[") + raw.count("{") <= _MOST_BRACKETS  # type: ignore[arg-type, attr-defined]
+        return len(raw) <= _LONGEST_FAST and raw.count("[") + raw.count("{") <= _MOST_BRACKETS
     return False
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -200,7 +201,8 @@ def _timestamp_from_text(text: str) -> datetime:
         raise _problem("timestamp_format",
                        f"timestamp {_quoted(text)} is not an ISO 8601 date-time like 2026-02-08T22:00:00Z")
     try:
-        moment = _DATETIME_FROM_TEXT.validate_strings(text)
+        # pydantic-core's stub types `input` as nested dicts only (`_StringInput`); it takes a str, as documented.
+        moment = _DATETIME_FROM_TEXT.validate_strings(text)  # type: ignore[arg-type]
     except ValidationError as error:
         why = error.errors(include_url=False)[0].get("ctx", {}).get("error", "out of range")
         raise _problem("timestamp_value", f"timestamp {_quoted(text)} is not a valid date-time: {why}") from None
@@ -271,7 +273,8 @@ class TransactionModel(BaseModel):
         # JSON 5000.00 is read as Decimal('5000') on the first attempt: quantizing restores the cents.
         cents = amount.quantize(CENT)
         if cents != amount:
-            raise _problem("amount_decimal_places", f"amount {_shorten(str(amount), 40)} has more than 2 decimal places")
+            raise _problem("amount_decimal_places",
+                           f"amount {_shorten(str(amount), 40)} has more than 2 decimal places")
         values["amount"] = cents
         values["type"] = TYPE_BY_VALUE[values["type"]]
         values["status"] = STATUS_BY_VALUE[values["status"]]
@@ -307,7 +310,7 @@ def parse_with_model(raw: object) -> TransactionModel | Rejection:
     except Exception:  # noqa: BLE001 - whatever the first attempt can't take, the exact reading explains
         return _parse_slowly(raw)
     if raw.__class__ is str:
-        if "\\" in raw or _AMOUNT_TO_READ_EXACTLY_TEXT.search(raw) is not None:  # type: ignore[operator, arg-type]
+        if "\\" in raw or _AMOUNT_TO_READ_EXACTLY_TEXT.search(raw) is not None:
             return _parse_slowly(raw)
     else:
         data = raw if raw.__class__ is bytes else bytes(raw)  # type: ignore[call-overload]
@@ -350,26 +353,52 @@ _JSON_ERRORS = {
 
 
 def _parse_exactly(raw: object) -> TransactionModel | Rejection:
-    """Read `raw` exactly (amounts as Decimal), normalise names, and name the first problem."""
+    """Read `raw` exactly (amounts as Decimal), normalise names, and name the first problem.
+
+    The rules in order, each its own early return: the message's text, the JSON object it holds,
+    the fields this parser reads itself (type, status, amount, text that is not Unicode), then the model.
+    """
+    text = _message_text(raw)
+    if isinstance(text, Rejection):
+        return text
+    document = _json_object(text)
+    if isinstance(document, Rejection):
+        return document
+    fields = _canonical_fields(document)
+    if isinstance(fields, Rejection):
+        return fields
+    # Everything else is checked by the model, on a JSON text in which type, status and amount
+    # are now canonical.
+    canonical = "{" + ",".join(f"{json.dumps(name)}:{_json_literal(value)}" for name, value in fields.items()) + "}"
+    try:
+        return TransactionModel.model_validate_json(canonical)
+    except ValidationError as error:
+        return _describe(error, document)
+
+
+def _message_text(raw: object) -> str | Rejection:
+    """The message value as text: bytes in UTF-8, or a str that could be encoded as UTF-8."""
     if raw is None:
         return Rejection(RejectionReason.INVALID_JSON, "no value (null message)")
     if isinstance(raw, (bytes, bytearray, memoryview)):
         data = bytes(raw)
         try:
-            text = data.decode("utf-8")
+            return data.decode("utf-8")
         except UnicodeDecodeError as error:
             return Rejection(RejectionReason.NOT_UTF8, f"byte 0x{data[error.start]:02x} at position {error.start} "
                                                        f"is not UTF-8 ({error.reason})")
-    elif isinstance(raw, str):
-        text = raw
+    if isinstance(raw, str):
         try:
-            text.encode("utf-8")
+            raw.encode("utf-8")
         except UnicodeEncodeError as error:
-            return Rejection(RejectionReason.NOT_UTF8, f"unpaired surrogate U+{ord(text[error.start]):04X} at position "
+            return Rejection(RejectionReason.NOT_UTF8, f"unpaired surrogate U+{ord(raw[error.start]):04X} at position "
                                                        f"{error.start} (text that cannot be encoded as UTF-8)")
-    else:
-        return Rejection(RejectionReason.INVALID_JSON, f"expected bytes or str, got {type(raw).__name__}")
+        return raw
+    return Rejection(RejectionReason.INVALID_JSON, f"expected bytes or str, got {type(raw).__name__}")
 
+
+def _json_object(text: str) -> dict[str, Any] | Rejection:
+    """The JSON object `text` holds, its numbers with a fraction or exponent read as Decimal."""
     if not text:
         return Rejection(RejectionReason.INVALID_JSON, "the message is empty")
     if text.startswith("\ufeff"):
@@ -379,14 +408,19 @@ def _parse_exactly(raw: object) -> TransactionModel | Rejection:
     except RecursionError:
         return Rejection(RejectionReason.INVALID_JSON, "nested too deeply to read")
     except json.JSONDecodeError as error:
-        return Rejection(RejectionReason.INVALID_JSON, f"{_JSON_ERRORS.get(error.msg, error.msg)} at position {error.pos}")
+        return Rejection(RejectionReason.INVALID_JSON,
+                         f"{_JSON_ERRORS.get(error.msg, error.msg)} at position {error.pos}")
     except _NumberTooLarge as error:
         return Rejection(RejectionReason.INVALID_JSON, f"number {_shorten(error.literal, 40)} is too large to read")
     except ValueError:  # Python refuses integers of more than 4300 digits
         return Rejection(RejectionReason.INVALID_JSON, "a number has more than 4300 digits")
     if not isinstance(document, dict):
         return Rejection(RejectionReason.INVALID_JSON, f"expected a JSON object, got {_json_kind(document)}")
+    return document
 
+
+def _canonical_fields(document: dict[str, Any]) -> dict[str, Any] | Rejection:
+    """The transaction's fields in order, type, status and amount made canonical; the first problem with them."""
     for name in FIELD_NAMES:
         if name not in document:
             return Rejection(RejectionReason.MISSING_FIELD, name)
@@ -413,22 +447,15 @@ def _parse_exactly(raw: object) -> TransactionModel | Rejection:
                 return Rejection(RejectionReason.INVALID_FIELD,
                                  f"{name} contains an unpaired surrogate U+{ord(value[error.start]):04X} "
                                  f"at position {error.start} (not a Unicode character)")
-
-    # Everything else is checked by the model, on a JSON text in which type, status and amount
-    # are now canonical.
-    canonical = "{" + ",".join(f"{json.dumps(name)}:{_json_literal(value)}" for name, value in fields.items()) + "}"
-    try:
-        return TransactionModel.model_validate_json(canonical)
-    except ValidationError as error:
-        return _describe(error, document)
+    return fields
 
 
-def member_by_name(value: str, by_name: dict[str, IntEnum]) -> IntEnum | None:
+def member_by_name(value: str, by_name: Mapping[str, IntEnum]) -> IntEnum | None:
     """The member `value` names (C# or enum spelling, any case, ASCII), or None."""
     return by_name.get(value.lower()) if value.isascii() else None
 
 
-def _enum_value(value: object, name: str, by_name: dict[str, IntEnum], unknown: RejectionReason,
+def _enum_value(value: object, name: str, by_name: Mapping[str, IntEnum], unknown: RejectionReason,
                 highest: int, example: str) -> int | Rejection:
     expected = f"(expected 1 to {highest} or a name such as {example})"
     if isinstance(value, str):
@@ -440,7 +467,8 @@ def _enum_value(value: object, name: str, by_name: dict[str, IntEnum], unknown: 
         if 1 <= value <= highest:
             return value
         return Rejection(unknown, f"{_shorten(str(value), 40)} {expected}")
-    return Rejection(RejectionReason.INVALID_FIELD, f"{name} must be an integer or a name, got {_kind_and_value(value)}")
+    return Rejection(RejectionReason.INVALID_FIELD,
+                     f"{name} must be an integer or a name, got {_kind_and_value(value)}")
 
 
 def _exact_amount(value: object) -> Decimal | Rejection:

@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeGuard
 
 from balance_tui.core.changelog import PartitionRestore
 from balance_tui.core.ledger import CustomerState, Ledger
@@ -252,12 +252,12 @@ def export_view(name: str, document: Any) -> ExportView:
     partition_offsets: dict[int, int] = {}
     for key, value in offsets.items():
         try:
-            partition = int(key)
+            listed = int(key)
         except (TypeError, ValueError):
             raise fail(f"partitionOffsets key {key!r} is not a partition") from None
         if not _is_int(value) or value < 0:
             raise fail(f"partitionOffsets[{key!r}] is not an offset")
-        partition_offsets[partition] = value
+        partition_offsets[listed] = value
     rows = []
     for index, row in enumerate(balances):
         where = f"balances[{index}]"
@@ -277,7 +277,7 @@ def export_view(name: str, document: Any) -> ExportView:
                       partition_offsets, tuple(rows))
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -482,9 +482,9 @@ def verify_exports(source: Iterable[SourceRecord], exports: Sequence[ExportView]
     report = VerifyReport(mode="exports", require_caught_up=require_caught_up)
     report.cutoffs = _export_cutoffs(exports, report)
     ledgers, last_offsets = _replay(source, report.cutoffs, report)
-    for partition in sorted(set(last_offsets) - set(report.cutoffs)):
-        report.cutoffs[partition] = None
-        report.warnings.append(f"partition {partition} is in no export: compared in full")
+    for unlisted in sorted(set(last_offsets) - set(report.cutoffs)):
+        report.cutoffs[unlisted] = None
+        report.warnings.append(f"partition {unlisted} is in no export: compared in full")
     report.cutoffs = dict(sorted(report.cutoffs.items()))
     _check_cutoffs(report, last_offsets, "the export")
 
@@ -533,7 +533,8 @@ def _export_cutoffs(exports: Sequence[ExportView], report: VerifyReport) -> dict
                 cutoffs[partition] = None
                 continue
         else:
-            with_offset = ([e for e in exports if partition in e.assigned_partitions and partition in e.partition_offsets]
+            with_offset = ([e for e in exports
+                            if partition in e.assigned_partitions and partition in e.partition_offsets]
                            or [e for e in exports if partition in e.partition_offsets])
             if not with_offset:
                 cutoffs[partition] = None  # assigned somewhere but nothing read yet: no evidence of progress

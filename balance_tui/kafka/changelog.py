@@ -311,8 +311,8 @@ class ChangelogWriter:
                 now = time.monotonic()
                 deadline = deadline or now + QUEUE_FULL_SECONDS
                 if now >= deadline:
-                    raise KafkaException(KafkaError(KafkaError._QUEUE_FULL,
-                                                    f"local queue still full after {QUEUE_FULL_SECONDS:.0f} s"))
+                    still_full = f"local queue still full after {QUEUE_FULL_SECONDS:.0f} s"
+                    raise KafkaException(KafkaError(KafkaError._QUEUE_FULL, still_full)) from None
                 producer.poll(0.05)
 
     def _commit(self, writer: _PartitionWriter, offsets: Mapping[int, int] | None, metadata: Any) -> KafkaError | None:
@@ -432,7 +432,7 @@ class ChangelogRestorer:
                 # Cached: the high watermark from fetch responses, right on the embedded broker too.
                 _, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, partition), cached=True)
                 total = high if high >= 0 else None
-            except Exception:  # noqa: BLE001 - progress is cosmetic, never fatal
+            except Exception:  # noqa: BLE001, S110 - progress is cosmetic, never fatal; asked for on every refresh
                 pass
             progress[partition] = RestoreProgress(partition, restore.records, total, self._started[partition])
         return progress
@@ -447,8 +447,7 @@ class ChangelogRestorer:
             budget -= len(messages)
             for message in messages:
                 partition = message.partition()
-                restore = self._restores.get(partition)
-                if restore is None:
+                if partition is None or (restore := self._restores.get(partition)) is None:
                     continue
                 error = message.error()
                 if error is not None:

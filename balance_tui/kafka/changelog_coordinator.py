@@ -10,6 +10,7 @@ docs/consistency.md.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ CHANGELOG_TOPIC_CONFIG = {"cleanup.policy": "compact", "segment.bytes": str(64 *
                           "segment.ms": str(10 * 60 * 1000), "min.cleanable.dirty.ratio": "0.5"}
 #: Unflushed changes this old are reported (the loop itself never waits for the broker).
 ACK_REPORT_SECONDS = 10.0
+
+_LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -204,4 +207,4 @@ class ChangelogCoordinator:
             try:
                 closable.close()
             except Exception:  # noqa: BLE001 - closing on the way out must not hide why we stop
-                pass
+                _LOG.debug("closing the changelog's %s failed", type(closable).__name__, exc_info=True)

@@ -208,7 +208,9 @@ class _DeliveryTally:
 
         def on_delivery(error: KafkaError | None, message: Message) -> None:
             if error is None:
-                per_partition[message.partition()] += 1
+                partition = message.partition()
+                if partition is not None:  # always set on a delivered message: narrows the stubs' Optional
+                    per_partition[partition] += 1
             else:
                 self.record_failure(error.str(), 1)
 
@@ -406,89 +408,119 @@ def produce(
 
     tally = _DeliveryTally()
     connection = _Connection(settings, tally, generator, on_event or (lambda line: None), connect_timeout)
-    producer = connection.producer
-    stop = stop or threading.Event()
-    topic = settings.topic
-    send = producer.produce
-    poll = producer.poll
-
-    started = time.monotonic()
-    deadline = started + duration if duration is not None else None
-    remaining = count
-    sent = 0
-    pending: list[tuple[bytes, bytes]] = []  # generated, not yet taken by the producer's queue
-    next_status = started + status_interval if on_status is not None else float("inf")
-    next_watch = started + WATCH_INTERVAL
-    bucket = TokenBucket(rate, started) if rate else None
-
-    def live_report(now: float) -> ProduceReport:
-        outage = connection.outage_since
-        return tally.report(sent, now - started, reconnects=connection.reconnects,
-                            unreachable_seconds=None if outage is None else now - outage)
-
+    loop = _ProduceLoop(settings.topic, generator, connection, tally, rate=rate, count=count, duration=duration,
+                        on_status=on_status, status_interval=status_interval)
     try:
-        while not stop.is_set():
-            now = time.monotonic()
-            if remaining == 0 and not pending:
-                break
-            last_round = deadline is not None and now >= deadline
-            if last_round:
-                if bucket is None or pending or connection.paused:
-                    break
-                # Waits last at least MIN_WAIT_SECONDS: send what accrued up to the deadline, no more.
-                now = deadline  # type: ignore[assignment]
-            if now >= next_watch:
-                next_watch = now + WATCH_INTERVAL
-                if connection.watch(now):
-                    producer = connection.producer
-                    send, poll = producer.produce, producer.poll
-                    if bucket is not None:
-                        bucket = TokenBucket(rate, now)  # type: ignore[arg-type]  # no burst after the pause
-                if connection.gave_up:
-                    break
-            if now >= next_status:
-                on_status(live_report(now))  # type: ignore[misc]
-                next_status = now + status_interval
-            if connection.paused:
-                poll(MAX_WAIT_SECONDS)  # serves delivery reports and error_cb meanwhile
-                continue
-            if not pending:
-                if bucket is not None:
-                    step = bucket.take(now)
-                    if last_round and step == 0:
-                        break
-                    if step == 0:
-                        # Waiting inside poll() serves delivery reports meanwhile.
-                        poll(throttled_wait(bucket, now, (deadline, next_status, next_watch)))
-                        continue
-                else:
-                    step = UNTHROTTLED_STEP
-                if remaining is not None:
-                    step = min(step, remaining)
-                    remaining -= step
-                pending = generator.next_batch(step)
-            taken = _hand_over(send, topic, pending, tally)
-            sent += taken
-            if taken < len(pending):
-                pending = pending[taken:]
-                if tally.fatal is None:
-                    poll(QUEUE_FULL_WAIT)  # local queue full: serve delivery reports, then retry
-            else:
-                pending = []
-                poll(0)
-            if last_round:
-                break
+        loop.run(stop or threading.Event())
     finally:
         # A broker known to be away gets one second, not the full flush timeout.
         waited = min(flush_timeout, 1.0) if connection.paused else flush_timeout
-        undelivered = _flush(producer, waited)
+        undelivered = _flush(loop.producer, waited)
         connection.close()
         if undelivered:
             tally.record_failure(f"{undelivered} message(s) still queued after waiting "
                                  f"{waited:g}s for the broker", undelivered)
     if tally.fatal is not None and tally.first_error is None:
         tally.first_error = f"fatal producer error: {tally.fatal}"
-    return live_report(time.monotonic())
+    return loop.report(time.monotonic())
+
+
+class _ProduceLoop:
+    """One `produce()` run: what is left to generate and hand over, the rate, and when to look at
+    the broker and report. One turn of `run()` per batch (up to UNTHROTTLED_STEP messages) or wait."""
+
+    def __init__(self, topic: str, generator: TrafficGenerator, connection: _Connection, tally: _DeliveryTally, *,
+                 rate: float | None, count: int | None, duration: float | None,
+                 on_status: Callable[[ProduceReport], None] | None, status_interval: float) -> None:
+        self.topic = topic
+        self.generator = generator
+        self.connection = connection
+        self.tally = tally
+        self.on_status = on_status
+        self.status_interval = status_interval
+        self.started = started = time.monotonic()
+        self.deadline = started + duration if duration is not None else None
+        self.remaining = count
+        self.sent = 0
+        self.pending: list[tuple[bytes, bytes]] = []  # generated, not yet taken by the producer's queue
+        self.next_status = started + status_interval if on_status is not None else float("inf")
+        self.next_watch = started + WATCH_INTERVAL
+        self.bucket = TokenBucket(rate, started) if rate else None
+        self._use(connection.producer)
+
+    def _use(self, producer: Producer) -> None:
+        self.producer = producer
+        self.send, self.poll = producer.produce, producer.poll
+
+    def report(self, now: float) -> ProduceReport:
+        outage = self.connection.outage_since
+        return self.tally.report(self.sent, now - self.started, reconnects=self.connection.reconnects,
+                                 unreachable_seconds=None if outage is None else now - outage)
+
+    def run(self, stop: threading.Event) -> None:
+        """Until `count` messages are handed over, the `duration` is up, `stop` is set, or the producer is lost."""
+        while not stop.is_set():
+            now = time.monotonic()
+            if self.remaining == 0 and not self.pending:
+                break
+            last_round = False
+            if self.deadline is not None and now >= self.deadline:
+                if self.bucket is None or self.pending or self.connection.paused:
+                    break
+                # Waits last at least MIN_WAIT_SECONDS: send what accrued up to the deadline, no more.
+                now, last_round = self.deadline, True
+            if not self._look_after(now):
+                break
+            if self.connection.paused:
+                self.poll(MAX_WAIT_SECONDS)  # serves delivery reports and error_cb meanwhile
+                continue
+            if not self.pending:
+                bucket = self.bucket
+                step = UNTHROTTLED_STEP if bucket is None else bucket.take(now)
+                if bucket is not None and step == 0:
+                    if last_round:
+                        break
+                    # Waiting inside poll() serves delivery reports meanwhile.
+                    self.poll(throttled_wait(bucket, now, (self.deadline, self.next_status, self.next_watch)))
+                    continue
+                self._generate(step)
+            self._hand_over_pending()
+            if last_round:
+                break
+
+    def _look_after(self, now: float) -> bool:
+        """The broker watched and the status reported when due; False once the producer is beyond help."""
+        if now >= self.next_watch:
+            self.next_watch = now + WATCH_INTERVAL
+            connection = self.connection
+            if connection.watch(now):
+                self._use(connection.producer)
+                if self.bucket is not None:
+                    self.bucket = TokenBucket(self.bucket.rate, now)  # no burst after the pause
+            if connection.gave_up:
+                return False
+        if now >= self.next_status and self.on_status is not None:
+            self.on_status(self.report(now))
+            self.next_status = now + self.status_interval
+        return True
+
+    def _generate(self, step: int) -> None:
+        if self.remaining is not None:
+            step = min(step, self.remaining)
+            self.remaining -= step
+        self.pending = self.generator.next_batch(step)
+
+    def _hand_over_pending(self) -> None:
+        pending = self.pending
+        taken = _hand_over(self.send, self.topic, pending, self.tally)
+        self.sent += taken
+        if taken < len(pending):
+            self.pending = pending[taken:]
+            if self.tally.fatal is None:
+                self.poll(QUEUE_FULL_WAIT)  # local queue full: serve delivery reports, then retry
+        else:
+            self.pending = []
+            self.poll(0)
 
 
 def _hand_over(send: Callable[..., None], topic: str, batch: list[tuple[bytes, bytes]],

@@ -30,6 +30,7 @@ from balance_tui.core.report import (
 )
 from balance_tui.lab.measure import (
     LabStep,
+    StaticMeasure,
     StepMeasure,
     balanced_sizes,
     measure_step,
@@ -122,9 +123,12 @@ class GroupRun:
             started.append(member)
             # One `started` line after the other: the report names members W1, W2... in the order
             # of their first line, and the tables must call them what the lab calls them.
-            self.lab.wait_for(lambda: self._has_started(member), 60.0,
-                              lambda: f"{member.name} wrote no `started` line: {tail(member.output_path)}")
+            self._wait_until_started(member)
         return started
+
+    def _wait_until_started(self, member: MemberProcess) -> None:
+        self.lab.wait_for(lambda: self._has_started(member), 60.0,
+                          lambda: f"{member.name} wrote no `started` line: {tail(member.output_path)}")
 
     def _has_started(self, member: MemberProcess) -> bool:
         self._check_processes()
@@ -389,7 +393,9 @@ class LabRun:
         options = self.options
         choice = choose_engine(options.engine, options.kafka_version, options.kafka_home, progress=progress_printer())
         # Kafka's own group.initial.rebalance.delay.ms (3 s): part of what the lab measures.
-        extra = {"data_dir": self.output / "kafka-data", "fresh": True} if choice.engine == "kafka" else {}
+        extra: dict[str, Any] = {}
+        if choice.engine == "kafka":
+            extra = {"data_dir": self.output / "kafka-data", "fresh": True}
         self.engine_choice, self._broker_options = choice, extra
         self.broker = make_broker(choice, 0, log_path=self.output / "broker.log", **extra).start(timeout=90)
         self._broker_starts = 1
@@ -468,7 +474,7 @@ class LabRun:
                 except KafkaException as error:
                     self.say(f"could not delete {name}: {error}")
             self.say(f"deleted this run's {len(topics)} topic(s) and {len(groups)} group(s) from the cluster")
-        except Exception as error:  # cleanup must not hide the run's own outcome
+        except Exception as error:  # noqa: BLE001 - cleanup must not hide the run's own outcome
             self.say(f"cleanup on the cluster failed: {error}")
 
     def _write_results(self) -> None:
@@ -570,14 +576,14 @@ def render_tables(lab: LabRun) -> str:
         return "## Tableau Comparatif des Stratégies: the lab's claims and this run\n\n" + \
             render_strategies_table(measures)
     if scenario == "static":
-        measures = {}
+        static_measures: dict[str, StaticMeasure] = {}
         for g in lab.groups:
             if len(g.members) >= 3:
-                measures[g.label] = static_measure(g.steps, (g.members[1].consumer_id, g.members[2].consumer_id),
-                                                   g.static, survivor_revocations(g, "restart"),
-                                                   alias={m.consumer_id: m.name.upper() for m in g.members})
+                static_measures[g.label] = static_measure(
+                    g.steps, (g.members[1].consumer_id, g.members[2].consumer_id), g.static,
+                    survivor_revocations(g, "restart"), alias={m.consumer_id: m.name.upper() for m in g.members})
         return (f"## Static membership (KIP-345), {lab.options.strategy}: kill -9 W2 and restart it at once\n\n"
-                + render_static_table(measures))
+                + render_static_table(static_measures))
     group = lab.groups[0] if lab.groups else None
     measures_by_key = group.measures() if group is not None else {}
     strategy = lab.options.strategy

@@ -23,7 +23,7 @@ def run_scale(lab: LabRun) -> None:
         group.join(f"up-{target}", target - count, label=f"+{target - count}")
         count = target
     for target in (6, 3, 2, 1):
-        newest_first = sorted(group.live(), key=lambda m: group.members.index(m), reverse=True)
+        newest_first = sorted(group.live(), key=group.members.index, reverse=True)
         group.leave(f"down-{target}", newest_first[:count - target], label=f"−{count - target}")
         count = target
 

@@ -19,7 +19,8 @@ from tests.helpers import free_port, wait_until
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "balance_tui", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+                          timeout=timeout, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
+                          check=False)
 
 
 def messages_on(bootstrap: str, topic: str) -> int:

@@ -6,6 +6,8 @@ kill it with SIGKILL like `kill -9` in a terminal.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from confluent_kafka import Producer
 
@@ -139,7 +141,7 @@ def test_pause_resume_and_work_ms_are_logged_and_secrets_never_reach_logs_or_exp
     group = cluster("range")
     member = group.start(env={
         "BALANCE_TUI_SASL_PASSWORD": SECRET,  # plaintext ignores it, but it is configured
-        "BALANCE_TUI_LIBRDKAFKA": '{"sasl.oauthbearer.client.secret": "%s"}' % SECRET,
+        "BALANCE_TUI_LIBRDKAFKA": json.dumps({"sasl.oauthbearer.client.secret": SECRET}),
     })
     group.wait_for_assignments([6])
     # Restored (from an empty changelog) and fetching, so its lag is known before it pauses.

@@ -37,7 +37,7 @@ def run_produce(bootstrap: str, topic: str, *flags: str, timeout: float = 120) -
     """Run the real CLI in its own process; returns once it has exited by itself."""
     return subprocess.run(
         [sys.executable, "-m", "balance_tui", "produce", "--bootstrap-servers", bootstrap, "--topic", topic, *flags],
-        capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+        capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False,
     )
 
 
@@ -92,7 +92,7 @@ def test_count_rate_zero_gives_exactly_that_many_keyed_messages_on_the_java_part
         assert partition_of.setdefault(tx.customer_id, partition) == partition, "a customer spans partitions"
         assert partition == murmur2_partition(key, 6)
     assert len(partition_of) == 50
-    assert len(set((json.loads(v)["transactionId"] for _, _, v in records))) == 1000
+    assert len({json.loads(v)["transactionId"] for _, _, v in records}) == 1000
 
 
 def test_each_customer_is_read_back_in_the_order_produced(broker, unique):

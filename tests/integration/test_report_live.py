@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run_report(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "balance_tui", "report", *args],
-                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+                          capture_output=True, text=True, timeout=60, cwd=ROOT, check=False)
 
 
 @pytest.fixture

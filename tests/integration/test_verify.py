@@ -40,7 +40,7 @@ def run_verify(bootstrap: str, topic: str, group: str, *flags: str) -> subproces
     return subprocess.run(
         [sys.executable, "-m", "balance_tui", "verify", "--bootstrap-servers", bootstrap, "--topic", topic,
          "--group", group, *flags],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        capture_output=True, text=True, timeout=120, cwd=ROOT, check=False,
     )
 
 

@@ -206,7 +206,8 @@ def test_decimals_are_exact_numbers_and_never_exponents() -> None:
 
 
 def test_text_is_escaped_and_non_finite_numbers_refused_or_nulled() -> None:
-    assert exact_json.dumps(["a\"b\n\u00e9", None, True, 1.5, float("nan")]) == b'["a\\"b\\n\\u00e9",null,true,1.5,null]'
+    assert (exact_json.dumps(["a\"b\n\u00e9", None, True, 1.5, float("nan")])
+            == b'["a\\"b\\n\\u00e9",null,true,1.5,null]')
     with pytest.raises(ValueError):
         exact_json.dumps(Decimal("NaN"))
     with pytest.raises(TypeError):

@@ -173,7 +173,8 @@ def test_a_port_in_use_is_one_line() -> None:
         port = taken.getsockname()[1]
         with pytest.raises(UserError) as error:
             bind("127.0.0.1", port)
-    assert str(error.value) == f"cannot serve the HTTP API on 127.0.0.1:{port}: the port is in use (choose another --http-port)"
+    assert str(error.value) == (f"cannot serve the HTTP API on 127.0.0.1:{port}: the port is in use"
+                                " (choose another --http-port)")
 
 
 def test_an_unknown_host_is_one_line() -> None:

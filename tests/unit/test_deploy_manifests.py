@@ -1,4 +1,5 @@
-"""The Kubernetes and OpenShift manifests: valid offline against the schemas, and naming what the app serves and reads."""
+"""The Kubernetes and OpenShift manifests: valid offline against the schemas, and naming what the app serves
+and reads."""
 
 from __future__ import annotations
 
@@ -84,7 +85,8 @@ def all_manifests() -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
-@pytest.mark.parametrize(("where", "document"), all_manifests(), ids=lambda value: value if isinstance(value, str) else "")
+@pytest.mark.parametrize(("where", "document"), all_manifests(),
+                         ids=lambda value: value if isinstance(value, str) else "")
 def test_every_manifest_is_valid_offline(where: str, document: dict[str, Any]) -> None:
     if document["kind"] in OTHER_SCHEMAS:
         jsonschema.validate(document, OTHER_SCHEMAS[document["kind"]])
@@ -150,7 +152,8 @@ def test_the_deployment_names_what_the_app_serves_and_reads(flavour: str, docume
     assert {"configMapRef": {"name": config_map["metadata"]["name"]}} in refs
     assert {"secretRef": {"name": secret["metadata"]["name"], "optional": True}} in refs
     known = set(LAB_ENV_NAMES) | {f"BALANCE_TUI_{field.upper()}" for field in Settings.model_fields}
-    names = set(config_map["data"]) | set(secret.get("stringData") or {}) | {e["name"] for e in container.get("env", [])}
+    names = (set(config_map["data"]) | set(secret.get("stringData") or {})
+             | {e["name"] for e in container.get("env", [])})
     assert names <= known, names - known
     for name in names:
         monkeypatch.setenv(name, config_map["data"].get(name, "x"))

@@ -366,7 +366,8 @@ def test_amount_strings_written_like_json_numbers_are_accepted(json_value: str, 
     (name, value)
     for name in ("type", "status")
     for value in ('"D_E_P_O_S_I_T"', '"_deposit"', '"deposit_"', '"card__payment"', '"Card_Pay_ment"',
-                  '"P_ENDING"', '"pending_"', '" Deposit"', '"Deposit\\n"', '"3"', '"\uff24\uff25\uff30\uff2f\uff33\uff29\uff34"')
+                  '"P_ENDING"', '"pending_"', '" Deposit"', '"Deposit\\n"', '"3"',
+                  '"\uff24\uff25\uff30\uff2f\uff33\uff29\uff34"')
 ])
 def test_type_and_status_names_are_the_documented_spellings_only(name: str, json_value: str) -> None:
     rejection = rejected(with_field(name, json_value))
@@ -515,4 +516,5 @@ def test_descriptions_keep_control_characters() -> None:
 
 def test_identifiers_may_hold_other_unicode() -> None:
     # Only categories Cc and Cf are refused: letters, marks, symbols and spaces are identifiers' business.
-    assert parsed(with_field("customerId", '"CUST\u00a0\u00e9\u20ac \u4e2d"')).customer_id == "CUST\u00a0\u00e9\u20ac \u4e2d"
+    identifier = "CUST\u00a0\u00e9\u20ac \u4e2d"
+    assert parsed(with_field("customerId", f'"{identifier}"')).customer_id == identifier

@@ -285,7 +285,8 @@ def _edge_documents() -> dict[str, str]:
     for name in ("transactionId", "fromAccount", "toAccount", "customerId", "description"):
         for ascii in (True, False):
             documents.update({f"{name} {edge!r} {'escaped' if ascii else 'raw'}":
-                              document_with(**{name: json.dumps(edge, ensure_ascii=ascii)}) for edge in IDENTIFIER_EDGES})
+                              document_with(**{name: json.dumps(edge, ensure_ascii=ascii)})
+                              for edge in IDENTIFIER_EDGES})
     documents.update({f"unknown field {edge[:12]}...{len(edge)}": document_with()[:-1] + f',"x":{edge}}}'
                       for edge in UNKNOWN_FIELD_EDGES})
     documents.update({f"timestamp {edge}": document_with(timestamp=edge) for edge in ESCAPED_TIMESTAMPS})

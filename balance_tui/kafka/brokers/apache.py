@@ -175,7 +175,8 @@ class KafkaBroker(BrokerProcess):
 
     def log_tail(self, lines: int = 5) -> str:
         """The last lines of the JVM's output, then Kafka's last error (with its causes) or last log lines."""
-        parts = [log_tail(self.log_path, lines), _last_error(self.server_log_path) or log_tail(self.server_log_path, lines)]
+        parts = [log_tail(self.log_path, lines),
+                 _last_error(self.server_log_path) or log_tail(self.server_log_path, lines)]
         return " | ".join(part for part in parts if part)
 
     # -- storage ---------------------------------------------------------------------------

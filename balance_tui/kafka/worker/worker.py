@@ -11,6 +11,7 @@ Everything reaches the UI as messages from `balance_tui.messages`.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import socket
@@ -65,6 +66,8 @@ from balance_tui.static_member import StaticMembership
 
 __all__ = ["ConsumerWorker", "LoopOutcome", "Quit", "Rejoin", "StartOver"]
 
+_LOG = logging.getLogger(__name__)
+
 
 class ConsumerWorker:
     """Implements `WorkerControl` around a thread running one consumer loop per join."""
@@ -95,8 +98,7 @@ class ConsumerWorker:
         self.balances = BalancePublisher(self.reporter.post, enabled=publish_balances)
         self.commands = Commands(self.state, self.reporter, self.membership, export=self._flush_and_export)
         self.group = GroupSide(self.state, self.reporter, self.membership, self.commands.change_strategy,
-                               lambda: self.session.write(Event.STATS, **stats_line(
-                                   self.state, self.reporter.status.status, time.monotonic())))
+                               lambda: _write_stats(self))
         self.static = (StaticMembership(settings.group, settings.group_instance_id)
                        if settings.group_instance_id else None)
 
@@ -192,7 +194,8 @@ class ConsumerWorker:
     # -- the thread -------------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        reason, paths = "stopped", ()
+        reason = "stopped"
+        paths: tuple[Path, ...] = ()
         try:
             self._start_session()
             while True:
@@ -214,7 +217,7 @@ class ConsumerWorker:
             try:
                 self._close()
             except Exception:  # noqa: BLE001 - already failing: report the first cause
-                pass
+                _LOG.debug("closing after the crash failed too", exc_info=True)
         self._finish(reason, paths)
 
     def _one_join(self) -> LoopOutcome:
@@ -261,7 +264,8 @@ class ConsumerWorker:
         state.changelog, state.partition_count, problem = ChangelogCoordinator.open(
             self.settings, self.consumer_id, state.partition_count)
         if problem is not None:
-            self.session.write(Event.ERROR, code="CHANGELOG_PARTITIONS", fatal=False, reason=f"{problem}: changelog off")
+            self.session.write(Event.ERROR, code="CHANGELOG_PARTITIONS", fatal=False,
+                               reason=f"{problem}: changelog off")
             self.reporter.problem("CHANGELOG_PARTITIONS", problem, log=False,
                                   hint="Balances will not follow moved partitions (changelog off). Delete the "
                                        "changelog topic or set changelog_topic to a new name.")
@@ -327,3 +331,9 @@ class ConsumerWorker:
         self.session.write(Event.EXPORTED, paths=[str(p) for p in paths])
         self.reporter.post(Exported(paths=paths))
         return paths
+
+
+def _write_stats(worker: ConsumerWorker) -> None:
+    """The session log's periodic `stats` line (GroupSide says when)."""
+    fields: dict[str, Any] = stats_line(worker.state, worker.reporter.status.status, time.monotonic())
+    worker.session.write(Event.STATS, **fields)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -78,7 +79,7 @@ def lab_member(broker, unique, tmp_path_factory) -> Iterator[ApiMember]:
     cluster = Cluster(broker.bootstrap, topic, group, tmp_path_factory.mktemp("api-member"))
     member = cluster.start("lab", flags=["--http-port", "0"], env={
         "BALANCE_TUI_SASL_PASSWORD": SECRET,  # plaintext ignores it, but it is configured
-        "BALANCE_TUI_LIBRDKAFKA": '{"sasl.oauthbearer.client.secret": "%s"}' % SECRET,
+        "BALANCE_TUI_LIBRDKAFKA": json.dumps({"sasl.oauthbearer.client.secret": SECRET}),
     })
     try:
         url = api_url(member)

@@ -41,9 +41,9 @@ def page_requests(net_log: dict[str, Any], page_site: str) -> list[str]:
     urls = []
     for event in net_log["events"]:
         params = event.get("params") or {}
-        if event["type"] == start_job and "url" in params:
-            if page_site in params.get("network_isolation_key", "").split(" "):
-                urls.append(params["url"])
+        if (event["type"] == start_job and "url" in params
+                and page_site in params.get("network_isolation_key", "").split(" ")):
+            urls.append(params["url"])
     return urls
 
 
