@@ -49,8 +49,8 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _settings_parent() -> argparse.ArgumentParser:
-    parent = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+def _settings_parent() -> OneLineErrorParser:
+    parent = OneLineErrorParser(add_help=False)
     group = parent.add_argument_group("settings (also BALANCE_TUI_<NAME> env vars or a TOML file)")
     # SUPPRESS, not None: the subparser's default would otherwise overwrite a --config
     # given before the subcommand (`balance-tui --config x.toml down`).

@@ -66,7 +66,7 @@ class SessionLog:
         self._file = path.open("a", encoding="utf-8", buffering=1)
         self._lock = threading.Lock()
 
-    def write(self, event: Event, at: datetime | None = None, **fields: Any) -> dict[str, Any]:
+    def write(self, event: Event, *, at: datetime | None = None, **fields: Any) -> dict[str, Any]:
         """Append one line (`event` one of `Event`) and flush it, so a `kill -9` keeps it."""
         record: dict[str, Any] = {
             "ts": iso_ms(at or utc_now()),

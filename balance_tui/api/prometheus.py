@@ -56,21 +56,27 @@ class BalanceCollector:
 
 def snapshot_metrics(snapshot: ApiSnapshot) -> Iterator[Metric]:
     member = [snapshot.group, snapshot.topic, snapshot.consumer_id]
-    counters = snapshot.counters
+    yield from _member_gauges(snapshot, member)
+    yield from _counter_metrics(snapshot, member)
+    yield from _duration_and_partition_metrics(snapshot, member)
 
-    def gauge(name: str, documentation: str, value: float, labels: tuple[str, ...] = MEMBER_LABELS,
-              values: list[str] | None = None) -> GaugeMetricFamily:
-        family = GaugeMetricFamily(name, documentation, labels=labels)
-        family.add_metric(values or member, value)
-        return family
 
-    def counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
-        family = CounterMetricFamily(name, documentation, labels=MEMBER_LABELS)
-        family.add_metric(member, value)
-        return family
+def _gauge(member: list[str], name: str, documentation: str, value: float,
+           labels: tuple[str, ...] = MEMBER_LABELS, values: list[str] | None = None) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, documentation, labels=labels)
+    family.add_metric(values or member, value)
+    return family
 
-    yield gauge("balance_tui_start_time_seconds", "When this member started, in Unix seconds.",
-                snapshot.started_at.timestamp())
+
+def _counter(member: list[str], name: str, documentation: str, value: float) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, documentation, labels=MEMBER_LABELS)
+    family.add_metric(member, value)
+    return family
+
+
+def _member_gauges(snapshot: ApiSnapshot, member: list[str]) -> Iterator[Metric]:
+    yield _gauge(member, "balance_tui_start_time_seconds", "When this member started, in Unix seconds.",
+                 snapshot.started_at.timestamp())
     status = GaugeMetricFamily("balance_tui_consumer_status",
                                "1 for this member's current status, 0 for the others.",
                                labels=(*MEMBER_LABELS, "status"))
@@ -79,34 +85,41 @@ def snapshot_metrics(snapshot: ApiSnapshot) -> Iterator[Metric]:
     yield status
     group_state = GaugeMetricFamily(
         "balance_tui_group_state",
-        "1 for the group's state as this member sees it (derived from the members' heartbeats and its own "
-        "status; the broker's own group state is not published by the worker yet).",
+        "1 for the group's state: the broker's (DescribeGroups) where it describes groups, else derived from "
+        "the members' heartbeats and this member's status.",
         labels=(*MEMBER_LABELS, "state"))
     for state in GROUP_STATES:
         group_state.add_metric([*member, state], 1.0 if state == snapshot.group_state else 0.0)
     yield group_state
     view = snapshot.group_view
-    yield gauge("balance_tui_group_members", "Members of the group as this member sees them (heartbeats).",
-                len(view.rows) if view is not None else 0)
-    yield gauge("balance_tui_group_unowned_partitions", "Partitions of the topic that no member claims.",
-                len(view.unowned) if view is not None else 0)
-    yield gauge("balance_tui_assigned_partitions", "Partitions assigned to this member.", len(snapshot.assignment))
-    yield gauge("balance_tui_paused", "1 while consumption is paused by hand (partitions kept).",
-                1.0 if snapshot.paused else 0.0)
-    yield gauge("balance_tui_customers", "Customers whose balances this member holds.", snapshot.customers)
+    yield _gauge(member, "balance_tui_group_members", "Members of the group as this member sees them (heartbeats).",
+                 len(view.rows) if view is not None else 0)
+    yield _gauge(member, "balance_tui_group_unowned_partitions", "Partitions of the topic that no member claims.",
+                 len(view.unowned) if view is not None else 0)
+    yield _gauge(member, "balance_tui_assigned_partitions", "Partitions assigned to this member.",
+                 len(snapshot.assignment))
+    yield _gauge(member, "balance_tui_paused", "1 while consumption is paused by hand (partitions kept).",
+                 1.0 if snapshot.paused else 0.0)
+    yield _gauge(member, "balance_tui_customers", "Customers whose balances this member holds.", snapshot.customers)
     if snapshot.last_message_at is not None:
-        yield gauge("balance_tui_last_message_timestamp_seconds",
-                    "When records last arrived, in Unix seconds.",
-                    snapshot.last_message_at.timestamp())
+        yield _gauge(member, "balance_tui_last_message_timestamp_seconds",
+                     "When records last arrived, in Unix seconds.",
+                     snapshot.last_message_at.timestamp())
 
-    yield counter("balance_tui_messages_consumed", "Records read from the transactions topic.", counters.consumed)
-    yield counter("balance_tui_transactions_applied", "Transactions applied to a balance.", counters.applied)
-    yield counter("balance_tui_transactions_skipped", "Failed and Rejected transactions (read, change nothing).",
-                  counters.skipped)
-    yield counter("balance_tui_transactions_replayed",
-                  "Transactions read again after a restore, already in the restored state (not applied twice).",
-                  counters.replayed)
-    yield counter("balance_tui_errors", "Processing and Kafka client errors.", counters.errors)
+
+def _counter_metrics(snapshot: ApiSnapshot, member: list[str]) -> Iterator[Metric]:
+    counters = snapshot.counters
+    yield _counter(member, "balance_tui_messages_consumed", "Records read from the transactions topic.",
+                   counters.consumed)
+    yield _counter(member, "balance_tui_transactions_applied", "Transactions applied to a balance.", counters.applied)
+    yield _counter(member, "balance_tui_transactions_skipped",
+                   "Failed and Rejected transactions (read, change nothing).",
+                   counters.skipped)
+    yield _counter(member, "balance_tui_transactions_replayed",
+                   "Transactions read again after a restore, already in the restored state "
+                   "(not applied twice).",
+                   counters.replayed)
+    yield _counter(member, "balance_tui_errors", "Processing and Kafka client errors.", counters.errors)
     rejected = CounterMetricFamily(
         "balance_tui_messages_rejected",
         "Records that are not transactions, by reason.",
@@ -120,6 +133,9 @@ def snapshot_metrics(snapshot: ApiSnapshot) -> Iterator[Metric]:
         events.add_metric([*member, kind], snapshot.rebalance_events.get(kind, 0))
     yield events
 
+
+def _duration_and_partition_metrics(snapshot: ApiSnapshot, member: list[str]) -> Iterator[Metric]:
+    counters = snapshot.counters
     for name, documentation, histogram in (
         ("balance_tui_rebalance_duration_seconds",
          "From the join (or revoke) to the assignment that ended it.", snapshot.rebalance_duration),
@@ -192,20 +208,22 @@ def lag_metrics(snapshot: ApiSnapshot, member: list[str]) -> Iterator[Metric]:
         family.add_metric(member, view.balance_delay)
         yield family
     status = GaugeMetricFamily("balance_tui_lag_status",
-                               "1 for the worst Burrow-style status of my partitions over lag_window, 0 for the others.",
+                               "1 for the worst Burrow-style status of my partitions over lag_window, "
+                               "0 for the others.",
                                labels=(*MEMBER_LABELS, "status"))
-    for each in LagStatus:
-        status.add_metric([*member, each.name], 1.0 if each is view.status else 0.0)
+    for lag_status in LagStatus:
+        status.add_metric([*member, lag_status.name], 1.0 if lag_status is view.status else 0.0)
     yield status
     drain = GaugeMetricFamily("balance_tui_drain_state", "1 for my partitions' drain state, 0 for the others.",
                               labels=(*MEMBER_LABELS, "state"))
-    for each in DrainState:
-        drain.add_metric([*member, each.value], 1.0 if each is view.drain else 0.0)
+    for drain_state in DrainState:
+        drain.add_metric([*member, drain_state.value], 1.0 if drain_state is view.drain else 0.0)
     yield drain
     seconds = GaugeMetricFamily("balance_tui_partition_lag_seconds",
                                 "Per owned partition: age of the oldest unconsumed record.", labels=PARTITION_LABELS)
     to_drain = GaugeMetricFamily("balance_tui_partition_time_to_drain_seconds",
-                                 "Per owned partition draining (or caught up: 0): time to drain at the last 10 s' rates.",
+                                 "Per owned partition draining (or caught up: 0): time to drain at the last "
+                                 "10 s' rates.",
                                  labels=PARTITION_LABELS)
     not_draining = GaugeMetricFamily("balance_tui_partition_not_draining",
                                      "Per owned partition: 1 when arrivals keep up with or outpace consumption.",
@@ -229,8 +247,8 @@ def lag_metrics(snapshot: ApiSnapshot, member: list[str]) -> Iterator[Metric]:
     state = GaugeMetricFamily("balance_tui_lag_alert_state",
                               f"The lab's alert rule (lag above {alert.threshold} for {alert.for_seconds:g} s): "
                               "1 for its state, 0 for the others.", labels=(*MEMBER_LABELS, "state"))
-    for each in AlertState:
-        state.add_metric([*member, each.value], 1.0 if each is alert.state else 0.0)
+    for alert_state in AlertState:
+        state.add_metric([*member, alert_state.value], 1.0 if alert_state is alert.state else 0.0)
     yield state
     if alert.raised_at is not None:
         family = GaugeMetricFamily("balance_tui_lag_alert_raised_timestamp_seconds",
@@ -249,7 +267,7 @@ def build_registry(store: ApiStore) -> CollectorRegistry:
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
-    registry.register(BalanceCollector(store))  # type: ignore[arg-type]
+    registry.register(BalanceCollector(store))
     return registry
 
 

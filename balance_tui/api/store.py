@@ -17,11 +17,11 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from balance_tui.core.assignment import utc_now
 from balance_tui.core.lag_view import LagView
@@ -72,7 +72,7 @@ class HistogramSnapshot:
 class Histogram:
     """Fixed-bucket histogram of seconds."""
 
-    __slots__ = ("buckets", "counts", "total", "count")
+    __slots__ = ("buckets", "count", "counts", "total")
 
     def __init__(self, buckets: tuple[float, ...]) -> None:
         self.buckets = buckets
@@ -271,14 +271,14 @@ class ApiState:
         for row in rows:
             changed.setdefault(row.customer_id, {})[row.currency] = row
         for customer_id, by_currency in changed.items():
-            partition = next(iter(by_currency.values())).partition
+            home = next(iter(by_currency.values())).partition
             if customer_id in self._customer_partition:
                 previous = self._customer_partition[customer_id]
-                if previous != partition:
+                if previous != home:
                     self._partition_customers.get(previous, set()).discard(customer_id)
             self.customers[customer_id] = by_currency
-            self._customer_partition[customer_id] = partition
-            self._partition_customers.setdefault(partition, set()).add(customer_id)
+            self._customer_partition[customer_id] = home
+            self._partition_customers.setdefault(home, set()).add(customer_id)
         self.balances_version += 1
 
     def _take_rebalance(self, entry: TimelineEntry, assignment: tuple[int, ...]) -> None:

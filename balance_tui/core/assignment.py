@@ -8,7 +8,7 @@ took, how long each partition was not consumed here, what was kept and what move
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from balance_tui.core.rows import PartitionRestore, TimelineEntry
 
@@ -143,12 +143,12 @@ class AssignmentTracker:
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso_ms(moment: datetime) -> str:
     """ISO 8601 UTC with milliseconds: `2026-11-25T11:24:30.123Z`."""
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

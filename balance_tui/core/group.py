@@ -17,7 +17,7 @@ import json
 import math
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from balance_tui.core.assignment import format_partitions, iso_ms
@@ -189,7 +189,7 @@ def _decode_command(document: dict[str, Any]) -> GroupCommand:
 
 def _wire_time(moment: datetime) -> str:
     # Microseconds, so times survive the round trip exactly (a command is compared with a start time).
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _encode_map(values: dict[int, int]) -> dict[str, int]:
@@ -285,7 +285,7 @@ def _moment(document: dict[str, Any], key: str) -> datetime:
         raise ValueError(f"{key!r} is not an ISO 8601 time: {value!r}") from None
     if moment.tzinfo is None:
         raise ValueError(f"{key!r} has no time zone: {value!r}")
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 # -- the view ---------------------------------------------------------------------------------
@@ -686,7 +686,8 @@ def group_lag(rows: list[MemberRow] | tuple[MemberRow, ...]) -> GroupLag:
     """`GroupLag` over the members heard from (a silent member's last word is no longer its state)."""
     heard = [row for row in rows if row.source == "heartbeats" and not row.silent]
     rated = [row for row in heard if row.lag_status in _STATUS_SEVERITY]
-    status = max((row.lag_status for row in rated), key=_STATUS_SEVERITY.__getitem__, default=None)
+    status = max((row.lag_status for row in rated), key=lambda name: _STATUS_SEVERITY.get(name or "", 0),
+                 default=None)
     worst = tuple(row.consumer_id for row in rated if row.lag_status == status and status != "OK")
     alerting = [row for row in heard if row.lag_alert == "firing"]
     since = min((row.lag_alert_since for row in alerting if row.lag_alert_since is not None), default=None)

@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum, IntEnum
+from itertools import pairwise
 
 #: Defaults: ten minutes of history at one kept sample per second (601 samples per partition).
 DEFAULT_RETENTION_SECONDS = 600.0
@@ -365,7 +366,7 @@ def evaluate(samples: Sequence[LagSample], now: float, window: float = DEFAULT_E
         if all(sample.committed == last.committed for sample in entries):
             return Evaluation(LagStatus.STALL, f"committed offset stuck at {last.committed:,} for "
                               f"{last.time - entries[0].time:.0f}s, lag {lag:,}", complete, lag)
-        if all(later >= earlier for earlier, later in zip(lags, lags[1:])):  # type: ignore[operator]
+        if all(later >= earlier for earlier, later in pairwise(lags)):  # type: ignore[operator]
             return Evaluation(LagStatus.WARN, f"lag grew from {lags[0]:,} to {lag:,} in "
                               f"{last.time - entries[0].time:.0f}s without ever falling", complete, lag)
     return Evaluation(LagStatus.OK, f"lag {lag:,}, falling at times", complete, lag)

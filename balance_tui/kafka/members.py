@@ -177,8 +177,8 @@ class MemberBeacon:
         while budget > 0:
             try:
                 records = self._consumer.consume(min(budget, 500), 0)
-            except KafkaException as error:
-                self.last_error = error_reason(error)
+            except KafkaException as failure:
+                self.last_error = error_reason(failure)
                 break
             if not records:
                 break

@@ -146,7 +146,7 @@ class GroupMembership:
 
     # -- the group-wide switch -----------------------------------------------------------------
 
-    def wait_for_reset(self, strategy: Callable[[], str], adopt: Callable[[GroupCommand], None],
+    def wait_for_reset(self, strategy: Callable[[], str], adopt: Callable[[GroupCommand], object],
                        tick: Callable[[], None], admin_safe: Callable[[], bool]) -> ResetOutcome:
         """Between leaving and rejoining in a group-wide switch: wait until the group is reset.
 

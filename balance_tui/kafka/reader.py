@@ -74,16 +74,18 @@ def read_partitions(client_config: dict[str, str], topic: str,
         while len(at_end) < partitions:
             try:
                 messages = consumer.consume(1000, timeout=0.1)
-            except KafkaException as error:
-                raise UserError(f"cannot read {topic!r}: {error_reason(error)}") from None
+            except KafkaException as failure:
+                raise UserError(f"cannot read {topic!r}: {error_reason(failure)}") from None
             if messages:
                 stalled_at = time.monotonic() + timeout
             for message in messages:
-                error = message.error()
+                error, partition, offset = message.error(), message.partition(), message.offset()
                 if error is None:
-                    yield message.partition(), message.offset(), message.key(), message.value()
+                    if partition is not None and offset is not None:  # a record always has both
+                        yield partition, offset, message.key(), message.value()
                 elif error.code() == KafkaError._PARTITION_EOF:
-                    at_end.add(message.partition())
+                    if partition is not None:
+                        at_end.add(partition)
                 elif error.fatal() or error.code() in _FATAL_CODES:
                     raise UserError(f"cannot read {topic!r}: {error.str()}")
                 else:

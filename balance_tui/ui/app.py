@@ -17,6 +17,7 @@ from typing import ClassVar
 
 from textual import events, on
 from textual.app import App, ComposeResult
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
@@ -71,13 +72,14 @@ class BalanceApp(App[DashboardExit]):
     CSS_PATH = "app.tcss"
     TITLE = "balance-tui"
     ENABLE_COMMAND_PALETTE = False
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (110, "-wide"), (150, "-wider")]
+    # Textual declares the breakpoints as instance attributes: no ClassVar here.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide"), (150, "-wider")]  # noqa: RUF012
     #: Below 46 rows the throughput's sparkline gives its rows to the lag chart.
-    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (46, "-tall")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (46, "-tall")]  # noqa: RUF012
     #: How long `q` waits for the worker to leave the group before exiting anyway.
     QUIT_DEADLINE_SECONDS = 15.0
 
-    BINDINGS = KEYS
+    BINDINGS: ClassVar[list[BindingType]] = [*KEYS]
 
     def __init__(self, settings: Settings, worker: WorkerControl, *, crash: Callable[[], None] = hard_exit,
                  clock: Callable[[], datetime] = utc_now) -> None:
@@ -291,7 +293,7 @@ class BalanceApp(App[DashboardExit]):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             # Every key that says what it does, the footer's and the group-wide shift+1/2/3 alike.
-            self.push_screen(HelpScreen([binding for binding in self.BINDINGS if binding.tooltip]))
+            self.push_screen(HelpScreen([binding for binding in KEYS if binding.tooltip]))
 
     async def action_quit(self) -> None:
         if self.worker_stopped is not None:

@@ -8,7 +8,7 @@ from textual.binding import Binding
 WORK_KEYS = Binding.Group("work ms")
 
 # Footer order: help first so it survives an 80-column footer; quit last, where people look for it.
-KEYS = [
+KEYS: list[Binding] = [
     Binding("question_mark", "help", "help", key_display="?", tooltip="Show this help."),
     Binding("1", "strategy('range')", "range",
             tooltip="Rejoin with the range assignor (eager: every member stops and is reassigned)."),

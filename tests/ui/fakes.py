@@ -11,6 +11,8 @@ from textual.message import Message
 
 from balance_tui.config import Settings
 from balance_tui.control import MessageSink
+from balance_tui.core.group import MemberRow, PartitionLag
+from balance_tui.core.lag_view import LagView
 from balance_tui.core.rows import (
     BalanceRow,
     ConsumerStatus,
@@ -19,10 +21,8 @@ from balance_tui.core.rows import (
     PartitionState,
     TimelineEntry,
 )
-from balance_tui.core.group import MemberRow, PartitionLag
-from balance_tui.core.lag_view import LagView
-from tests.lag_views import sample_view
 from balance_tui.messages import GroupChanged, SessionStarted, Snapshot, WorkerStopped
+from tests.lag_views import sample_view
 
 T0 = datetime(2026, 2, 8, 22, 0, 0, tzinfo=UTC)
 CONSUMER_ID = "balance-worker-labhost-1a2b3c4d"

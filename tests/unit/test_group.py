@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -21,7 +21,7 @@ from balance_tui.core.group import (
     silence_text,
 )
 
-T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 
 
 def at(seconds: float) -> datetime:
@@ -29,14 +29,14 @@ def at(seconds: float) -> datetime:
 
 
 def beat(member: str, seconds: float, assignment: tuple[int, ...] = (), **changes) -> MemberHeartbeat:
-    fields = dict(
-        consumer_id=member, host="lab-pc", pid=4242, strategy="range", status="Consuming",
-        assignment=assignment, generation=3, lag=12, rate=480.5, work_ms=2.0, sent_at=at(seconds),
-        session_timeout_ms=10_000,
-        position_by_partition={p: 100 for p in assignment},
-        high_watermark_by_partition={p: 110 for p in assignment},
-        committed_by_partition={p: 95 for p in assignment},
-    )
+    fields = {
+        "consumer_id": member, "host": "lab-pc", "pid": 4242, "strategy": "range", "status": "Consuming",
+        "assignment": assignment, "generation": 3, "lag": 12, "rate": 480.5, "work_ms": 2.0, "sent_at": at(seconds),
+        "session_timeout_ms": 10_000,
+        "position_by_partition": dict.fromkeys(assignment, 100),
+        "high_watermark_by_partition": dict.fromkeys(assignment, 110),
+        "committed_by_partition": dict.fromkeys(assignment, 95),
+    }
     fields.update(changes)
     return MemberHeartbeat(**fields)
 

@@ -9,7 +9,7 @@ recording to the next, so only structure is asserted here, never durations.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from balance_tui.session_log import read_session_log
 
 SESSIONS = Path(__file__).resolve().parents[1] / "fixtures" / "sessions"
 ALL = (0, 1, 2, 3, 4, 5)
-T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 
 
 def fixture_report(strategy: str) -> Report:
@@ -152,7 +152,7 @@ def test_assignment_history_of_each_member(recorded):
 
 
 def test_markdown_has_the_table_histories_and_the_sequence_diagram(recorded):
-    strategy, report = recorded
+    _, report = recorded
     text = render_markdown(report)
     assert REBALANCE_HEADER in text
     assert "```mermaid\nsequenceDiagram\n" in text

@@ -1,14 +1,14 @@
 """The session log contract: common fields, one object per line, flushed per event."""
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from balance_tui.core.export import ExportState, export_document, export_markdown
 from balance_tui.core.rows import BalanceRow, TimelineEntry
 from balance_tui.session_log import SessionLog, export_paths, read_session_log
 
-T0 = datetime(2026, 11, 25, 12, 0, 0, 123000, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 25, 12, 0, 0, 123000, tzinfo=UTC)
 
 
 def test_every_line_has_the_common_fields_and_is_flushed_at_once(tmp_path):

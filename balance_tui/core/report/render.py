@@ -301,7 +301,8 @@ def _draw_rejoin(report: Report, entry: HistoryEntry, alias: str, rebalance: Reb
 
 
 def _draw_leaving(report: Report, entry: HistoryEntry, alias: str, rebalance: Rebalance | None) -> list[str]:
-    return [f"    Note over {alias}: ⏹ {alias} leaves ({_note_text(entry.detail)})", f"    {alias}->>Coord: LeaveGroup()"]
+    return [f"    Note over {alias}: ⏹ {alias} leaves ({_note_text(entry.detail)})",
+            f"    {alias}->>Coord: LeaveGroup()"]
 
 
 def _draw_crashed(report: Report, entry: HistoryEntry, alias: str, rebalance: Rebalance | None) -> list[str]:
@@ -335,7 +336,8 @@ def _draw_pause(report: Report, entry: HistoryEntry, alias: str, rebalance: Reba
 
 def _draw_error(report: Report, entry: HistoryEntry, alias: str, rebalance: Rebalance | None) -> list[str]:
     code = entry.detail.split(":")[0]
-    return [f"    Note over {alias}: ⚠️ {_note_text(code)}"] if code in REFUSED_CODES or "(fatal)" in entry.detail else []
+    shown = code in REFUSED_CODES or "(fatal)" in entry.detail
+    return [f"    Note over {alias}: ⚠️ {_note_text(code)}"] if shown else []
 
 
 def _draw_settled(report: Report, entry: HistoryEntry, alias: str, rebalance: Rebalance | None) -> list[str]:

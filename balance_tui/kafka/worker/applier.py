@@ -54,8 +54,8 @@ class BatchApplier:
             else:
                 try:
                     effect = ledger_apply(result, partition, offset)
-                except Exception as error:  # noqa: BLE001 - a bug or an absurd value must not stop the service
-                    self.reporter.processing_error(partition, offset, error)
+                except Exception as problem:  # noqa: BLE001 - a bug or an absurd value must not stop the service
+                    self.reporter.processing_error(partition, offset, problem)
                 else:
                     # Failed/Rejected and replays change nothing, so nothing to write: a new owner
                     # reads them again after the last position and changes nothing again.

@@ -98,7 +98,8 @@ class LagFeed:
 
     def readings(self, offsets: PartitionOffsets, owned: Iterable[int],
                  restoring: set[int]) -> dict[int, PartitionReading]:
-        """What is known of each owned partition; a restoring one, or one without a log end or an offset, is left out."""
+        """What is known of each owned partition; a restoring one, or one without a log end or an offset,
+        is left out."""
         readings = {}
         for partition in sorted(owned):
             if partition in restoring:

@@ -75,7 +75,8 @@ class ConsumptionLoop:
 
     def _create(self) -> Consumer:
         state, reporter = self.state, self.reporter
-        callbacks = {"stats_cb": self.on_stats, "error_cb": reporter.kafka_error, "on_commit": self.on_commit}
+        callbacks: dict[str, Callable[..., Any]] = {"stats_cb": self.on_stats, "error_cb": reporter.kafka_error,
+                                                    "on_commit": self.on_commit}
         config = consumer_config(state.settings, state.strategy, state.consumer_id, quiet_logger(state.consumer_id),
                                  callbacks)
         if "group.protocol" in config and not state.group_timeouts_set:

@@ -134,8 +134,8 @@ class Reporter:
         if name in self.errors.once_per_join:  # kept in the header until the next join attempt
             hint = refusal_hint(self.state.strategy, self.membership.strategies())
             self.membership.refused(hint, now)
-        self.session.write(Event.ERROR, code=name, reason=text, fatal=error.fatal(),
-                           **({"repeated_since_last": verdict.repeats} if verdict.repeats else {}))
+        repeats: dict[str, Any] = {"repeated_since_last": verdict.repeats} if verdict.repeats else {}
+        self.session.write(Event.ERROR, code=name, reason=text, fatal=error.fatal(), **repeats)
         # Kept in the tracker's history for the export; the UI draws its own line from the message.
         self.state.tracker.note("error", utc_now(), f"{name}: {text}" + (f" — {hint}" if hint else ""))
         self.post(KafkaErrorReported(code=name, reason=text, fatal=error.fatal(), hint=hint))
@@ -162,7 +162,7 @@ class Reporter:
                                           time.monotonic(), utc_now())
         if note is None:
             return
-        extra = {"unlogged_since_last": note.unlogged_since_last} if note.unlogged_since_last else {}
+        extra: dict[str, Any] = {"unlogged_since_last": note.unlogged_since_last} if note.unlogged_since_last else {}
         self.session.write(Event.REJECTED, partition=partition, offset=offset, reason=note.reason, detail=note.detail,
                            **extra)
         self.post(MessageRejected(partition=partition, offset=offset, reason=note.reason, detail=note.detail,
