@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from unittest.mock import patch
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from balance_tui.core.rows import BalanceRow, PartitionRow, PartitionState
 from balance_tui.ui import format as fmt
-from balance_tui.ui.widgets.balances import BULK_INSERT, BalanceBook, natural_prefix
+from balance_tui.ui.widgets import balance_book
+from balance_tui.ui.widgets.balances import BalanceBook, natural_prefix
 from balance_tui.ui.widgets.partitions import partition_cells
 from balance_tui.ui.widgets.timeline import entry_row
 
@@ -28,29 +30,49 @@ batches = st.lists(
 
 
 @settings(max_examples=60, deadline=None)
-@given(batches)
-def test_book_matches_a_plain_dict_and_stays_sorted(operations: list[tuple[str, list]]) -> None:
-    book, expected = BalanceBook(), {}
-    for step, (kind, payload) in enumerate(operations):
-        if kind == "rows":
-            rows = [balance_row(number, str(step), currency=currency, count=step) for number, currency in payload]
-            book.apply(rows, (), T0)
-            expected.update({(row.customer_id, row.currency): row for row in rows})
-        else:
-            book.apply((), payload, T0)
-            expected = {key: row for key, row in expected.items() if row.partition not in payload}
-    assert {(row.customer_id, row.currency): row for row in book.rows.values()} == expected
-    assert book.order == sorted(book.rows)
-    assert sorted(key for keys in book.by_partition.values() for key in keys) == book.order
+@given(batches, st.sampled_from(["", "1", "00002", "eur"]), st.integers(min_value=0, max_value=12))
+def test_book_matches_a_plain_dict_and_stays_sorted(operations: list[tuple[str, list]], needle: str,
+                                                    filter_from: int) -> None:
+    # Blocks of 4 keys, so that a few hundred rows split, shrink and drop blocks.
+    with patch.object(balance_book, "BLOCK", 4):
+        book, expected = BalanceBook(), {}
+        view = book.order
+        for step, (kind, payload) in enumerate(operations):
+            if step == filter_from:
+                view = book.order.filtered(needle) if needle else book.order
+            if kind == "rows":
+                rows = [balance_row(number, str(step), currency=currency, count=step) for number, currency in payload]
+                book.apply(rows, (), T0)
+                expected.update({(row.customer_id, row.currency): row for row in rows})
+            else:
+                book.apply((), payload, T0)
+                expected = {key: row for key, row in expected.items() if row.partition not in payload}
+            assert book.rows == expected
+            in_order = sorted(expected, key=book.sort_string)
+            assert list(book.order) == in_order and len(book.order) == len(in_order)
+            shown = [key for key in in_order if view is book.order or needle in key[0].casefold()]
+            assert list(view) == shown and len(view) == len(shown)
+            assert [view[index] for index in range(len(shown))] == shown
+            assert view[1:6] == shown[1:6] and view.window(len(shown) - 3, len(shown) + 5) == shown[-3:]
+            for key in shown[::7]:
+                assert view.position(book.sort_string(key)) == shown.index(key)
 
 
-def test_bulk_and_single_inserts_agree() -> None:
-    many = [balance_row(number) for number in range(BULK_INSERT * 3, 0, -1)]
-    bulk, single = BalanceBook(), BalanceBook()
-    bulk.apply(many, (), T0)
-    for row in many:
-        single.apply([row], (), T0)
-    assert bulk.order == single.order == sorted(bulk.rows)
+def test_one_batch_and_one_by_one_agree() -> None:
+    many = [balance_row(number) for number in range(300, 0, -1)]
+    with patch.object(balance_book, "BLOCK", 8):
+        bulk, single = BalanceBook(), BalanceBook()
+        bulk.apply(many, (), T0)
+        for row in many:
+            single.apply([row], (), T0)
+    assert list(bulk.order) == list(single.order) == sorted(bulk.rows, key=bulk.sort_string)
+
+
+def test_natural_prefix_fast_path_agrees_with_the_general_rule() -> None:
+    general = balance_book._DIGITS
+    for customer in ["CUST-001", "cust-2", "A9", "A10", "X1Y2", "ÄB-٣", "", "abc", "CUST-\u200b1", "10", "İ5"]:
+        folded = customer.casefold()
+        assert natural_prefix(customer) == general.sub(lambda match: match.group().zfill(12), folded)
 
 
 def test_customers_sort_naturally_then_by_currency() -> None:
@@ -127,3 +149,29 @@ def test_group_lag_explains_its_question_marks() -> None:
     assert "P0:2 P1:2" in shown(fresh) and "silent" not in shown(fresh)
     stale = (PartitionLag(0, "a", 10, 12, 2, True), PartitionLag(1, "b", 10, 12, 2, False))
     assert "P0:2? P1:2" in shown(stale) and "?: its owner is silent" in shown(stale)
+
+
+def test_group_table_slices_line_up_with_the_whole_table() -> None:
+    from rich.console import Console
+
+    from balance_tui.ui.widgets.group import CELL_PADDING, column_widths, member_table
+
+    from .fakes import group_changed, member_row
+
+    def lines(renderable, width: int) -> list[str]:
+        console = Console(width=width, record=True, file=None, color_system=None)
+        return ["".join(segment.text for segment in line)
+                for line in console.render_lines(renderable, console.options.update(width=width))]
+
+    rows = [member_row(f"host-{n:08x}" + "x" * (n % 4), tuple(range(n % 7)), silent=n % 5 == 0,
+                       status="Idle" if n % 3 else "Consuming") for n in range(23)]
+    group = group_changed(*rows)
+    for width in (30, 38, 56, 61, 100):
+        whole = [line[:width].rstrip() for line in lines(member_table(group, group.rows), width)]
+        widths = column_widths(group, width)
+        room = max(width, sum(widths) + CELL_PADDING * len(widths))
+        header = lines(member_table(group, (), widths), room)[:1]
+        sliced = [*header]
+        for start in range(0, len(rows), 5):  # screens of five members, as the panel draws them
+            sliced += lines(member_table(group, group.rows[start:start + 5], widths, header=False), room)
+        assert [line[:width].rstrip() for line in sliced] == whole, width
