@@ -78,11 +78,11 @@ class Run:
     memory_bytes: int = 0
     broker_share: float = 0.0
     own_share: float = 0.0
-    #: Full collections of the cyclic garbage collector while consuming: (seconds each).
-    full_collections: list[float] = field(default_factory=list)
+    #: The cyclic garbage collector's collections while consuming, by generation (seconds each).
+    collections: dict[int, list[float]] = field(default_factory=dict)
     #: Rows in the table at each `?` press, beside `keys_ms`.
     rows_at_press: list[int] = field(default_factory=list)
-    #: How long the UI thread spent in each batch of balances and in each frame's `draw`, ms.
+    #: How long the UI thread spent in each slice of a batch of balances and in each frame's `draw`, ms.
     batch_ms: list[float] = field(default_factory=list)
     draw_ms: list[float] = field(default_factory=list)
 
@@ -102,25 +102,23 @@ def timed(target: object, name: str, into: list[float]) -> None:
 
 
 class CollectionTimer:
-    """Times the garbage collector's full (generation 2) collections, through `gc.callbacks`."""
+    """Times the garbage collector's collections, per generation, through `gc.callbacks`."""
 
     def __init__(self) -> None:
-        self.durations: list[float] = []
+        self.durations: dict[int, list[float]] = {0: [], 1: [], 2: []}
         self._started = 0.0
 
     def __call__(self, phase: str, info: dict) -> None:
-        if info["generation"] != 2:
-            return
         if phase == "start":
             self._started = time.perf_counter()
         else:
-            self.durations.append(time.perf_counter() - self._started)
+            self.durations[info["generation"]].append(time.perf_counter() - self._started)
 
     def start(self) -> CollectionTimer:
         gc.callbacks.append(self)
         return self
 
-    def stop(self) -> list[float]:
+    def stop(self) -> dict[int, list[float]]:
         gc.callbacks.remove(self)
         return self.durations
 
@@ -167,7 +165,7 @@ async def run_dashboard(settings: Settings, run: Run, broker_pid: int, press_eve
     app = BalanceApp(settings, worker, crash=lambda: None)
     timed(app, "draw", run.draw_ms)  # before mount, where the refresh timer takes it
     async with app.run_test(size=(120, 40)):
-        timed(app.balances.table, "apply_batch", run.batch_ms)
+        timed(app.balances.table, "_take_some", run.batch_ms)  # one slice of a batch
 
         await until(lambda: worker.tracker.assignment and not worker.restoring)
         memory_before = resident_bytes()
@@ -187,7 +185,7 @@ async def run_dashboard(settings: Settings, run: Run, broker_pid: int, press_eve
             await until(lambda: not isinstance(app.screen, HelpScreen))
             await asyncio.sleep(press_every)  # the pace of the presses, not synchronisation
         elapsed = time.perf_counter() - started
-        run.full_collections = collections.stop()
+        run.collections = collections.stop()
         run.rate = (run.count - already) / elapsed
         run.broker_share = (cpu_seconds(broker_pid) - broker_before) / elapsed
         run.own_share = (cpu_seconds("self") - own_before) / elapsed
@@ -261,12 +259,15 @@ def details_of(run: Run) -> str:
     slowest = sorted(zip(run.keys_ms, run.rows_at_press), reverse=True)[:5]
     return (f"  {run.customers:,} customers: key with the table at >= 90% of its rows: {spread(full)}\n"
             f"  slowest keys (ms, rows then): {', '.join(f'{ms:.0f} ({rows:,})' for ms, rows in slowest)}\n"
-            f"  UI thread per batch of balances: {spread(run.batch_ms)}; per frame (draw): {spread(run.draw_ms)}")
+            f"  UI thread per slice of a batch of balances: {spread(run.batch_ms)}; per frame (draw): {spread(run.draw_ms)}\n"
+            f"  garbage collections (both threads): " + "; ".join(
+                f"generation {generation}: {len(times)}, {sum(times) * 1000:.0f} ms in all, longest "
+                f"{max(times, default=0) * 1000:.0f} ms" for generation, times in sorted(run.collections.items())))
 
 
 def row_of(run: Run, changelog: str) -> str:
     per_customer = run.memory_bytes / max(1, run.ledger_customers)
-    pauses = run.full_collections
+    pauses = run.collections.get(2, [])
     gcs = f"{len(pauses)}, longest {max(pauses) * 1000:.0f} ms" if pauses else "none"
     return (f"| {run.customers:,} | {changelog} | {run.count:,} | {run.rows:,} | {run.rate:,.0f} | "
             f"{spread(run.keys_ms)} | {spread(run.filter_ms)} | {per_customer:,.0f} B | "

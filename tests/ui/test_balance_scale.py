@@ -153,3 +153,25 @@ async def test_ten_thousand_timeline_events_render_only_what_is_shown() -> None:
         await pilot.resize_terminal(100, 40)
         await wait_until(pilot, lambda: timeline.entries_rendered > before, "rendered at the new width")
         assert timeline.entries_rendered - before < 2_000
+
+
+async def test_batches_are_taken_in_slices_in_order(monkeypatch) -> None:
+    from balance_tui.ui.widgets import balances
+
+    monkeypatch.setattr(balances, "TAKE_SLICE_SECONDS", 0.0)  # yield after every slice
+    worker = FakeWorker()
+    app = make_app(worker)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(BalanceTable)
+        steps = []
+        take_some = table._take_some
+        monkeypatch.setattr(table, "_take_some", lambda: (steps.append(len(table.book)), take_some())[-1])
+        first = BalancesChanged(tuple(balance_row(number) for number in range(3_000)))
+        gone = BalancesChanged((), removed_partitions=(0,))
+        back = BalancesChanged((balance_row(6, "7.00", count=2),))
+        worker.post(first, gone, back)
+        await wait_until(pilot, lambda: back.applied.is_set(), "every batch taken")
+        assert first.applied.is_set() and gone.applied.is_set()
+        assert len(steps) > 3_000 // balances.TAKE_SLICE_ROWS, "a slice at a time, not the whole batch"
+        assert {row.customer_id for row in table.book.rows.values() if row.partition == 0} == {"CUST-000006"}
+        assert len(table.book) == 2_500 + 1

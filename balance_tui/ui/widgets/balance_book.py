@@ -169,6 +169,9 @@ class SortedIndex:
             self._hits[block:block + 1] = hits
             self._hit_counts[block:block + 1] = [half.count(True) for half in hits]
 
+    def clear(self) -> None:
+        self._build([])
+
     def remove(self, doomed: set[Key]) -> None:
         """Drop these keys: one pass over the keys (it happens on a revoke, not per batch)."""
         columns = [self._sorts, self._keys, self._texts, self._hits] if self.needle else \
@@ -379,7 +382,11 @@ class BalanceBook:
             return set()
         # One pass over the rows on a revoke, instead of a per-partition index kept up on every row.
         doomed = {key for key, row in self.rows.items() if row.partition in gone}
-        if doomed:
+        if len(doomed) == len(self.rows):  # everything (leaving the group): no need to pick keys out
+            self.rows = {}
+            self.order.clear()
+            self.membership += 1
+        elif doomed:
             for key in doomed:
                 del self.rows[key]
             self.order.remove(doomed)

@@ -10,7 +10,9 @@ partition's rows one by one never finished.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -40,6 +42,9 @@ from balance_tui.ui.widgets.balance_book import (
 
 __all__ = ["HIGHLIGHT_SECONDS", "BalanceBook", "BalanceTable", "BalancesPanel", "FilterInput", "natural_prefix"]
 
+#: A batch is taken in slices of this many rows, yielding to keys and frames after about this long.
+TAKE_SLICE_ROWS = 512
+TAKE_SLICE_SECONDS = 0.008
 #: Index blocks whose search texts are compacted per frame (about 30 µs each), so a filter
 #: typed after a burst of new customers finds them compact already.
 TIDY_BLOCKS_PER_FRAME = 8
@@ -117,11 +122,47 @@ class BalanceTable(ScrollView, can_focus=True):
         self._version = 0
         #: Row lines built, for tests that prove only the visible ones are.
         self.rows_built = 0
+        #: Batches not fully taken in yet: [rows, removed partitions, time, on_taken]; rows of the first taken so far.
+        self._intake: deque[list] = deque()
+        self._taken = 0
 
     # -- data in (cheap, on every message) --------------------------------------------
 
-    def apply_batch(self, rows: Iterable[BalanceRow], removed_partitions: Iterable[int], now: datetime) -> None:
-        self.book.apply(rows, removed_partitions, now)  # a filtered view follows the index by itself
+    def apply_batch(self, rows: Sequence[BalanceRow], removed_partitions: Iterable[int], now: datetime,
+                    on_taken: Callable[[], object] | None = None) -> None:
+        """Take a batch in, in slices of about TAKE_SLICE_SECONDS; `on_taken` once all of it is in.
+
+        At a million customers a batch can take 40-150 ms (measured); between two slices the app
+        answers keys and draws. Batches are taken in the order they came.
+        """
+        self._intake.append([rows, tuple(removed_partitions), now, on_taken])
+        if len(self._intake) == 1:
+            self._take_some()
+
+    def _take_some(self) -> None:
+        deadline = time.perf_counter() + TAKE_SLICE_SECONDS
+        intake = self._intake
+        while intake:
+            batch = intake[0]
+            rows, removed, now, on_taken = batch
+            if removed:
+                self.book.apply((), removed, now)  # removal first: a partition given back keeps the rows after it
+                batch[1] = ()
+            while self._taken < len(rows):
+                end = min(len(rows), self._taken + TAKE_SLICE_ROWS)
+                self.book.apply(rows[self._taken:end], (), now)  # a filtered view follows the index by itself
+                self._taken = end
+                if time.perf_counter() > deadline and (end < len(rows) or len(intake) > 1):
+                    self._changed()
+                    self.call_later(self._take_some)
+                    return
+            intake.popleft()
+            self._taken = 0
+            if on_taken is not None:
+                on_taken()
+        self._changed()
+
+    def _changed(self) -> None:
         self._dirty = True
         self._version += 1
 
