@@ -222,7 +222,11 @@ def main() -> int:
                         help=f"transactions per run, at least {TRANSACTIONS_PER_CUSTOMER} per customer")
     parser.add_argument("--changelog", choices=["on", "off"], default="off")
     parser.add_argument("--press-every", type=float, default=0.5, help="seconds between two `?` presses")
+    parser.add_argument("--gc-young", type=int, default=None,
+                        help="the young generation's threshold instead of the app's (an experiment)")
     args = parser.parse_args()
+    if args.gc_young is not None:
+        gc.set_threshold(args.gc_young, *gc.get_threshold()[1:])
     counts = [int(value.replace("_", "").replace(",", "")) for value in args.customers.split(",") if value]
     workdir = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
     runs = []

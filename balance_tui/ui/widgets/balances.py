@@ -32,6 +32,7 @@ from balance_tui.core.rows import BalanceRow
 from balance_tui.core.safe_text import visible
 from balance_tui.ui import format as fmt
 from balance_tui.ui.widgets.balance_book import (
+    BALANCE,
     HIGHLIGHT_SECONDS,
     BalanceBook,
     Filtered,
@@ -269,17 +270,19 @@ class BalanceTable(ScrollView, can_focus=True):
     def row_style_names(self, key: Key) -> set[str]:
         """Component classes that apply to a row (also what tests check)."""
         names = set()
-        row = self.book.rows.get(key)
-        if row is not None and row.balance < 0:
+        values = self.book.rows.get(key)
+        if values is not None and values[BALANCE] < 0:
             names.add("negative")
         if self._now is not None and self.book.is_fresh(key, self._now):
             names.add("changed")
         return names
 
     def _row_strip(self, key: Key) -> Strip:
-        row = self.book.rows.get(key)
-        if row is None:  # dropped since the last flush; the next one rebuilds the view
+        values = self.book.rows.get(key)
+        if values is None:  # dropped since the last flush; the next one rebuilds the view
             return Strip.blank(0)
+        customer_id, currency = key
+        balance_value, transaction_count, last_updated, last_transaction_id, partition_number = values
         self.rows_built += 1
         names = self.row_style_names(key)
         base = self.rich_style
@@ -287,16 +290,16 @@ class BalanceTable(ScrollView, can_focus=True):
             base += self._style("changed")
         dim = base + self._style("dim")
         money = base + self._style("negative") if "negative" in names else base + Style(bold=True)
-        customer, balance, currency, count, last_tx, updated, partition = self._columns
+        customer, balance, currency_column, count, last_tx, updated, partition = self._columns
         values = (
             (" ", base, None),
-            (visible(row.customer_id), base, customer),
-            (fmt.money(row.balance), money, balance),
-            (visible(row.currency), dim, currency),
-            (f"{row.transaction_count:,}", base, count),
-            (visible(row.last_transaction_id), dim, last_tx),
-            (fmt.clock_time(row.last_updated), dim, updated),
-            (fmt.DASH if row.partition is None else str(row.partition), dim, partition),
+            (visible(customer_id), base, customer),
+            (fmt.money(balance_value), money, balance),
+            (visible(currency), dim, currency_column),
+            (f"{transaction_count:,}", base, count),
+            (visible(last_transaction_id), dim, last_tx),
+            (fmt.clock_time(last_updated), dim, updated),
+            (fmt.DASH if partition_number is None else str(partition_number), dim, partition),
         )
         segments = []
         for text, style, column in values:
