@@ -96,8 +96,18 @@ FIXED_COLUMNS: tuple[tuple[str, int, bool], ...] = (
 COMPACT_COLUMNS = ("Time", "Event", "Moved", "Gen", "Join")
 
 
-def timeline_grid(rows: list[tuple[Text | str, ...]], *, compact: bool = False, header: bool = False) -> Table:
-    """A table with fixed widths, so every entry can be rendered on its own and still line up."""
+def number_width(seq: int) -> int:
+    """Cells for the `#` column when the newest event is number `seq`: all its digits, at least three."""
+    return max(3, len(str(seq)))
+
+
+def timeline_grid(rows: list[tuple[Text | str, ...]], *, compact: bool = False, header: bool = False,
+                  numbers: int = 3) -> Table:
+    """A table with fixed widths, so every entry can be rendered on its own and still line up.
+
+    `numbers` is the width of the `#` column (`number_width` of the newest event), so event
+    10,000 shows as 10000, not cut to `10…`.
+    """
     table = Table(box=None, expand=True, padding=(0, 1), show_header=header, header_style="bold",
                   show_edge=False)
     for name, width, right in FIXED_COLUMNS:
@@ -105,6 +115,8 @@ def timeline_grid(rows: list[tuple[Text | str, ...]], *, compact: bool = False, 
             continue
         if compact and name == "Time":
             width = 8
+        if name == "#":
+            width = max(width, numbers)
         table.add_column(name, width=width, justify="right" if right else "left", no_wrap=True)
     table.add_column("What changed", ratio=1, overflow="fold")
     for row in rows:
@@ -145,6 +157,8 @@ class RebalanceTimeline(ScrollView, can_focus=True):
         self._deferred: list[int] = []
         self._header: Strip | None = None
         self._width = 0
+        #: The `#` column's width the blocks were rendered with (it grows at event 1,000, 10,000, ...).
+        self._numbers = 3
         #: Entries rendered so far, for tests that prove the timeline renders lazily.
         self.entries_rendered = 0
 
@@ -168,9 +182,11 @@ class RebalanceTimeline(ScrollView, can_focus=True):
             if block is not None:
                 self._heights[index] = len(block)
         self._deferred.clear()
-        if width != self._width:
-            self._width = width
-            self._header = self._render(timeline_grid([], compact=self._compact, header=True))[0]
+        numbers = number_width(self._seq + len(self._pending))
+        if width != self._width or numbers != self._numbers:
+            # A new width, or a wider `#` column: every entry again, lazily, as after a resize.
+            self._width, self._numbers = width, numbers
+            self._header = self._render(timeline_grid([], compact=self._compact, header=True, numbers=numbers))[0]
             self._blocks = [None] * len(self.entries)
             self._stale = list(range(len(self.entries)))
             changed = True
@@ -233,7 +249,8 @@ class RebalanceTimeline(ScrollView, can_focus=True):
 
     def _render_entry(self, seq: int, entry: TimelineEntry) -> list[Strip]:
         self.entries_rendered += 1
-        return self._render(timeline_grid([entry_row(seq, entry, compact=self._compact)], compact=self._compact))
+        return self._render(timeline_grid([entry_row(seq, entry, compact=self._compact)], compact=self._compact,
+                                          numbers=self._numbers))
 
     def _render(self, renderable: Table) -> list[Strip]:
         options = self.app.console.options.update(width=self._width, height=None)
