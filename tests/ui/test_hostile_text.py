@@ -25,7 +25,14 @@ from balance_tui.messages import (
     WorkerStopped,
 )
 
-from .fakes import FakeWorker, balance_row, group_changed, member_row, snapshot, timeline_entry
+from .fakes import (
+    FakeWorker,
+    balance_row,
+    group_changed,
+    member_row,
+    snapshot,
+    timeline_entry,
+)
 from .test_app import SIZE, make_app, notifications, table_of, text_of, wait_until
 
 TITLE = "\x1b]0;PWNED\x07"

@@ -99,7 +99,7 @@ def test_highlights_expire_after_a_second_and_a_half() -> None:
 def test_money_keeps_decimal_precision() -> None:
     assert fmt.money(Decimal("12345678901234567.89")) == "12,345,678,901,234,567.89"  # beyond float
     assert fmt.money(Decimal("-1250.5")) == "-1,250.50"
-    assert fmt.money(Decimal("0")) == "0.00"
+    assert fmt.money(Decimal(0)) == "0.00"
 
 
 def test_partition_lists_fold_runs() -> None:

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
 from rich.cells import set_cell_size
 from rich.segment import Segment
@@ -87,7 +88,7 @@ def _cell(text: str, column: Column) -> str:
 class BalanceTable(ScrollView, can_focus=True):
     """Renders only the visible lines of the (filtered) sorted index; the header line stays on top."""
 
-    COMPONENT_CLASSES = {
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
         "balance-table--header",
         "balance-table--negative",
         "balance-table--changed",
@@ -189,7 +190,9 @@ class BalanceTable(ScrollView, can_focus=True):
         self._now = now
         expired = self.book.expire(now)
         self.book.order.tidy(TIDY_BLOCKS_PER_FRAME)
-        if not (self._dirty or expired or self.book.has_recent):
+        # Highlights change only with a batch (dirty) or when one goes out (expired): a quiet
+        # table is not drawn again on every tick just because some rows are still highlighted.
+        if not (self._dirty or expired):
             return
         self._dirty = False
         anchor = None

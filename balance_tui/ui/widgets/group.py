@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from rich._ratio import ratio_reduce  # rich's own even reduction, so slices match the whole
+# rich's own even reduction, so slices match the whole table
+from rich._ratio import ratio_reduce
 from rich.cells import cell_len
 from rich.console import Group as RichGroup
 from rich.console import RenderableType
