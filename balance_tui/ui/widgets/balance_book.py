@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from itertools import accumulate, chain, compress, repeat
 from operator import contains, not_
-from typing import overload
+from typing import Any, Final, overload
 
 from balance_tui.core.rows import BalanceRow
 from balance_tui.core.safe_text import visible
@@ -49,7 +49,12 @@ tracking such a tuple at its first look, while a million dataclass rows, replace
 change, kept flowing through its younger generations: 146 young collections took 5.1 s and
 6 middle ones 2.1 s (up to 553 ms each, a frozen screen) in one 1,000,000-customer run.
 """
-BALANCE, COUNT, UPDATED, LAST_TX, PARTITION = range(5)
+#: Where each value is in `Values` (Final, so type checkers know the element type at each).
+BALANCE: Final = 0
+COUNT: Final = 1
+UPDATED: Final = 2
+LAST_TX: Final = 3
+PARTITION: Final = 4
 
 
 def _compact(texts: list[str]) -> list[str]:
@@ -76,6 +81,11 @@ class SortedIndex:
     def __init__(self, entries: Iterable[tuple[str, Key, str]] = ()) -> None:
         """From (sort string, key, search text) entries in sort order."""
         self.needle = ""
+        #: With a needle: per block, whether each key's text matches; how many do; where each block's
+        #: matches start in the filtered view (rebuilt lazily).
+        self._hits: list[list[bool]] = []
+        self._hit_counts: list[int] = []
+        self._hit_starts: list[int] | None = None
         self._build(list(entries))
 
     def _build(self, entries: list[tuple[str, Key, str]]) -> None:
@@ -192,7 +202,8 @@ class SortedIndex:
                 continue
             kept = list(map(not_, gone))
             if not any(kept):
-                for column in (*columns, self._loose, self._maxes):
+                every: list[list[Any]] = [*columns, self._loose, self._maxes]
+                for column in every:
                     del column[block]
                 if self.needle:
                     del self._hit_counts[block]
@@ -227,10 +238,10 @@ class SortedIndex:
 
     def _match_all(self) -> None:
         """Test every text against the needle: one pass in C per block."""
-        self._hit_starts: list[int] | None = None
+        self._hit_starts = None
         if not self.needle:
-            self._hits: list[list[bool]] = []
-            self._hit_counts: list[int] = []
+            self._hits = []
+            self._hit_counts = []
             return
         for block, loose in enumerate(self._loose):
             if loose:

@@ -294,7 +294,7 @@ class BalanceTable(ScrollView, can_focus=True):
         dim = base + self._style("dim")
         money = base + self._style("negative") if "negative" in names else base + Style(bold=True)
         customer, balance, currency_column, count, last_tx, updated, partition = self._columns
-        values = (
+        cells = (
             (" ", base, None),
             (visible(customer_id), base, customer),
             (fmt.money(balance_value), money, balance),
@@ -305,7 +305,7 @@ class BalanceTable(ScrollView, can_focus=True):
             (fmt.DASH if partition_number is None else str(partition_number), dim, partition),
         )
         segments = []
-        for text, style, column in values:
+        for text, style, column in cells:
             if column is None:
                 segments.append(Segment(text, style))
             else:

@@ -193,8 +193,8 @@ class GroupPanel(ScrollView, can_focus=False):
         group = self.group
         self._width = width
         self._widths = column_widths(group, width)
-        self._header = self._render(member_table(group, (), self._widths), self._table_width())[0]
-        self._notes = self._render(RichGroup(*notes_renderables(group)))
+        self._header = self._render_strips(member_table(group, (), self._widths), self._table_width())[0]
+        self._notes = self._render_strips(RichGroup(*notes_renderables(group)))
         self._version += 1
         self._window = None
         self.virtual_size = Size(width, 1 + len(group.rows) + len(self._notes))
@@ -206,7 +206,7 @@ class GroupPanel(ScrollView, can_focus=False):
         reduce them again; the lines are cropped to the panel as the whole table's were."""
         return max(self._width, sum(self._widths) + CELL_PADDING * len(self._widths))
 
-    def _render(self, renderable: RenderableType, width: int | None = None) -> list[Strip]:
+    def _render_strips(self, renderable: RenderableType, width: int | None = None) -> list[Strip]:
         width = width or self._width
         options = self.app.console.options.update(width=width, height=None)
         lines = self.app.console.render_lines(renderable, options, style=self.rich_style)
@@ -222,7 +222,7 @@ class GroupPanel(ScrollView, can_focus=False):
             rows = group.rows[first:first + count]
             self.members_rendered += len(rows)
             table = member_table(group, rows, self._widths, header=False)
-            strips = self._render(table, self._table_width()) if rows else []
+            strips = self._render_strips(table, self._table_width()) if rows else []
             strips += [Strip.blank(self._width, self.rich_style)] * (count - len(strips))
             self._window = (state, strips)
         return self._window[1]
