@@ -188,8 +188,9 @@ class BalanceApp(App[DashboardExit]):
         self.timeline.add_entry(message.entry)
 
     def on_balances_changed(self, message: BalancesChanged) -> None:
-        self.balances.table.apply_batch(message.rows, message.removed_partitions, self.clock())
-        message.applied.set()
+        # Taken in slices between keys and frames; the worker coalesces until all of it is in.
+        self.balances.table.apply_batch(message.rows, message.removed_partitions, self.clock(),
+                                        on_taken=message.applied.set)
 
     def on_group_changed(self, message: GroupChanged) -> None:
         self.group.show_group(message)

@@ -25,7 +25,14 @@ from balance_tui.messages import (
     WorkerStopped,
 )
 
-from .fakes import FakeWorker, balance_row, group_changed, member_row, snapshot, timeline_entry
+from .fakes import (
+    FakeWorker,
+    balance_row,
+    group_changed,
+    member_row,
+    snapshot,
+    timeline_entry,
+)
 from .test_app import SIZE, make_app, notifications, table_of, text_of, wait_until
 
 TITLE = "\x1b]0;PWNED\x07"
@@ -139,4 +146,4 @@ async def test_the_filter_finds_a_customer_by_what_the_screen_shows() -> None:
         await wait_until(pilot, lambda: table.visible_count == 2, "two rows")
         await pilot.press("slash", *"\\u200b")
         await wait_until(pilot, lambda: table.visible_count == 1, "only the id with a zero-width space")
-        assert [table.book.rows[key].customer_id for key in table.view] == ["CUST-\u200b1"]
+        assert [table.book.row(key).customer_id for key in table.view] == ["CUST-\u200b1"]

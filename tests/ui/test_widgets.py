@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from unittest.mock import patch
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from balance_tui.core.rows import BalanceRow, PartitionRow, PartitionState
 from balance_tui.ui import format as fmt
-from balance_tui.ui.widgets.balances import BULK_INSERT, BalanceBook, natural_prefix
+from balance_tui.ui.widgets import balance_book
+from balance_tui.ui.widgets.balances import BalanceBook, natural_prefix
 from balance_tui.ui.widgets.partitions import partition_cells
 from balance_tui.ui.widgets.timeline import entry_row
 
@@ -28,29 +30,49 @@ batches = st.lists(
 
 
 @settings(max_examples=60, deadline=None)
-@given(batches)
-def test_book_matches_a_plain_dict_and_stays_sorted(operations: list[tuple[str, list]]) -> None:
-    book, expected = BalanceBook(), {}
-    for step, (kind, payload) in enumerate(operations):
-        if kind == "rows":
-            rows = [balance_row(number, str(step), currency=currency, count=step) for number, currency in payload]
-            book.apply(rows, (), T0)
-            expected.update({(row.customer_id, row.currency): row for row in rows})
-        else:
-            book.apply((), payload, T0)
-            expected = {key: row for key, row in expected.items() if row.partition not in payload}
-    assert {(row.customer_id, row.currency): row for row in book.rows.values()} == expected
-    assert book.order == sorted(book.rows)
-    assert sorted(key for keys in book.by_partition.values() for key in keys) == book.order
+@given(batches, st.sampled_from(["", "1", "00002", "eur"]), st.integers(min_value=0, max_value=12))
+def test_book_matches_a_plain_dict_and_stays_sorted(operations: list[tuple[str, list]], needle: str,
+                                                    filter_from: int) -> None:
+    # Blocks of 4 keys, so that a few hundred rows split, shrink and drop blocks.
+    with patch.object(balance_book, "BLOCK", 4):
+        book, expected = BalanceBook(), {}
+        view = book.order
+        for step, (kind, payload) in enumerate(operations):
+            if step == filter_from:
+                view = book.order.filtered(needle) if needle else book.order
+            if kind == "rows":
+                rows = [balance_row(number, str(step), currency=currency, count=step) for number, currency in payload]
+                book.apply(rows, (), T0)
+                expected.update({(row.customer_id, row.currency): row for row in rows})
+            else:
+                book.apply((), payload, T0)
+                expected = {key: row for key, row in expected.items() if row.partition not in payload}
+            assert {key: book.row(key) for key in book.rows} == expected
+            in_order = sorted(expected, key=book.sort_string)
+            assert list(book.order) == in_order and len(book.order) == len(in_order)
+            shown = [key for key in in_order if view is book.order or needle in key[0].casefold()]
+            assert list(view) == shown and len(view) == len(shown)
+            assert [view[index] for index in range(len(shown))] == shown
+            assert view[1:6] == shown[1:6] and view.window(len(shown) - 3, len(shown) + 5) == shown[-3:]
+            for key in shown[::7]:
+                assert view.position(book.sort_string(key)) == shown.index(key)
 
 
-def test_bulk_and_single_inserts_agree() -> None:
-    many = [balance_row(number) for number in range(BULK_INSERT * 3, 0, -1)]
-    bulk, single = BalanceBook(), BalanceBook()
-    bulk.apply(many, (), T0)
-    for row in many:
-        single.apply([row], (), T0)
-    assert bulk.order == single.order == sorted(bulk.rows)
+def test_one_batch_and_one_by_one_agree() -> None:
+    many = [balance_row(number) for number in range(300, 0, -1)]
+    with patch.object(balance_book, "BLOCK", 8):
+        bulk, single = BalanceBook(), BalanceBook()
+        bulk.apply(many, (), T0)
+        for row in many:
+            single.apply([row], (), T0)
+    assert list(bulk.order) == list(single.order) == sorted(bulk.rows, key=bulk.sort_string)
+
+
+def test_natural_prefix_fast_path_agrees_with_the_general_rule() -> None:
+    general = balance_book._DIGITS
+    for customer in ["CUST-001", "cust-2", "A9", "A10", "X1Y2", "ÄB-٣", "", "abc", "CUST-\u200b1", "10", "İ5"]:
+        folded = customer.casefold()
+        assert natural_prefix(customer) == general.sub(lambda match: match.group().zfill(12), folded)
 
 
 def test_customers_sort_naturally_then_by_currency() -> None:
@@ -58,7 +80,7 @@ def test_customers_sort_naturally_then_by_currency() -> None:
     book.apply([balance_row(0, currency="USD"), balance_row(0, currency="EUR")], (), T0)
     book.apply([BalanceRow(name, "EUR", Decimal(1), 1, T0, "t", 0) for name in ["CUST-10", "cust-2", "CUST-1"]],
                (), T0)
-    assert [(book.rows[key].customer_id, book.rows[key].currency) for key in book.order] == [
+    assert [(book.row(key).customer_id, book.row(key).currency) for key in book.order] == [
         ("CUST-000000", "EUR"), ("CUST-000000", "USD"), ("CUST-1", "EUR"), ("cust-2", "EUR"), ("CUST-10", "EUR"),
     ]
     assert natural_prefix("A9") < natural_prefix("A10")
@@ -77,7 +99,7 @@ def test_highlights_expire_after_a_second_and_a_half() -> None:
 def test_money_keeps_decimal_precision() -> None:
     assert fmt.money(Decimal("12345678901234567.89")) == "12,345,678,901,234,567.89"  # beyond float
     assert fmt.money(Decimal("-1250.5")) == "-1,250.50"
-    assert fmt.money(Decimal("0")) == "0.00"
+    assert fmt.money(Decimal(0)) == "0.00"
 
 
 def test_partition_lists_fold_runs() -> None:
@@ -165,3 +187,29 @@ def test_the_group_panel_says_the_groups_lag_status_and_since_when_it_is_in_aler
     assert "group lag status OK · 0s behind · no lag alert" in calm and "⚠ group" not in calm
     # Members older than the lag view send no status: no line about it.
     assert "group lag status" not in shown(member_row("host-c", (0,)))
+
+
+def test_group_table_slices_line_up_with_the_whole_table() -> None:
+    from rich.console import Console
+
+    from balance_tui.ui.widgets.group import CELL_PADDING, column_widths, member_table
+
+    from .fakes import group_changed, member_row
+
+    def lines(renderable, width: int) -> list[str]:
+        console = Console(width=width, record=True, file=None, color_system=None)
+        return ["".join(segment.text for segment in line)
+                for line in console.render_lines(renderable, console.options.update(width=width))]
+
+    rows = [member_row(f"host-{n:08x}" + "x" * (n % 4), tuple(range(n % 7)), silent=n % 5 == 0,
+                       status="Idle" if n % 3 else "Consuming") for n in range(23)]
+    group = group_changed(*rows)
+    for width in (30, 38, 56, 61, 100):
+        whole = [line[:width].rstrip() for line in lines(member_table(group, group.rows), width)]
+        widths = column_widths(group, width)
+        room = max(width, sum(widths) + CELL_PADDING * len(widths))
+        header = lines(member_table(group, (), widths), room)[:1]
+        sliced = [*header]
+        for start in range(0, len(rows), 5):  # screens of five members, as the panel draws them
+            sliced += lines(member_table(group, group.rows[start:start + 5], widths, header=False), room)
+        assert [line[:width].rstrip() for line in sliced] == whole, width

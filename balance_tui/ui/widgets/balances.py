@@ -1,21 +1,21 @@
-"""The balances table: one line per customer and currency, virtual so 100,000 customers stay smooth.
+"""The balances table: one line per customer and currency, virtual so a million customers stay instant.
 
-`BalanceBook` holds the rows in a dict with a sorted key index (bisect for a few new
-keys, one merge-sort for many). `BalanceTable` is a Line API widget: it renders only
-the lines on screen, straight from that index, so the cost of a frame does not grow
-with the number of customers. A DataTable was measured first: 100,000 rows in 50
-batches with a sort per batch took 32 s, and removing a revoked partition's rows one
-by one never finished.
+`BalanceBook` (balance_book.py) holds the rows and a sorted, blocked index over them.
+`BalanceTable` is a Line API widget: it renders only the lines on screen, straight from that
+index, so the cost of a frame does not grow with the number of customers; its scrollbar
+spans every row (virtual height = rows + the header). A DataTable was measured first:
+100,000 rows in 50 batches with a sort per batch took 32 s, and removing a revoked
+partition's rows one by one never finished.
 """
 
 from __future__ import annotations
 
-import re
-from bisect import bisect_left, insort
-from collections import defaultdict, deque
-from collections.abc import Iterable
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
 from rich.cells import set_cell_size
 from rich.segment import Segment
@@ -32,102 +32,24 @@ from textual.widgets import Input
 from balance_tui.core.rows import BalanceRow
 from balance_tui.core.safe_text import visible
 from balance_tui.ui import format as fmt
+from balance_tui.ui.widgets.balance_book import (
+    BALANCE,
+    HIGHLIGHT_SECONDS,
+    BalanceBook,
+    Filtered,
+    Key,
+    SortedIndex,
+    natural_prefix,
+)
 
-#: How long a changed row stays highlighted.
-HIGHLIGHT_SECONDS = 1.5
-#: Above this many new keys in one batch, append and re-sort instead of bisect-inserting each.
-BULK_INSERT = 64
+__all__ = ["HIGHLIGHT_SECONDS", "BalanceBook", "BalanceTable", "BalancesPanel", "FilterInput", "natural_prefix"]
 
-_DIGITS = re.compile(r"\d+")
-
-
-def natural_prefix(customer_id: str) -> str:
-    """A sort prefix where `CUST-2` comes before `CUST-10` (digit runs zero-padded)."""
-    return _DIGITS.sub(lambda match: match.group().zfill(12), customer_id.casefold())
-
-
-class BalanceBook:
-    """The balances this member holds, keyed by a string that sorts customer, then currency."""
-
-    def __init__(self) -> None:
-        self.rows: dict[str, BalanceRow] = {}
-        self.order: list[str] = []
-        self.by_partition: dict[int | None, set[str]] = defaultdict(set)
-        self.changed_at: dict[str, datetime] = {}
-        self._recent: deque[tuple[datetime, str]] = deque()
-        self._prefixes: dict[str, str] = {}
-        self.longest_customer = 8
-        #: Bumped whenever keys come or go (not when a balance changes), so views know to rebuild.
-        self.membership = 0
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def key(self, row: BalanceRow) -> str:
-        prefix = self._prefixes.get(row.customer_id)
-        if prefix is None:
-            prefix = self._prefixes[row.customer_id] = natural_prefix(row.customer_id)
-        return f"{prefix}\x00{row.customer_id}\x00{row.currency}"
-
-    def apply(self, rows: Iterable[BalanceRow], removed_partitions: Iterable[int], now: datetime) -> None:
-        """Drop the removed partitions' customers, then take the batch's rows as current.
-
-        Removal goes first so a partition revoked and assigned back within one batch keeps
-        the rows that arrived after it came back.
-        """
-        self.drop_partitions(removed_partitions)
-        new_keys: list[str] = []
-        for row in rows:
-            key = self.key(row)
-            old = self.rows.get(key)
-            if old is None:
-                new_keys.append(key)
-                self.longest_customer = max(self.longest_customer, len(visible(row.customer_id)))
-            elif old.partition != row.partition:
-                self.by_partition[old.partition].discard(key)
-            self.rows[key] = row
-            self.by_partition[row.partition].add(key)
-            self.changed_at[key] = now
-            self._recent.append((now, key))
-        if new_keys:
-            self._insert(new_keys)
-
-    def _insert(self, new_keys: list[str]) -> None:
-        if len(new_keys) > BULK_INSERT:
-            # Timsort merges the sorted run and the appended keys in close to linear time.
-            self.order.extend(new_keys)
-            self.order.sort()
-        else:
-            for key in new_keys:
-                insort(self.order, key)
-        self.membership += 1
-
-    def drop_partitions(self, partitions: Iterable[int]) -> None:
-        doomed: set[str] = set()
-        for partition in partitions:
-            doomed |= self.by_partition.pop(partition, set())
-        if not doomed:
-            return
-        for key in doomed:
-            del self.rows[key]
-            self.changed_at.pop(key, None)
-        self.order = [key for key in self.order if key not in doomed]
-        self.membership += 1
-
-    def expire(self, now: datetime) -> bool:
-        """Forget highlights older than HIGHLIGHT_SECONDS; True when any went out."""
-        expired = False
-        recent = self._recent
-        while recent and (now - recent[0][0]).total_seconds() >= HIGHLIGHT_SECONDS:
-            at, key = recent.popleft()
-            if self.changed_at.get(key) == at:
-                del self.changed_at[key]
-                expired = True
-        return expired
-
-    def is_fresh(self, key: str, now: datetime) -> bool:
-        at = self.changed_at.get(key)
-        return at is not None and (now - at).total_seconds() < HIGHLIGHT_SECONDS
+#: A batch is taken in slices of this many rows, yielding to keys and frames after about this long.
+TAKE_SLICE_ROWS = 512
+TAKE_SLICE_SECONDS = 0.008
+#: Index blocks whose search texts are compacted per frame (about 30 µs each), so a filter
+#: typed after a burst of new customers finds them compact already.
+TIDY_BLOCKS_PER_FRAME = 8
 
 
 @dataclass(frozen=True)
@@ -166,7 +88,7 @@ def _cell(text: str, column: Column) -> str:
 class BalanceTable(ScrollView, can_focus=True):
     """Renders only the visible lines of the (filtered) sorted index; the header line stays on top."""
 
-    COMPONENT_CLASSES = {
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
         "balance-table--header",
         "balance-table--negative",
         "balance-table--changed",
@@ -189,25 +111,77 @@ class BalanceTable(ScrollView, can_focus=True):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.book = BalanceBook()
-        self.view: list[str] = self.book.order
+        self.view: SortedIndex | Filtered = self.book.order
         self.filter_text = ""
         self._view_membership = -1
-        self._view_filter = ""
         self._now: datetime | None = None
         self._dirty = True
         self._columns = columns_for(8, 0)
         self._styles: dict[str, Style] = {}
-        self._top_key: str | None = None
+        self._top_key: Key | None = None
+        #: The keys on screen, fetched once per (scroll position, change): render_line asks per line.
+        self._window: tuple[tuple[int, int, int], list[Key]] | None = None
+        self._version = 0
+        #: Row lines built, for tests that prove only the visible ones are.
+        self.rows_built = 0
+        #: Batches not fully taken in yet: [rows, removed partitions, time, on_taken]; rows of the first taken so far.
+        self._intake: deque[list] = deque()
+        self._taken = 0
 
     # -- data in (cheap, on every message) --------------------------------------------
 
-    def apply_batch(self, rows: Iterable[BalanceRow], removed_partitions: Iterable[int], now: datetime) -> None:
-        self.book.apply(rows, removed_partitions, now)
+    def apply_batch(self, rows: Sequence[BalanceRow], removed_partitions: Iterable[int], now: datetime,
+                    on_taken: Callable[[], object] | None = None) -> None:
+        """Take a batch in, in slices of about TAKE_SLICE_SECONDS; `on_taken` once all of it is in.
+
+        At a million customers a batch can take 40-150 ms (measured); between two slices the app
+        answers keys and draws. Batches are taken in the order they came.
+        """
+        self._intake.append([rows, tuple(removed_partitions), now, on_taken])
+        if len(self._intake) == 1:
+            self._take_some()
+
+    def _take_some(self) -> None:
+        deadline = time.perf_counter() + TAKE_SLICE_SECONDS
+        intake = self._intake
+        while intake:
+            batch = intake[0]
+            rows, removed, now, on_taken = batch
+            if removed:
+                self.book.apply((), removed, now)  # removal first: a partition given back keeps the rows after it
+                batch[1] = ()
+            while self._taken < len(rows):
+                end = min(len(rows), self._taken + TAKE_SLICE_ROWS)
+                self.book.apply(rows[self._taken:end], (), now)  # a filtered view follows the index by itself
+                self._taken = end
+                if time.perf_counter() > deadline and (end < len(rows) or len(intake) > 1):
+                    self._changed()
+                    self.call_later(self._take_some)
+                    return
+            intake.popleft()
+            self._taken = 0
+            if on_taken is not None:
+                on_taken()
+        self._changed()
+
+    def _changed(self) -> None:
         self._dirty = True
+        self._version += 1
 
     def set_filter(self, text: str) -> None:
-        self.filter_text = text.strip().casefold()
-        self._dirty = True
+        """Filter at once (one pass over the search texts), not at the next tick: typing must answer."""
+        needle = text.strip().casefold()
+        if needle == self.filter_text:
+            return
+        anchor = self._anchor()
+        self.filter_text = needle
+        if needle:
+            self.view = self.book.order.filtered(needle)
+        else:
+            self.book.order.filtered("")  # drops the match flags, which inserts would keep up for nobody
+            self.view = self.book.order
+        self._version += 1
+        self._layout(anchor)
 
     # -- drawing (on the app's tick) ---------------------------------------------------
 
@@ -215,33 +189,29 @@ class BalanceTable(ScrollView, can_focus=True):
         """Bring the view up to date and repaint the visible lines if anything there changed."""
         self._now = now
         expired = self.book.expire(now)
-        if not (self._dirty or expired or self.book.changed_at):
+        self.book.order.tidy(TIDY_BLOCKS_PER_FRAME)
+        # Highlights change only with a batch (dirty) or when one goes out (expired): a quiet
+        # table is not drawn again on every tick just because some rows are still highlighted.
+        if not (self._dirty or expired):
             return
         self._dirty = False
         anchor = None
-        if self.book.membership != self._view_membership or self.filter_text != self._view_filter:
-            anchor = self._rebuild_view()
+        if self.book.membership != self._view_membership:
+            anchor = self._anchor()
+            self._view_membership = self.book.membership
+        self._layout(anchor)
+
+    def _anchor(self) -> Key | None:
+        """The key drawn on top, when scrolled: rows coming and going above it must not move it."""
+        return self._top_key if self.scroll_offset.y > 0 else None
+
+    def _layout(self, anchor: Key | None) -> None:
         self._columns = columns_for(self.book.longest_customer, self._spare_width())
         self.virtual_size = Size(_line_width(self._columns), len(self.view) + 1)
         if anchor is not None:
-            # Keep the top line on the same customer while rows come and go above it.
-            self.scroll_to(y=bisect_left(self.view, anchor), animate=False, immediate=True)
+            self.scroll_to(y=self.view.position(self.book.sort_string(anchor)), animate=False, immediate=True)
+        self._version += 1
         self.refresh()
-
-    def _rebuild_view(self) -> str | None:
-        """Recompute the (filtered) key list; returns the key to keep at the top, if scrolled."""
-        # The index may have shifted in place already, so anchor on what was last drawn on top.
-        anchor = self._top_key if self.scroll_offset.y > 0 else None
-        needle = self.filter_text
-        if needle:
-            rows = self.book.rows
-            # Matched against the id as shown, so `\u200b` finds the id with a zero-width space.
-            self.view = [key for key in self.book.order if needle in visible(rows[key].customer_id).casefold()]
-        else:
-            self.view = self.book.order
-        self._view_membership = self.book.membership
-        self._view_filter = needle
-        return anchor
 
     def _spare_width(self) -> int:
         return self.scrollable_content_region.width - _line_width(columns_for(self.book.longest_customer, 0))
@@ -268,8 +238,9 @@ class BalanceTable(ScrollView, can_focus=True):
             strip, pad = self._header_strip(), pad + self._style("header")
         else:
             index = scroll_y + y - 1
-            if index < len(self.view):
-                key = self.view[index]
+            keys = self._keys_on_screen(scroll_y)
+            if y - 1 < len(keys):
+                key = keys[y - 1]
                 if y == 1:
                     self._top_key = key
                 strip = self._row_strip(key)
@@ -280,6 +251,12 @@ class BalanceTable(ScrollView, can_focus=True):
             else:
                 strip = Strip.blank(width, pad)
         return strip.crop_extend(scroll_x, scroll_x + width, pad)
+
+    def _keys_on_screen(self, scroll_y: int) -> list[Key]:
+        state = (scroll_y, self.size.height, self._version)
+        if self._window is None or self._window[0] != state:
+            self._window = (state, self.view.window(scroll_y, scroll_y + max(0, self.size.height - 1)))
+        return self._window[1]
 
     def _header_strip(self) -> Strip:
         style = self.rich_style + self._style("header")
@@ -293,39 +270,42 @@ class BalanceTable(ScrollView, can_focus=True):
             message = " Waiting for balances from this member's partitions…"
         return Strip([Segment(message, self.rich_style + self._style("empty"))])
 
-    def row_style_names(self, key: str) -> set[str]:
+    def row_style_names(self, key: Key) -> set[str]:
         """Component classes that apply to a row (also what tests check)."""
         names = set()
-        row = self.book.rows.get(key)
-        if row is not None and row.balance < 0:
+        values = self.book.rows.get(key)
+        if values is not None and values[BALANCE] < 0:
             names.add("negative")
         if self._now is not None and self.book.is_fresh(key, self._now):
             names.add("changed")
         return names
 
-    def _row_strip(self, key: str) -> Strip:
-        row = self.book.rows.get(key)
-        if row is None:  # dropped since the last flush; the next one rebuilds the view
+    def _row_strip(self, key: Key) -> Strip:
+        values = self.book.rows.get(key)
+        if values is None:  # dropped since the last flush; the next one rebuilds the view
             return Strip.blank(0)
+        customer_id, currency = key
+        balance_value, transaction_count, last_updated, last_transaction_id, partition_number = values
+        self.rows_built += 1
         names = self.row_style_names(key)
         base = self.rich_style
         if "changed" in names:
             base += self._style("changed")
         dim = base + self._style("dim")
         money = base + self._style("negative") if "negative" in names else base + Style(bold=True)
-        customer, balance, currency, count, last_tx, updated, partition = self._columns
-        values = (
+        customer, balance, currency_column, count, last_tx, updated, partition = self._columns
+        cells = (
             (" ", base, None),
-            (visible(row.customer_id), base, customer),
-            (fmt.money(row.balance), money, balance),
-            (visible(row.currency), dim, currency),
-            (f"{row.transaction_count:,}", base, count),
-            (visible(row.last_transaction_id), dim, last_tx),
-            (fmt.clock_time(row.last_updated), dim, updated),
-            (fmt.DASH if row.partition is None else str(row.partition), dim, partition),
+            (visible(customer_id), base, customer),
+            (fmt.money(balance_value), money, balance),
+            (visible(currency), dim, currency_column),
+            (f"{transaction_count:,}", base, count),
+            (visible(last_transaction_id), dim, last_tx),
+            (fmt.clock_time(last_updated), dim, updated),
+            (fmt.DASH if partition_number is None else str(partition_number), dim, partition),
         )
         segments = []
-        for text, style, column in values:
+        for text, style, column in cells:
             if column is None:
                 segments.append(Segment(text, style))
             else:

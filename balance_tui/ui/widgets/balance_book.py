@@ -1,0 +1,458 @@
+"""The balance table's data: every row, a sorted index over them, and which rows changed lately.
+
+Sized for a million customers: taking in a batch costs a few dictionary operations per row,
+a new key moves one block of the index (not the whole list), and a filter is one pass in C
+over precomputed search texts. Measurements in docs/performance.md ("The dashboard at bank scale").
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left, bisect_right
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from decimal import Decimal
+from itertools import accumulate, chain, compress, repeat
+from operator import contains, not_
+from typing import Any, Final, overload
+
+from balance_tui.core.rows import BalanceRow
+from balance_tui.core.safe_text import visible
+
+#: How long a changed row stays highlighted.
+HIGHLIGHT_SECONDS = 1.5
+#: Keys per block of a `SortedIndex`; a block splits at twice this. Inserting moves at most one
+#: block (~16 kB), and finding item i bisects over n / BLOCK block starts.
+BLOCK = 1024
+
+_DIGITS = re.compile(r"\d+")
+_ONE_TRAILING_NUMBER = re.compile(r"(\D*)(\d+)")
+
+
+def natural_prefix(customer_id: str) -> str:
+    """A sort prefix where `CUST-2` comes before `CUST-10` (digit runs zero-padded)."""
+    folded = customer_id.casefold()
+    usual = _ONE_TRAILING_NUMBER.fullmatch(folded)
+    if usual is not None:  # `cust-123`: the same result without a Python call per digit run (3x faster)
+        return usual[1] + usual[2].zfill(12)
+    return _DIGITS.sub(lambda match: match.group().zfill(12), folded)
+
+
+Key = tuple[str, str]
+"""A row's identity: (customer id, currency)."""
+Values = tuple[Decimal, int, datetime, str, "int | None"]
+"""What the table keeps of a row: balance, transaction count, last updated, last transaction id, partition.
+
+A plain tuple of atoms, not the `BalanceRow` (a slots dataclass): the garbage collector stops
+tracking such a tuple at its first look, while a million dataclass rows, replaced as balances
+change, kept flowing through its younger generations: 146 young collections took 5.1 s and
+6 middle ones 2.1 s (up to 553 ms each, a frozen screen) in one 1,000,000-customer run.
+"""
+#: Where each value is in `Values` (Final, so type checkers know the element type at each).
+BALANCE: Final = 0
+COUNT: Final = 1
+UPDATED: Final = 2
+LAST_TX: Final = 3
+PARTITION: Final = 4
+
+
+def _compact(texts: list[str]) -> list[str]:
+    """The same texts as new strings allocated one after another.
+
+    A filter reads every text; strings made as customers arrived lie all over memory, and
+    reading them in sort order took 100 ms per million against 26 ms for neighbours (measured).
+    Search texts never hold a newline: `visible` escapes it.
+    """
+    return "\n".join(texts).split("\n") if texts else []
+
+
+class SortedIndex:
+    """Row keys in sort order, with their sort strings and search texts, kept in blocks.
+
+    A list of lists, like `sortedcontainers`: one flat list of a million keys would move 8 MB
+    per insert, and re-sorting it per batch took 45-140 ms (measured); here an insert moves one
+    block. Item i is found through the blocks' start offsets, rebuilt lazily after inserts (one
+    pass over ~1,000 block lengths). The block lists run in parallel; with a filter set, one
+    more holds per key whether its text matches, kept up by inserts like the others, so the
+    filtered view (`Filtered`) costs no copy of the keys.
+    """
+
+    def __init__(self, entries: Iterable[tuple[str, Key, str]] = ()) -> None:
+        """From (sort string, key, search text) entries in sort order."""
+        self.needle = ""
+        #: With a needle: per block, whether each key's text matches; how many do; where each block's
+        #: matches start in the filtered view (rebuilt lazily).
+        self._hits: list[list[bool]] = []
+        self._hit_counts: list[int] = []
+        self._hit_starts: list[int] | None = None
+        self._build(list(entries))
+
+    def _build(self, entries: list[tuple[str, Key, str]]) -> None:
+        sorts, keys, texts = (list(column) for column in zip(*entries, strict=False)) if entries else ([], [], [])
+        self._sorts = [sorts[start:start + BLOCK] for start in range(0, len(sorts), BLOCK)]
+        self._keys = [keys[start:start + BLOCK] for start in range(0, len(keys), BLOCK)]
+        self._texts = [_compact(texts[start:start + BLOCK]) for start in range(0, len(texts), BLOCK)]
+        #: Per block: texts inserted since it was last compacted.
+        self._loose = [False] * len(self._texts)
+        self._maxes = [block[-1] for block in self._sorts]
+        self._length = len(sorts)
+        self._starts: list[int] | None = None
+        self._match_all()
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __iter__(self) -> Iterator[Key]:
+        return chain.from_iterable(self._keys)
+
+    @overload
+    def __getitem__(self, index: int) -> Key: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Key]: ...
+
+    def __getitem__(self, index: int | slice) -> Key | list[Key]:
+        return _item(self, index)
+
+    def window(self, start: int, stop: int) -> list[Key]:
+        """Keys start..stop-1 (what a screen shows): touches only the blocks they are in."""
+        return _window(self._block_starts(), self._keys, start, min(stop, self._length))
+
+    def position(self, sort: str) -> int:
+        """Where the sort string `sort` is or would go (bisect_left over the whole index)."""
+        block = bisect_left(self._maxes, sort)
+        if block == len(self._maxes):
+            return self._length
+        return self._block_starts()[block] + bisect_left(self._sorts[block], sort)
+
+    def _block_starts(self) -> list[int]:
+        if self._starts is None:
+            self._starts = list(accumulate(map(len, self._sorts), initial=0))
+        return self._starts
+
+    def insert(self, entries: list[tuple[str, Key, str]]) -> None:
+        """Add (sort string, key, search text) entries, sorted, whose keys are not in the index yet."""
+        if len(entries) > max(BLOCK, self._length // 8):
+            # Many at once (a restored partition, the first batch): one merge of two sorted runs
+            # costs less than as many single inserts.
+            merged = list(zip(chain.from_iterable(self._sorts), chain.from_iterable(self._keys),
+                              chain.from_iterable(self._texts), strict=False))
+            merged.extend(entries)
+            merged.sort()
+            self._build(merged)
+            return
+        sorts_blocks, key_blocks, text_blocks, maxes = self._sorts, self._keys, self._texts, self._maxes
+        needle, hit_blocks, hit_counts = self.needle, self._hits, self._hit_counts
+        for sort, key, text in entries:
+            self._length += 1
+            if not maxes:
+                sorts_blocks.append([sort])
+                key_blocks.append([key])
+                text_blocks.append([text])
+                self._loose.append(True)
+                maxes.append(sort)
+                if needle:
+                    hit_blocks.append([needle in text])
+                    hit_counts.append(int(needle in text))
+                continue
+            block = bisect_left(maxes, sort)
+            if block == len(maxes):
+                block -= 1  # beyond every key: it goes at the end of the last block
+                maxes[block] = sort
+            sorts = sorts_blocks[block]
+            at = bisect_left(sorts, sort)
+            sorts.insert(at, sort)
+            key_blocks[block].insert(at, key)
+            text_blocks[block].insert(at, text)
+            self._loose[block] = True
+            if needle:
+                hit = needle in text
+                hit_blocks[block].insert(at, hit)
+                hit_counts[block] += hit
+            if len(sorts) > 2 * BLOCK:
+                self._split(block)
+        self._starts = None
+        self._hit_starts = None
+
+    def _split(self, block: int) -> None:
+        def halves(items: list) -> list[list]:
+            return [items[:BLOCK], items[BLOCK:]]
+
+        sorts = self._sorts[block]
+        self._sorts[block:block + 1] = halves(sorts)
+        self._keys[block:block + 1] = halves(self._keys[block])
+        self._texts[block:block + 1] = [_compact(half) for half in halves(self._texts[block])]
+        self._loose[block:block + 1] = [False, False]
+        self._maxes[block:block + 1] = [sorts[BLOCK - 1], sorts[-1]]
+        if self.needle:
+            hits = halves(self._hits[block])
+            self._hits[block:block + 1] = hits
+            self._hit_counts[block:block + 1] = [half.count(True) for half in hits]
+
+    def clear(self) -> None:
+        self._build([])
+
+    def remove(self, doomed: set[Key]) -> None:
+        """Drop these keys: one pass over the keys (it happens on a revoke, not per batch)."""
+        columns = [self._sorts, self._keys, self._texts, self._hits] if self.needle else \
+            [self._sorts, self._keys, self._texts]
+        for block in reversed(range(len(self._keys))):
+            gone = list(map(doomed.__contains__, self._keys[block]))
+            if not any(gone):
+                continue
+            kept = list(map(not_, gone))
+            if not any(kept):
+                every: list[list[Any]] = [*columns, self._loose, self._maxes]
+                for column in every:
+                    del column[block]
+                if self.needle:
+                    del self._hit_counts[block]
+                continue
+            for column in columns:
+                column[block] = list(compress(column[block], kept))
+            self._maxes[block] = self._sorts[block][-1]
+            if self.needle:
+                self._hit_counts[block] = self._hits[block].count(True)
+        self._length = sum(map(len, self._keys))
+        self._starts = None
+        self._hit_starts = None
+
+    def tidy(self, blocks: int) -> None:
+        """Compact the texts of up to `blocks` blocks that took inserts (a little per frame, so
+        that the next filter reads neighbours in memory)."""
+        loose = self._loose
+        for _ in range(blocks):
+            try:
+                block = loose.index(True)
+            except ValueError:
+                return
+            self._texts[block] = _compact(self._texts[block])
+            loose[block] = False
+
+    def filtered(self, needle: str) -> Filtered:
+        """The keys whose search text contains `needle`, as a live view (one filter per index at a time)."""
+        if needle != self.needle:
+            self.needle = needle
+            self._match_all()
+        return Filtered(self)
+
+    def _match_all(self) -> None:
+        """Test every text against the needle: one pass in C per block."""
+        self._hit_starts = None
+        if not self.needle:
+            self._hits = []
+            self._hit_counts = []
+            return
+        for block, loose in enumerate(self._loose):
+            if loose:
+                self._texts[block] = _compact(self._texts[block])
+                self._loose[block] = False
+        needle = self.needle
+        self._hits = [list(map(contains, texts, repeat(needle))) for texts in self._texts]
+        self._hit_counts = [hits.count(True) for hits in self._hits]
+
+
+class Filtered:
+    """The keys of a `SortedIndex` that match its needle, read through its match flags; follows its inserts."""
+
+    def __init__(self, index: SortedIndex) -> None:
+        self.index = index
+        self.needle = index.needle
+
+    def _live(self) -> SortedIndex:
+        if self.index.needle != self.needle:
+            raise RuntimeError("the index was given another filter")
+        return self.index
+
+    def _block_starts(self) -> list[int]:
+        index = self._live()
+        if index._hit_starts is None:
+            index._hit_starts = list(accumulate(index._hit_counts, initial=0))
+        return index._hit_starts
+
+    def __len__(self) -> int:
+        return self._block_starts()[-1]
+
+    def __iter__(self) -> Iterator[Key]:
+        index = self._live()
+        return chain.from_iterable(map(compress, index._keys, index._hits))
+
+    def __getitem__(self, index: int | slice) -> Key | list[Key]:
+        return _item(self, index)
+
+    def window(self, start: int, stop: int) -> list[Key]:
+        index = self._live()
+        starts = self._block_starts()
+        # Only the blocks on screen are expanded from their flags.
+        return _window(starts, _LazyCompress(index._keys, index._hits), start, min(stop, starts[-1]))
+
+    def position(self, sort: str) -> int:
+        index = self._live()
+        block = bisect_left(index._maxes, sort)
+        if block == len(index._maxes):
+            return len(self)
+        at = bisect_left(index._sorts[block], sort)
+        return self._block_starts()[block] + index._hits[block][:at].count(True)
+
+
+class _LazyCompress:
+    """Blocks of keys filtered by their flags, each expanded when asked for."""
+
+    def __init__(self, keys: list[list[Key]], hits: list[list[bool]]) -> None:
+        self._keys, self._hits = keys, hits
+
+    def __getitem__(self, block: int) -> list[Key]:
+        return list(compress(self._keys[block], self._hits[block]))
+
+
+def _window(starts: list[int], blocks: list[list[Key]] | _LazyCompress, start: int, stop: int) -> list[Key]:
+    """Items start..stop-1 of blocks whose cumulative starts are `starts`."""
+    start = max(0, start)
+    if start >= stop:
+        return []
+    block = bisect_right(starts, start) - 1
+    out = blocks[block][start - starts[block]:stop - starts[block]]
+    while len(out) < stop - start:
+        block += 1
+        out.extend(blocks[block][:stop - start - len(out)])
+    return out
+
+
+def _item(view: SortedIndex | Filtered, index: int | slice) -> Key | list[Key]:
+    length = len(view)
+    if isinstance(index, slice):
+        start, stop, step = index.indices(length)
+        return view.window(start, stop) if step == 1 else list(view)[index]
+    if index < 0:
+        index += length
+    if not 0 <= index < length:
+        raise IndexError("index out of range")
+    return view.window(index, index + 1)[0]
+
+
+class BalanceBook:
+    """The balances this member holds, keyed by (customer id, currency), sorted customer, then currency."""
+
+    def __init__(self) -> None:
+        self.rows: dict[Key, Values] = {}
+        self.order = SortedIndex()
+        #: customer id -> (the start of its sort strings, its search text); computed once per customer.
+        self._customers: dict[str, tuple[str, str]] = {}
+        #: Per batch, newest last: when it came, the values it stored, and (built when first asked)
+        #: their ids. A row is highlighted while a batch younger than HIGHLIGHT_SECONDS holds the
+        #: very tuple the table shows; old batches go out whole, so a change costs nothing more here.
+        self._recent: deque[list] = deque()
+        self.longest_customer = 8
+        #: Bumped whenever keys come or go (not when a balance changes), so views know to rebuild.
+        self.membership = 0
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def sort_string(self, key: Key) -> str:
+        """Natural order of the customer id (`CUST-2` before `CUST-10`), then the id, then the currency."""
+        return self._customer(key[0])[0] + key[1]
+
+    def _customer(self, customer_id: str) -> tuple[str, str]:
+        parts = self._customers.get(customer_id)
+        if parts is None:
+            # The filter matches the id as shown (so `\\u200b` finds a zero-width space), casefolded.
+            shown = visible(customer_id)
+            parts = self._customers[customer_id] = (
+                f"{natural_prefix(customer_id)}\x00{customer_id}\x00", shown.casefold())
+            self.longest_customer = max(self.longest_customer, len(shown))
+        return parts
+
+    def apply(self, rows: Sequence[BalanceRow], removed_partitions: Iterable[int], now: datetime
+              ) -> tuple[list[tuple[str, Key, str]], set[Key]]:
+        """Drop the removed partitions' customers, then take the batch's rows as current.
+
+        Removal goes first so a partition revoked and assigned back within one batch keeps
+        the rows that arrived after it came back. Returns the index entries added and the keys
+        dropped, for views over the index to follow.
+        """
+        doomed = self.drop_partitions(removed_partitions)
+        table = self.rows
+        new: list[Key] = []
+        kept: list[Values] = []
+        keep = kept.append
+        # The hot loop at a million customers: one store in a tuple-keyed dict per row (the
+        # ids are the ledger's own string objects, so comparing keys rarely reads memory).
+        for row in rows:
+            key = (row.customer_id, row.currency)
+            values = (row.balance, row.transaction_count, row.last_updated, row.last_transaction_id, row.partition)
+            keep(values)
+            size = len(table)
+            table[key] = values
+            if len(table) != size:
+                new.append(key)
+        if kept:
+            self._recent.append([now, kept, None])
+        if not new:
+            return [], doomed
+        customer = self._customer
+        entries = []
+        for key in new:
+            start, text = customer(key[0])
+            entries.append((start + key[1], key, text))
+        entries.sort()
+        self.order.insert(entries)
+        self.membership += 1
+        return entries, doomed
+
+    def drop_partitions(self, partitions: Iterable[int]) -> set[Key]:
+        """Forget the rows of these partitions; returns their keys."""
+        gone = set(partitions)
+        if not gone or not self.rows:
+            return set()
+        # One pass over the rows on a revoke, instead of a per-partition index kept up on every row.
+        doomed = {key for key, values in self.rows.items() if values[PARTITION] in gone}
+        if len(doomed) == len(self.rows):  # everything (leaving the group): no need to pick keys out
+            self.rows = {}
+            self.order.clear()
+            self.membership += 1
+        elif doomed:
+            for key in doomed:
+                del self.rows[key]
+            self.order.remove(doomed)
+            self.membership += 1
+        return doomed
+
+    def expire(self, now: datetime) -> bool:
+        """Forget batches older than HIGHLIGHT_SECONDS; True when any went out."""
+        recent = self._recent
+        expired = False
+        while recent and (now - recent[0][0]).total_seconds() >= HIGHLIGHT_SECONDS:
+            recent.popleft()
+            expired = True
+        return expired
+
+    def row(self, key: Key) -> BalanceRow:
+        """The row as the worker sent it (KeyError if not held)."""
+        return BalanceRow(key[0], key[1], *self.rows[key])
+
+    def changed_since(self, key: Key) -> datetime | None:
+        """When the newest batch still remembered brought the values shown for `key`."""
+        values = self.rows.get(key)
+        if values is None:
+            return None
+        shown = id(values)
+        for batch in reversed(self._recent):
+            if batch[2] is None:
+                batch[2] = set(map(id, batch[1]))  # in C; only for batches still on screen
+            if shown in batch[2]:
+                return batch[0]
+        return None
+
+    def is_fresh(self, key: Key, now: datetime) -> bool:
+        at = self.changed_since(key)
+        return at is not None and (now - at).total_seconds() < HIGHLIGHT_SECONDS
+
+    @property
+    def has_recent(self) -> bool:
+        return bool(self._recent)
+
+    @property
+    def changed_at(self) -> dict[Key, datetime]:
+        """Every row still highlighted, key -> since when (for tests and inspection: it walks them all)."""
+        return {key: at for key in self.rows if (at := self.changed_since(key)) is not None}
