@@ -254,16 +254,18 @@ def main() -> int:
 
 
 HEADER = ("| customers | changelog | tx | rows | consumed tx/s | key → help screen | filter key → drawn "
-          "| memory / customer | broker CPU | dashboard CPU | full GCs |\n|---|---|---|---|---|---|---|---|---|---|---|")
+          "| memory / customer | broker CPU | dashboard CPU | full GCs |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def details_of(run: Run) -> str:
     """Where a key's time may go: the UI thread's own blocks, and the presses once the table is full."""
-    full = [ms for ms, rows in zip(run.keys_ms, run.rows_at_press) if rows >= 0.9 * run.rows]
-    slowest = sorted(zip(run.keys_ms, run.rows_at_press), reverse=True)[:5]
+    full = [ms for ms, rows in zip(run.keys_ms, run.rows_at_press, strict=False) if rows >= 0.9 * run.rows]
+    slowest = sorted(zip(run.keys_ms, run.rows_at_press, strict=False), reverse=True)[:5]
     return (f"  {run.customers:,} customers: key with the table at >= 90% of its rows: {spread(full)}\n"
             f"  slowest keys (ms, rows then): {', '.join(f'{ms:.0f} ({rows:,})' for ms, rows in slowest)}\n"
-            f"  UI thread per slice of a batch of balances: {spread(run.batch_ms)}; per frame (draw): {spread(run.draw_ms)}\n"
+            f"  UI thread per slice of a batch of balances: {spread(run.batch_ms)}; "
+            f"per frame (draw): {spread(run.draw_ms)}\n"
             f"  garbage collections (both threads): " + "; ".join(
                 f"generation {generation}: {len(times)}, {sum(times) * 1000:.0f} ms in all, longest "
                 f"{max(times, default=0) * 1000:.0f} ms" for generation, times in sorted(run.collections.items())))

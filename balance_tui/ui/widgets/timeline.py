@@ -208,7 +208,7 @@ class RebalanceTimeline(ScrollView, can_focus=True):
         if width != self._width or numbers != self._numbers:
             # A new width, or a wider `#` column: every entry again, lazily, as after a resize.
             self._width, self._numbers = width, numbers
-            self._header = self._render(timeline_grid([], compact=self._compact, header=True, numbers=numbers))[0]
+            self._header = self._lines_of(timeline_grid([], compact=self._compact, header=True, numbers=numbers))[0]
             self._blocks = [None] * len(self.entries)
             self._stale = list(range(len(self.entries)))
             changed = True
@@ -275,9 +275,9 @@ class RebalanceTimeline(ScrollView, can_focus=True):
     def _render_entry(self, seq: int, entry: TimelineEntry) -> list[Strip]:
         self.entries_rendered += 1
         row = entry_row(seq, entry, compact=self._compact, details=self.details)
-        return self._render(timeline_grid([row], compact=self._compact, numbers=self._numbers))
+        return self._lines_of(timeline_grid([row], compact=self._compact, numbers=self._numbers))
 
-    def _render(self, renderable: Table) -> list[Strip]:
+    def _lines_of(self, renderable: Table) -> list[Strip]:
         options = self.app.console.options.update(width=self._width, height=None)
         lines = self.app.console.render_lines(renderable, options, style=self.rich_style)
         return [Strip(line, self._width) for line in lines]
