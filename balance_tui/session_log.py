@@ -65,6 +65,7 @@ class SessionLog:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = path.open("a", encoding="utf-8", buffering=1)
         self._lock = threading.Lock()
+        self._stopped = False
 
     def write(self, event: Event, *, at: datetime | None = None, **fields: Any) -> dict[str, Any]:
         """Append one line (`event` one of `Event`) and flush it, so a `kill -9` keeps it."""
@@ -83,6 +84,17 @@ class SessionLog:
                 self._file.write(line + "\n")
                 self._file.flush()
         return record
+
+    def stop(self, reason: str, **fields: Any) -> bool:
+        """The last line, `stopped`, then close: written once, by whoever comes first (the worker, or a
+        caller that gave up waiting for it); False for the others."""
+        with self._lock:
+            if self._stopped:
+                return False
+            self._stopped = True
+        self.write(Event.STOPPED, reason=reason, **fields)
+        self.close()
+        return True
 
     def close(self) -> None:
         with self._lock:

@@ -555,26 +555,6 @@ class GroupView:
         """The log end of `partition` as its owner last reported it (None if nobody did)."""
         return self._last_partition_figures.get(partition, (None, None))[1]
 
-    def export_entries(self, now: datetime) -> list[dict[str, Any]]:
-        """The export's `group`: `{consumerId, status, assignedPartitions, lag, lastSeen}` per member, and
-        `lagSeconds`, `lagStatus`, `lagAlert`, `lagAlertSince` (null from a member that does not send them)."""
-        return [{
-            "consumerId": row.consumer_id,
-            "status": "Silent" if row.silent else row.status,
-            "assignedPartitions": list(row.partitions),
-            "lag": row.lag,
-            "lastSeen": iso_ms(row.last_seen),
-            "lagSeconds": row.lag_seconds,
-            "lagStatus": row.lag_status,
-            "lagAlert": row.lag_alert,
-            "lagAlertSince": iso_ms(row.lag_alert_since) if row.lag_alert_since is not None else None,
-        } for row in self.rows(now)]
-
-    def export_partitions(self, partitions: int, now: datetime) -> list[dict[str, Any]]:
-        """The export's `groupPartitions`: per partition its owner, committed offset, log end and lag."""
-        return [{"partition": lag.partition, "owner": lag.owner, "committed": lag.committed, "logEnd": lag.log_end,
-                 "lag": lag.lag, "stale": lag.stale} for lag in self.partition_lag(partitions, now)]
-
     # -- the broker's view, where it has one ---------------------------------------------------
 
     def source_text(self) -> str:
@@ -651,6 +631,28 @@ class GroupView:
             if reason is not None:
                 del self._members[member]
                 self._departures.append(Departure(member, reason, now, heartbeat.assignment))
+
+
+def export_members(view: GroupView, now: datetime) -> list[dict[str, Any]]:
+    """The export's `group`: `{consumerId, status, assignedPartitions, lag, lastSeen}` per member, and
+    `lagSeconds`, `lagStatus`, `lagAlert`, `lagAlertSince` (null from a member that does not send them)."""
+    return [{
+        "consumerId": row.consumer_id,
+        "status": "Silent" if row.silent else row.status,
+        "assignedPartitions": list(row.partitions),
+        "lag": row.lag,
+        "lastSeen": iso_ms(row.last_seen),
+        "lagSeconds": row.lag_seconds,
+        "lagStatus": row.lag_status,
+        "lagAlert": row.lag_alert,
+        "lagAlertSince": iso_ms(row.lag_alert_since) if row.lag_alert_since is not None else None,
+    } for row in view.rows(now)]
+
+
+def export_partitions(view: GroupView, partitions: int, now: datetime) -> list[dict[str, Any]]:
+    """The export's `groupPartitions`: per partition its owner, committed offset, log end and lag."""
+    return [{"partition": lag.partition, "owner": lag.owner, "committed": lag.committed, "logEnd": lag.log_end,
+             "lag": lag.lag, "stale": lag.stale} for lag in view.partition_lag(partitions, now)]
 
 
 def silence_text(row: MemberRow) -> str:

@@ -17,6 +17,7 @@ from balance_tui.core.group import (
     MemberHeartbeat,
     decode,
     encode,
+    export_members,
     group_lag,
     silence_text,
 )
@@ -188,7 +189,7 @@ def test_export_entries_list_every_member_as_seen_here():
     view.observe(beat("b", 3, (3, 4, 5), lag=None), at(3))
     view.observe(beat("c", 3, (), lag=0, lag_seconds=0.0, lag_status="OK", lag_alert="ok"), at(3))
     unknown = {"lagSeconds": None, "lagStatus": None, "lagAlert": None, "lagAlertSince": None}
-    assert view.export_entries(at(3.5)) == [
+    assert export_members(view, at(3.5)) == [
         {"consumerId": "a", "status": "Silent", "assignedPartitions": [0, 1, 2], "lag": 5,
          "lastSeen": "2026-11-25T12:00:00.000Z", **unknown},
         {"consumerId": "b", "status": "Consuming", "assignedPartitions": [3, 4, 5], "lag": None,

@@ -12,16 +12,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from balance_tui.control import WorkerCommand
 from balance_tui.core.assignment import utc_now
 from balance_tui.core.broker_profile import consumer_protocol_refusal
 from balance_tui.core.group import HEARTBEAT_SECONDS
-from balance_tui.core.offsets import parse_statistics
 from balance_tui.core.rows import ConsumerStatus
 from balance_tui.kafka.admin import set_consumer_group_timeouts
 from balance_tui.kafka.worker.applier import BatchApplier
+from balance_tui.kafka.worker.client_events import ClientEvents
 from balance_tui.kafka.worker.commands import (
     Commands,
     LoopOutcome,
@@ -31,7 +31,6 @@ from balance_tui.kafka.worker.commands import (
 )
 from balance_tui.kafka.worker.consumer_setup import consumer_config, quiet_logger
 from balance_tui.kafka.worker.group_side import Every, GroupSide
-from balance_tui.kafka.worker.lag_feed import note_commits
 from balance_tui.kafka.worker.lag_feed import observe as observe_lag
 from balance_tui.kafka.worker.publishing import BalancePublisher
 from balance_tui.kafka.worker.rebalance import RebalanceHandler
@@ -47,10 +46,6 @@ GROUP_READ_SECONDS = 0.25
 #: and its changes go with the next flush. Short, so the loop never stops answering for long.
 FLUSH_SECONDS = 2.0
 
-EXPECTED_COMMIT_FAILURES = {
-    KafkaError._NO_OFFSET, KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION,
-    KafkaError.UNKNOWN_MEMBER_ID, KafkaError._STATE,
-}
 
 
 class ConsumptionLoop:
@@ -75,8 +70,9 @@ class ConsumptionLoop:
 
     def _create(self) -> Consumer:
         state, reporter = self.state, self.reporter
-        callbacks: dict[str, Callable[..., Any]] = {"stats_cb": self.on_stats, "error_cb": reporter.kafka_error,
-                                                    "on_commit": self.on_commit}
+        events = ClientEvents(state, reporter)
+        callbacks: dict[str, Callable[..., Any]] = {"stats_cb": events.on_stats, "error_cb": reporter.kafka_error,
+                                                    "on_commit": events.on_commit}
         config = consumer_config(state.settings, state.strategy, state.consumer_id, quiet_logger(state.consumer_id),
                                  callbacks)
         if "group.protocol" in config and not state.group_timeouts_set:
@@ -141,7 +137,7 @@ class ConsumptionLoop:
         # An unreachable broker would make the flush wait its timeout out: the next one tries again. The
         # statistics (every second) may know before any error says so.
         reachable = self.reporter.status.status is not ConsumerStatus.BROKER_UNREACHABLE and not self.state.health.away
-        self.handler.flush_and_commit(self.consumer, commit_offsets=commit_offsets,
+        self.handler.commits.flush_and_commit(self.consumer, commit_offsets=commit_offsets,
                                       timeout=FLUSH_SECONDS if reachable else 0.0)
 
     # -- the loop ----------------------------------------------------------------------------------
@@ -190,7 +186,7 @@ class ConsumptionLoop:
             self.balances.flush(state.ledger)
         if state.changelog is None:
             if schedule.due("commit", now):
-                self.handler.flush_and_commit(self.consumer, commit_offsets=True, timeout=0.0)
+                self.handler.commits.flush_and_commit(self.consumer, commit_offsets=True, timeout=0.0)
         elif schedule.due("flush", now):
             self.flush(commit_offsets=schedule.due("commit", now))
         if schedule.due("group_read", now) and self.group.read():
@@ -243,33 +239,6 @@ class ConsumptionLoop:
         return Quit(f"changelog refused: {changelog.refused}")
 
     # -- librdkafka callbacks and the broker ---------------------------------------------------------
-
-    def on_stats(self, stats_json: str) -> None:
-        state = self.state
-        statistics = parse_statistics(stats_json, state.settings.topic)
-        if statistics is None:
-            return
-        state.offsets.apply_statistics(statistics, state.paused_partitions, state.restoring)
-        now, status = time.monotonic(), self.reporter.status
-        state.health.statistics(statistics.all_brokers_up, now, statistics.any_broker_up)
-        if status.status == ConsumerStatus.BROKER_UNREACHABLE and statistics.any_broker_up:
-            self.reporter.status_from_assignment()
-        elif state.health.away and status.status not in (ConsumerStatus.BROKER_UNREACHABLE, ConsumerStatus.STOPPED) \
-                and not status.fatal:
-            # librdkafka says an outage once, and a `lost` after it would hide it: the statistics still know.
-            state.health.unreachable(now, len(state.tracker.assignment))
-            status.set(ConsumerStatus.BROKER_UNREACHABLE, "no broker is up")
-
-    def on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
-        if error is None:
-            note_commits(self.state, [(tp.partition, tp.offset) for tp in partitions if tp.error is None])
-        elif error.code() in EXPECTED_COMMIT_FAILURES:
-            # A commit that crossed a rebalance: harmless here (the changelog positions a new
-            # owner), so it goes to the session log only, not to the screen.
-            if error.code() != KafkaError._NO_OFFSET:
-                self.reporter.write(Event.COMMIT_SKIPPED, code=error.name(), reason=error.str())
-        else:
-            self.reporter.kafka_error(error)
 
     def _refresh_paused_watermarks(self) -> None:
         """While paused nothing is fetched, so ask the broker for the end offsets.

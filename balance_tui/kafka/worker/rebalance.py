@@ -15,10 +15,10 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPar
 
 from balance_tui.core.assignment import utc_now
 from balance_tui.core.rows import ConsumerStatus, PartitionRestore, TimelineEntry
-from balance_tui.kafka.changelog_coordinator import ACK_REPORT_SECONDS, plan_assignment
+from balance_tui.kafka.changelog_coordinator import plan_assignment
 from balance_tui.kafka.membership import GroupMembership
+from balance_tui.kafka.worker.commits import Committer
 from balance_tui.kafka.worker.consumer_setup import membership_of
-from balance_tui.kafka.worker.lag_feed import note_commits
 from balance_tui.kafka.worker.publishing import BalancePublisher, rebalance_log_fields
 from balance_tui.kafka.worker.restore_summary import RestoreSummary, partition_runs
 from balance_tui.kafka.worker.state import MemberState, Reporter
@@ -50,6 +50,7 @@ class RebalanceHandler:
         self._revoked_generation: int | None = None
         #: Restores finished and not yet said: one timeline line per assignment.
         self.restores = RestoreSummary()
+        self.commits = Committer(state, reporter, on_fenced=self._fenced)
 
     # -- the callbacks ---------------------------------------------------------------------------
 
@@ -79,7 +80,7 @@ class RebalanceHandler:
         # the broker is away: a flush would only wait its timeout out). What does not commit is
         # restored by the new owner from the previous flush, and read again from there.
         reachable = self.reporter.status.status is not ConsumerStatus.BROKER_UNREACHABLE
-        self.flush_and_commit(consumer, set(numbers), commit_offsets=False,
+        self.commits.flush_and_commit(consumer, set(numbers), commit_offsets=False,
                               timeout=REVOKE_FLUSH_SECONDS if reachable else 0.0)
         if state.changelog is not None:
             state.changelog.cancel_restores(numbers)
@@ -169,52 +170,6 @@ class RebalanceHandler:
         self.reporter.write(Event.STATIC_REJOIN, no_rebalance=no_rebalance, generation=entry.generation,
                             assignment=list(assignment), previous_generation=before.generation if before else None)
         self.reporter.timeline("static_rejoin", text, assignment)
-
-    def flush_and_commit(self, consumer: Consumer, partitions: set[int] | None = None, *, commit_offsets: bool,
-                         timeout: float) -> bool:
-        """Write the changelog's pending changes of owned partitions; commit their offsets if `commit_offsets`.
-
-        With the changelog, the offsets go in each partition's transaction (`commit_offsets`), or
-        are committed by the consumer after it when a revoke needs them without the group's
-        generation in the way. False when some partition's changes did not commit (they go with
-        the next flush); a partition found fenced is given up and a rejoin requested.
-        """
-        state = self.state
-        owned = (partitions if partitions is not None else set(state.tracker.assignment)) - state.restoring
-        positions = {p: state.offsets.position[p] for p in sorted(owned) if p in state.offsets.position}
-        changelog = state.changelog
-        if changelog is None or timeout <= 0:
-            if changelog is None and commit_offsets:
-                self._commit_async(consumer, positions)
-            return changelog is None
-        outcome = changelog.flush(owned, state.ledger.customers, positions if commit_offsets else None,
-                                  consumer.consumer_group_metadata, timeout, time.monotonic())
-        if commit_offsets:  # each committed transaction carried its partition's offset
-            note_commits(state, {p: positions[p] for p in outcome.committed if p in positions})
-        if outcome.fenced:
-            self._fenced(outcome.fenced)
-        if outcome.failed or outcome.refused:
-            waited = changelog.unflushed_for(time.monotonic())
-            reason = next(iter({**outcome.failed, **outcome.refused}.values()))
-            if waited >= ACK_REPORT_SECONDS or outcome.refused:
-                self.reporter.failure(f"changelog not written for {waited:.0f} s ({reason}); offsets not committed")
-            return False
-        if not commit_offsets and partitions is not None:
-            # A revoke: the consumer commits what the flush covers, for lag and `kafka-consumer-groups`.
-            self._commit_async(consumer, {p: positions[p] for p in outcome.committed if p in positions})
-        return True
-
-    def _commit_async(self, consumer: Consumer, positions: dict[int, int]) -> None:
-        if not positions:
-            return
-        try:
-            # Asynchronous: during a join phase the embedded broker can hold a commit for seconds,
-            # and this thread must keep heartbeating the members topic. Positions never depend on
-            # commits (the changelog decides), so nothing waits for the answer (`on_commit`).
-            consumer.commit(offsets=[TopicPartition(self.state.settings.topic, p, offset)
-                                     for p, offset in sorted(positions.items())], asynchronous=True)
-        except KafkaException as error:
-            self.reporter.kafka_error(error.args[0])
 
     def _fenced(self, fenced: dict[int, str]) -> None:
         """These partitions' writers were fenced (another member owns them now) or are stuck in a transaction

@@ -8,6 +8,7 @@ from confluent_kafka import Consumer
 
 from balance_tui.core.assignment import iso_ms, utc_now
 from balance_tui.core.export import ExportState
+from balance_tui.core.group import export_members, export_partitions
 from balance_tui.core.lag_view import LagView
 from balance_tui.core.lag_view import stats_fields as lag_stats_fields
 from balance_tui.core.member_view import (
@@ -64,7 +65,7 @@ def export_state(state: MemberState, status: ConsumerStatus, membership: GroupMe
         lag=state.lag.view, replayed=state.ledger.replayed,
         extra={"rejectedByReason": dict(sorted(state.rejections.by_reason.items())),
                "recentRejections": [{**entry, "at": iso_ms(entry["at"])} for entry in state.rejections.recent],
-               "group": membership.view.export_entries(utc_now()),
-               "groupPartitions": membership.view.export_partitions(state.partition_count, utc_now()),
+               "group": export_members(membership.view, utc_now()),
+               "groupPartitions": export_partitions(membership.view, state.partition_count, utc_now()),
                "broker": state.broker.label},
     )

@@ -34,7 +34,6 @@ from balance_tui.control import (
 )
 from balance_tui.core.assignment import AssignmentTracker, utc_now
 from balance_tui.core.export import export_document, export_markdown
-from balance_tui.core.group import GroupView
 from balance_tui.core.rows import ConsumerStatus
 from balance_tui.errors import UserError
 from balance_tui.kafka.admin import describe_broker_of, ensure_topic
@@ -84,8 +83,6 @@ class ConsumerWorker:
         self._room_until = 0.0
         self._loop: ConsumptionLoop | None = None
         self._last_export_paths: tuple[Path, ...] = ()
-        self._stopped_lock = threading.Lock()
-        self._stopped_written = False
         # Opened here, in the caller's thread, so a path that cannot be written is a one-line error.
         try:
             session = SessionLog(self.log_path, self.consumer_id, settings.group, settings.topic, settings.strategy)
@@ -119,10 +116,6 @@ class ConsumerWorker:
     @property
     def strategy(self) -> str:
         return self.state.strategy
-
-    @property
-    def group_view(self) -> GroupView:
-        return self.membership.view
 
     # -- WorkerControl: every method only queues a request --------------------------------------------
 
@@ -174,16 +167,8 @@ class ConsumerWorker:
                 paths = self._write_export()
             except RuntimeError:  # the worker woke up and changed the state under us
                 paths = ()
-        if self._claim_stopped_line():
-            self.session.write(Event.STOPPED, reason=reason, abandoned=True)
-            self.session.close()
+        self.session.stop(reason, abandoned=True)
         return paths
-
-    def _claim_stopped_line(self) -> bool:
-        """True for the one caller (the worker, or `abandon`) that writes the `stopped` line."""
-        with self._stopped_lock:
-            claimed, self._stopped_written = not self._stopped_written, True
-            return claimed
 
     def _next_command(self) -> WorkerCommand | None:
         try:
@@ -301,15 +286,10 @@ class ConsumerWorker:
         self.membership.close()
         self.final_export = paths
         self.reporter.status.set(ConsumerStatus.STOPPED, reason)
-        if self._claim_stopped_line():
-            self.session.write(Event.STOPPED, reason=reason)
-            self.session.close()
+        self.session.stop(reason)
         self.reporter.post(WorkerStopped(reason=reason, export_paths=paths))
 
     # -- the export -------------------------------------------------------------------------------------
-
-    def export_state(self) -> Any:
-        return export_state(self.state, self.reporter.status.status, self.membership, self.started_at)
 
     def _flush_and_export(self) -> tuple[Path, ...]:
         """The export, after the changelog's pending changes are written: both then hold the same balances."""
@@ -320,7 +300,7 @@ class ConsumerWorker:
     def _write_export(self) -> tuple[Path, ...]:
         json_path, markdown_path = export_paths(self.log_path)
         try:
-            state = self.export_state()
+            state = export_state(self.state, self.reporter.status.status, self.membership, self.started_at)
             json_path.write_text(json.dumps(export_document(state), indent=2) + "\n", encoding="utf-8")
             markdown_path.write_text(export_markdown(state), encoding="utf-8")
         except Exception as error:  # noqa: BLE001 - an export must never take the worker down (OSError, a bug)
