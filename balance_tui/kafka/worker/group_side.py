@@ -89,10 +89,19 @@ class GroupSide:
 
     def read(self) -> bool:
         """Take in the members' heartbeats and carry out group commands; True to rejoin for one."""
-        switches, _ = self.membership.read()  # a reset only matters while waiting for one
+        switches, resets = self.membership.read()
         rejoin = False
         for command in switches:
             rejoin = self.adopt(command) or rejoin
+        switch = self.membership.switch
+        done = next((reset for reset in resets if switch is not None and reset.strategy == switch.strategy
+                     and reset.requested_at >= switch.requested_at), None)
+        if done is not None:
+            # Read late (this member was frozen, or slow): the others already reset the group for this
+            # switch and rejoined. Join them; resetting again would hurt the group they formed.
+            self.membership.switch = None
+            self.reporter.write(Event.GROUP_RESET, by=done.requested_by)
+            self.reporter.timeline("group_reset", done.timeline_text())
         return rejoin
 
     def adopt(self, command: GroupCommand) -> bool:
