@@ -165,3 +165,12 @@ def test_a_kafka_home_is_recognised_by_its_broker_jar(tmp_path: Path) -> None:
 def test_kraft_cluster_ids_are_kafka_uuids() -> None:
     ids = {new_cluster_id() for _ in range(50)}
     assert len(ids) == 50 and all(len(value) == 22 and "=" not in value for value in ids)
+
+
+def test_a_cluster_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """1 in 64 UUIDs encode to `-...`, which Kafka's storage tool reads as a flag (seen in CI)."""
+    import uuid
+
+    drawn = iter([uuid.UUID(bytes=b"\xf8" + b"\x00" * 15), uuid.UUID(bytes=b"\x01" * 16)])
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(drawn))
+    assert not new_cluster_id().startswith("-")

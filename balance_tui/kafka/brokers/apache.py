@@ -81,8 +81,15 @@ class Listener:
 
 
 def new_cluster_id() -> str:
-    """A KRaft cluster id: a random UUID in Kafka's URL-safe base64 without padding."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A KRaft cluster id: a random UUID in Kafka's URL-safe base64 without padding.
+
+    Never one that starts with `-` (1 in 64 do): the storage tool would take `-t -xyz...` for a
+    flag and refuse to format ("expected one argument"). Kafka's own `Uuid.randomUuid` skips them too.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def default_data_dir(port: int) -> Path:
