@@ -8,7 +8,6 @@ wait for acknowledgements, an outage is shown as it happens.
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Callable
 from typing import Any
@@ -43,8 +42,6 @@ BALANCE_BATCH_SECONDS = 0.1
 PAUSED_WATERMARK_SECONDS = 2.0
 #: Heartbeats are read four times a second, so the newest one held is never near the silence threshold.
 GROUP_READ_SECONDS = 0.25
-#: How often the objects alive by then are moved out of the garbage collector's reach (`gc.freeze`).
-HEAP_FREEZE_SECONDS = 10.0
 #: How long a periodic changelog flush waits for its commits: one still running goes on in the background,
 #: and its changes go with the next flush. Short, so the loop never stops answering for long.
 FLUSH_SECONDS = 2.0
@@ -210,11 +207,6 @@ class ConsumptionLoop:
                                         lag=observe_lag(state, self.reporter)))
         if schedule.due("stats", now):
             self.reporter.write(Event.STATS, **stats_line(state, self.reporter.status.status, now))
-        if schedule.due("heap", now):
-            # A million customers are millions of long-lived objects: every full collection would walk
-            # them all, with both threads stopped (up to 0.6 s, measured). Frozen, they are left out;
-            # refcounting still frees them, and the ledger holds no reference cycles.
-            gc.freeze()
         return None
 
     def _joining_tick(self, now: float) -> bool:
@@ -303,7 +295,6 @@ class _Schedule:
             "watermarks": Every(PAUSED_WATERMARK_SECONDS, now),
             "snapshot": Every(1.0 / settings.refresh_hz, now),
             "stats": Every(STATS_SECONDS, now + STATS_SECONDS),
-            "heap": Every(HEAP_FREEZE_SECONDS, now + HEAP_FREEZE_SECONDS),
         }
 
     def due(self, job: str, now: float) -> bool:
