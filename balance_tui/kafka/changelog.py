@@ -40,6 +40,7 @@ from confluent_kafka import (
 
 from balance_tui.core.changelog import PartitionRestore
 from balance_tui.kafka import error_reason
+from balance_tui.kafka.admin import bootstrap_accepts_connections
 from balance_tui.kafka.freeze_points import FreezePoint, freeze_if_armed
 
 _QUIET = logging.getLogger("balance_tui.rdkafka.changelog")
@@ -168,6 +169,7 @@ class ChangelogWriter:
         self.topic = topic
         self.source_topic = source_topic
         self._client_id = client_id
+        self._bootstrap = {"bootstrap.servers": client_config.get("bootstrap.servers", "")}
         self._config = {
             **client_config,
             "acks": "all",
@@ -318,6 +320,12 @@ class ChangelogWriter:
     def _commit(self, writer: _PartitionWriter, offsets: Mapping[int, int] | None, metadata: Any) -> KafkaError | None:
         """In the background: the transaction's offsets (if any), then its commit."""
         producer, partition = writer.producer, writer.partition
+        if offsets is not None and partition in offsets and metadata is not None \
+                and not bootstrap_accepts_connections(self._bootstrap):
+            # The offsets go to the group coordinator through librdkafka's coordinator requests, which
+            # abort the process when the connection is down (issue #4605, seen here with a broker killed
+            # during a flush). Nothing is sent: the commit is retried, without them, at the next flush.
+            return KafkaError(KafkaError._TIMED_OUT, "the broker does not accept connections")
         try:
             if offsets is not None and partition in offsets and metadata is not None:
                 producer.send_offsets_to_transaction(
