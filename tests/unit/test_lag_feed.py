@@ -241,3 +241,33 @@ def test_the_timeline_says_restored_once_and_the_session_log_once_per_partition(
     assert [line["partition"] for line in restored] == [0, 1, 2]
     assert [m.kind for m in state.lag.tracker.markers()] == ["restored"]
     state.changelog = None
+
+
+class FakeChangelogInBatches(FakeChangelog):
+    """The last partitions reach their changelog's end in the same step (seen in the demo: three lines)."""
+
+    def __init__(self, steps: list[list[int]]) -> None:
+        super().__init__([p for step in steps for p in step])
+        self.steps = steps
+
+    def step(self) -> tuple[list[tuple[Any, float]], list[Any]]:
+        finished = []
+        for partition in self.steps.pop(0):
+            self.pending = [p for p in self.pending if p != partition]
+            self.restoring.discard(partition)
+            finished.append((SimpleNamespace(partition=partition, consume_from=10 * partition, records=100,
+                                             states={}), 0.05))
+        return finished, []
+
+
+def test_restores_finishing_in_one_step_are_still_one_line(worker: ConsumerWorker) -> None:
+    posted: list[Any] = []
+    worker._sink = posted.append
+    state = worker.state
+    state.tracker.assignment = {0, 1, 2, 3}
+    state.changelog = FakeChangelogInBatches([[0], [1, 2, 3]])  # type: ignore[assignment]
+    handler = RebalanceHandler(state, worker.reporter, worker.balances, worker.membership, None)
+    for _ in range(2):
+        handler.restore_step(FakeConsumer())  # type: ignore[arg-type]
+    entries = [message.entry for message in posted if isinstance(message, TimelineEvent)]
+    assert [entry.partitions for entry in entries] == [(0, 1, 2, 3)], [entry.detail for entry in entries]

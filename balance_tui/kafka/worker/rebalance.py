@@ -210,9 +210,9 @@ class RebalanceHandler:
                                 resume_offset=resume if resume is not None else 0)
             self.restores.add(PartitionRestore(partition, len(restore.states), restore.records,
                                                round(seconds * 1000, 1), resume if resume is not None else 0))
-            if not state.restoring:
-                self._say_restored()
-                self.reporter.status_from_assignment()
+        if finished and not state.restoring:  # the assignment's last restores: one line for them all
+            self._say_restored()
+            self.reporter.status_from_assignment()
 
     def _say_restored(self) -> None:
         """The restores done since the last line, in one timeline line (the session log has one per partition)."""
