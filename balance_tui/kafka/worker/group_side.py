@@ -100,9 +100,13 @@ class GroupSide:
             # Read late (this member was frozen, or slow): the others already reset the group for this
             # switch and rejoined. Join them; resetting again would hurt the group they formed.
             self.membership.switch = None
-            self.reporter.write(Event.GROUP_RESET, by=done.requested_by)
-            self.reporter.timeline("group_reset", done.timeline_text())
+            self._reset_by(done)
         return rejoin
+
+    def _reset_by(self, reset: GroupCommand) -> None:
+        """Another member reset the emptied group for the switch: say so (the rejoin follows)."""
+        self.reporter.write(Event.GROUP_RESET, by=reset.requested_by)
+        self.reporter.timeline("group_reset", reset.timeline_text())
 
     def adopt(self, command: GroupCommand) -> bool:
         """Take a group-wide switch in: True if this member must leave and rejoin for it.
@@ -140,8 +144,7 @@ class GroupSide:
         if ended.by is None:
             reporter.write(Event.GROUP_RESET, by=None, outcome=ended.outcome, attempts=list(ended.attempts))
         elif ended.command is not None:
-            reporter.write(Event.GROUP_RESET, by=ended.by)
-            reporter.timeline("group_reset", ended.command.timeline_text())
+            self._reset_by(ended.command)
         else:
             reporter.write(Event.GROUP_RESET, by=ended.by, outcome=ended.outcome)
             if ended.outcome == "already formed":
