@@ -82,6 +82,8 @@ class MemberBeacon:
         self.describe_verdict = DescribeGroupsVerdict()
         #: DescribeGroups answers received (errors included): 0 means the broker was not asked yet.
         self.describe_answers = 0
+        #: The send time of the newest heartbeat of ours read back: every record before it was read too.
+        self.echo_at: datetime | None = None
         self._seen_commands: set[str] = set()
         self._describe: Future[Any] | None = None
         #: The DescribeGroups answer in flight was asked before a rebalance: drop it when it comes.
@@ -198,10 +200,19 @@ class MemberBeacon:
                     if message.requested_at < self.started_at or message.command_id in self._seen_commands:
                         continue
                     self._seen_commands.add(message.command_id)
-                elif is_history(message, now):
-                    continue
+                else:
+                    if message.consumer_id == self.consumer_id and (self.echo_at is None
+                                                                    or message.sent_at > self.echo_at):
+                        self.echo_at = message.sent_at
+                    if is_history(message, now):
+                        continue
                 received.append(message)
         return received
+
+    def read_past(self, moment: datetime) -> bool:
+        """True once a heartbeat of ours sent at `moment` or later was read back: the topic has one
+        partition, so every record appended before it (a command, a reset) was read as well."""
+        return self.echo_at is not None and self.echo_at >= moment
 
     @property
     def broker_members(self) -> list[BrokerMember] | None:

@@ -8,6 +8,7 @@ The worker calls it from its loop; nothing here touches the consumer. docs/group
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ from balance_tui.messages import GroupChanged
 REFUSAL_HEAL_SECONDS = 15.0
 #: How often a member waiting in a group-wide switch tries to reset the emptied group.
 RESET_TRY_SECONDS = 0.5
+#: Where a reset deletes the group (Tansu), the requester of the switch does it; the others only
+#: after this long without its reset (it may have died): a second delete can hit a group that the
+#: first one's members are already joining again, and Tansu then refuses every member's protocol.
+RESET_BY_OTHERS_AFTER_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,7 @@ class GroupMembership:
         self.refused_since: float | None = None
         #: Why the group refuses this member's join, shown beside JOINING until the next attempt.
         self.refusal: str | None = None
+        self._last_heartbeat: MemberHeartbeat | None = None
 
     # -- the beacon ------------------------------------------------------------------------
 
@@ -107,6 +113,7 @@ class GroupMembership:
         """Publish our heartbeat; the group as it stands, and who left the view since the last beat."""
         now, view = heartbeat.sent_at, self.view
         view.observe(heartbeat, now)
+        self._last_heartbeat = heartbeat
         if self.beacon is not None:
             self.beacon.publish(heartbeat)
             self.beacon.refresh_broker_members(own_partitions=own_partitions, ask=ask_broker)
@@ -156,8 +163,10 @@ class GroupMembership:
         session log's stats going meanwhile.
         """
         assert self.beacon is not None
-        deadline = time.monotonic() + max(15.0, 2 * self.settings.session_timeout_ms / 1000)
+        started = time.monotonic()
+        deadline = started + max(15.0, 2 * self.settings.session_timeout_ms / 1000)
         next_try = 0.0
+        barrier: datetime | None = None
         attempts: list[str] = []
         while time.monotonic() < deadline:
             tick()
@@ -170,17 +179,38 @@ class GroupMembership:
             if formed is not None:
                 return ResetOutcome(by=formed, outcome="already formed")
             now = time.monotonic()
-            if now >= next_try:
-                next_try = now + RESET_TRY_SECONDS
-                outcome = self.reset_emptied_group(admin_safe())
-                attempts.append(outcome)
-                if outcome in ("deleted", "gone", "empty") or outcome.startswith("refused"):
-                    if outcome in ("deleted", "empty"):  # the one who saw it tells the others to rejoin now
-                        self.beacon.send_command(GroupCommand(strategy=strategy(), requested_by=self.consumer_id,
-                                                              requested_at=utc_now(), kind=GROUP_RESET))
-                    return ResetOutcome(by=self.consumer_id, outcome=outcome)
+            if now >= next_try and self._may_reset(now - started):
+                # Only with everything appended before now read: a command or a reset sent by another
+                # member a moment ago changes what (and whether) to reset.
+                if barrier is None:
+                    barrier = self._send_barrier()
+                elif self.beacon.read_past(barrier):
+                    barrier, next_try = None, now + RESET_TRY_SECONDS
+                    outcome = self.reset_emptied_group(admin_safe())
+                    attempts.append(outcome)
+                    if outcome in ("deleted", "gone", "empty") or outcome.startswith("refused"):
+                        if outcome in ("deleted", "empty"):  # the one who saw it tells the others to rejoin now
+                            self.beacon.send_command(GroupCommand(strategy=strategy(), requested_by=self.consumer_id,
+                                                                  requested_at=utc_now(), kind=GROUP_RESET))
+                        return ResetOutcome(by=self.consumer_id, outcome=outcome)
             time.sleep(0.05)  # a bounded retry loop, the consumer is closed meanwhile
         return ResetOutcome(by=None, outcome="deadline passed: rejoining anyway", attempts=tuple(sorted(set(attempts))))
+
+    def _may_reset(self, waited: float) -> bool:
+        """Whether this member may try the reset now: on a broker whose DescribeGroups says when the
+        group is empty anyone may; where a reset deletes the group, its requester first."""
+        assert self.beacon is not None
+        if self.beacon.describe_verdict.usable or self.switch is None:
+            return True
+        return self.switch.requested_by == self.consumer_id or waited >= RESET_BY_OTHERS_AFTER_SECONDS
+
+    def _send_barrier(self) -> datetime:
+        """Publish our heartbeat again, stamped now; once it is read back, everything before it was read."""
+        assert self.beacon is not None
+        moment = utc_now()
+        if self._last_heartbeat is not None:
+            self.beacon.publish(dataclasses.replace(self._last_heartbeat, sent_at=moment))
+        return moment
 
     def _formed_without_us(self, strategy: str) -> str | None:
         """Who already owns partitions on `strategy` since the switch was asked for: nothing to reset.
@@ -231,13 +261,31 @@ class GroupMembership:
         assigned = {m.strategy for m in members if m.assignment}
         return assigned or {m.strategy for m in members}
 
+    def wedged(self, own: str, now: float, owns_partitions: bool) -> bool:
+        """Refused long enough by a group none of whose members owns a partition, all of them on `own`:
+        the broker keeps a protocol nobody uses (Tansu keeps an emptied group's protocol forever, e.g.
+        from an earlier run on another strategy). True for one member only, the first by consumer id;
+        it resets the group, and the others' next join succeeds. Asked again one refusal window later."""
+        if self.refused_since is None or owns_partitions or now - self.refused_since < self._refusal_window():
+            return False
+        members = self.view.members() or []
+        if any(m.assignment for m in members) or {m.strategy for m in members} - {own}:
+            return False
+        if min((m.consumer_id for m in members), default=self.consumer_id) < self.consumer_id:
+            return False
+        self.refused_since = now
+        return True
+
+    def _refusal_window(self) -> float:
+        return max(REFUSAL_HEAL_SECONDS, 2 * self.settings.session_timeout_ms / 1000)
+
     def heal_target(self, own: str, now: float, owns_partitions: bool) -> tuple[str, float] | None:
         """A member must never stay refused when it could fix itself: after a while, the strategy
         every assigned member of the group uses, and how long we were refused; else None."""
         if self.refused_since is None or owns_partitions:
             return None
         refused_for = now - self.refused_since
-        if refused_for < max(REFUSAL_HEAL_SECONDS, 2 * self.settings.session_timeout_ms / 1000):
+        if refused_for < self._refusal_window():
             return None
         theirs = self.strategies()
         if len(theirs) != 1 or own in theirs:

@@ -196,3 +196,31 @@ def test_a_member_frozen_across_a_switch_joins_the_re_formed_group_without_reset
     for member in (requester, other):
         lost = [e for e in member.events("lost") if parse_ts(e["ts"]) > woken]
         assert not lost, f"{member.name} lost its partitions when the frozen member woke: {lost}"
+
+
+def test_a_group_emptied_on_another_protocol_takes_new_members(cluster, broker):
+    """A plain consumer leaves the group on roundrobin; members on range must end up owning every
+    partition. Kafka forgets an emptied group's protocol; Tansu keeps it forever and refuses range
+    until a member sees the group wedged (nobody owns anything, all on range) and resets it."""
+    from confluent_kafka import Consumer
+
+    group = cluster("range")
+    earlier = Consumer({"bootstrap.servers": group.bootstrap, "group.id": group.group,
+                        "partition.assignment.strategy": "roundrobin", "session.timeout.ms": 6000})
+    earlier.subscribe([group.topic])
+    try:
+        wait_until(lambda: earlier.poll(0.2) is None and bool(earlier.assignment()), 60,
+                   "the earlier roundrobin consumer never got partitions")
+    finally:
+        earlier.close()  # a clean leave: the group is empty, on roundrobin
+    members = [group.start() for _ in range(2)]
+    try:
+        group.wait_for_assignments([3, 3], timeout=90)
+    except AssertionError as error:
+        refusals = [e for m in members for e in m.events("error") if e["code"] == "INCONSISTENT_GROUP_PROTOCOL"]
+        raise AssertionError(f"{error} ({len(refusals)} protocol refusals)") from None
+    resets = [e for m in members for e in m.events("group_reset") if e.get("reason") == "wedged"]
+    if broker.engine == "tansu":
+        assert len(resets) == 1 and resets[0]["consumer_id"] == "balance-worker-test-m1", resets
+    else:
+        assert resets == []  # Kafka took range at once: nothing wedged

@@ -410,3 +410,125 @@ def test_a_member_reading_a_switch_late_joins_the_re_formed_group_without_resett
     ended = membership.wait_for_reset(lambda: "cooperative-sticky", lambda command: None, lambda: None, lambda: True)
     assert (ended.by, ended.outcome) == ("b", "already formed")
     assert resets == [] and membership.beacon.sent == []  # nothing deleted, nobody told to rejoin
+
+
+class _MembersTopic:
+    """A members topic read with a lag: what was appended shows up `lag` polls later, in order.
+
+    `publish` appends our heartbeat, so the beacon's read-back (`read_past`) works as on the topic."""
+
+    def __init__(self, *, describes: bool, lag: int = 2) -> None:
+        from balance_tui.core.broker_profile import DescribeGroupsVerdict
+
+        self.describe_verdict = DescribeGroupsVerdict()
+        self.describe_verdict.usable = describes
+        self.lag = lag
+        self.log: list[tuple[int, object]] = []  # (poll number it becomes readable at, message)
+        self.polls = 0
+        self.echo_at: datetime | None = None
+        self.sent: list[object] = []
+        self.broker_group = None
+
+    def refresh_broker_members(self, own_partitions: int, ask: bool) -> None:
+        pass
+
+    def append(self, message: object) -> None:
+        self.log.append((self.polls + self.lag, message))
+
+    def poll(self, now: datetime) -> list[object]:
+        self.polls += 1
+        ready = [message for at, message in self.log if at <= self.polls]
+        self.log = [(at, message) for at, message in self.log if at > self.polls]
+        for message in ready:
+            if isinstance(message, MemberHeartbeat) and message.consumer_id == "me":
+                self.echo_at = message.sent_at
+        return ready
+
+    def read_past(self, moment: datetime) -> bool:
+        return self.echo_at is not None and self.echo_at >= moment
+
+    def publish(self, beat: MemberHeartbeat) -> None:
+        self.append(beat)
+
+    def send_command(self, command: object) -> None:
+        self.sent.append(command)
+
+
+def _waiting_member(switch_by: str, topic: _MembersTopic, strategy: list[str]) -> GroupMembership:
+    from balance_tui.core.assignment import utc_now
+    from balance_tui.core.group import GroupCommand
+
+    membership = GroupMembership(load_settings({"session_timeout_ms": 2000, "heartbeat_interval_ms": 500}), "me")
+    membership.switch = GroupCommand(strategy[0], switch_by, utc_now())
+    membership.beacon = topic  # type: ignore[assignment]
+    membership.beat(heartbeat("me", strategy[0], ()), own_partitions=0, ask_broker=False, partition_count=6)
+    return membership
+
+
+def test_a_waiting_member_resets_only_after_reading_what_was_sent_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command another member sent just before (still in flight to us) decides what the reset is for."""
+    from balance_tui.core.assignment import utc_now
+    from balance_tui.core.group import GroupCommand
+
+    topic, strategy = _MembersTopic(describes=True), ["range"]
+    membership = _waiting_member("me", topic, strategy)
+    topic.append(GroupCommand("roundrobin", "other", utc_now()))
+    reset_for: list[str] = []
+    monkeypatch.setattr(membership, "reset_emptied_group", lambda admin_safe: reset_for.append(strategy[0]) or "empty")
+
+    def adopt(command: GroupCommand) -> None:
+        strategy[0] = command.strategy
+        membership.switch = command
+
+    ended = membership.wait_for_reset(lambda: strategy[0], adopt, lambda: None, lambda: True)
+    assert reset_for == ["roundrobin"] and ended.outcome == "empty"
+    assert [command.strategy for command in topic.sent] == ["roundrobin"]  # the others rejoin on the winner
+
+
+def test_where_a_reset_deletes_the_group_only_the_requester_resets_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Tansu a second delete can hit the group the first one's members are joining: others wait for it."""
+    from balance_tui.core.assignment import utc_now
+    from balance_tui.core.group import GROUP_RESET, GroupCommand
+
+    topic = _MembersTopic(describes=False)
+    membership = _waiting_member("other", topic, ["roundrobin"])
+    topic.append(GroupCommand("roundrobin", "other", utc_now(), kind=GROUP_RESET))
+    topic.lag = 4
+    deletes: list[bool] = []
+    monkeypatch.setattr(membership, "reset_emptied_group", lambda admin_safe: deletes.append(admin_safe) or "deleted")
+    ended = membership.wait_for_reset(lambda: "roundrobin", lambda command: None, lambda: None, lambda: True)
+    assert deletes == [] and (ended.by, ended.outcome) == ("other", "reset")
+
+    monkeypatch.setattr("balance_tui.kafka.membership.RESET_BY_OTHERS_AFTER_SECONDS", 0.0)  # the requester is gone
+    topic = _MembersTopic(describes=False)
+    membership = _waiting_member("other", topic, ["roundrobin"])
+    monkeypatch.setattr(membership, "reset_emptied_group", lambda admin_safe: deletes.append(admin_safe) or "deleted")
+    ended = membership.wait_for_reset(lambda: "roundrobin", lambda command: None, lambda: None, lambda: True)
+    assert deletes == [True] and (ended.by, ended.outcome) == ("me", "deleted")
+
+
+def test_a_group_nobody_is_in_is_reset_by_its_first_member_only_after_a_refusal_window() -> None:
+    settings = load_settings({"session_timeout_ms": 2000, "heartbeat_interval_ms": 500})
+    first, second = GroupMembership(settings, "a"), GroupMembership(settings, "b")
+    for membership in (first, second):
+        membership.view.observe(heartbeat("a", "range", ()), T0)
+        membership.view.observe(heartbeat("b", "range", ()), T0)
+        membership.view.rows(T0)
+        membership.refused("INCONSISTENT_GROUP_PROTOCOL: refused", now=100.0)
+    assert not first.wedged("range", now=110.0, owns_partitions=False)  # not refused long enough
+    assert not second.wedged("range", now=116.0, owns_partitions=False)  # "a" comes first
+    assert first.wedged("range", now=116.0, owns_partitions=False)
+    assert not first.wedged("range", now=117.0, owns_partitions=False)  # once per refusal window
+    assert first.wedged("range", now=131.0, owns_partitions=False)
+
+    assigned = GroupMembership(settings, "a")
+    assigned.view.observe(heartbeat("a", "range", ()), T0)
+    assigned.view.observe(heartbeat("b", "range", (0, 1, 2)), T0)  # the group works: refused for another reason
+    assigned.view.rows(T0)
+    assigned.refused("INCONSISTENT_GROUP_PROTOCOL: refused", now=100.0)
+    assert not assigned.wedged("range", now=200.0, owns_partitions=False)
+    other = GroupMembership(settings, "a")
+    other.view.observe(heartbeat("b", "roundrobin", ()), T0)  # a member on another strategy: heal_target's case
+    other.view.rows(T0)
+    other.refused("INCONSISTENT_GROUP_PROTOCOL: refused", now=100.0)
+    assert not other.wedged("range", now=200.0, owns_partitions=False)

@@ -217,6 +217,9 @@ class ConsumptionLoop:
         refusal = membership.refusal
         self.reporter.status.set(ConsumerStatus.JOINING, f"{now - self.handler.join_started:.0f}s"
                                                          + (f" · {refusal}" if refusal else ""))
+        if membership.wedged(state.strategy, now, state.owns_partitions):
+            self._reset_wedged_group()
+            return False
         target = membership.heal_target(state.strategy, now, state.owns_partitions)
         if target is None or consumer_protocol_refusal(state.broker, target[0]):
             return False
@@ -226,6 +229,14 @@ class ConsumptionLoop:
         self.reporter.timeline("strategy_changed", f"the group refused {state.strategy} for {refused_for:.0f} s and "
                                                    f"every member in it uses {strategy}: rejoining with {strategy}")
         return isinstance(self.commands.change_strategy(strategy), Rejoin)
+
+    def _reset_wedged_group(self) -> None:
+        """Nobody in the group uses the protocol it holds to: reset it, as a group-wide switch would."""
+        state = self.state
+        outcome = self.group.membership.reset_emptied_group(state.health.admin_requests_safe(time.monotonic()))
+        self.reporter.write(Event.GROUP_RESET, by=state.consumer_id, outcome=outcome, reason="wedged")
+        self.reporter.timeline("group_reset", f"the group refused {state.strategy} though no member owns a "
+                                              f"partition and all use {state.strategy}: group reset ({outcome})")
 
     def _check_changelog_refused(self) -> LoopOutcome | None:
         """The cluster refuses this member transactions: balances cannot be kept exact, so stop and say why."""
