@@ -40,24 +40,15 @@ def changelog_topic(group: str) -> str:
 
 
 def encode_state(state: CustomerState) -> bytes:
-    """The changelog value for one customer; balances as decimal strings.
+    """The changelog value for one customer; balances as decimal strings, currencies and accounts sorted.
 
-    Built by hand rather than with `json.dumps`: it runs once per applied transaction,
-    and this is three times faster (docs/performance.md). Every string goes through the
-    JSON string encoder, so any customer id or account stays valid JSON.
+    msgspec writes it from the same typed record the restore reads (`_StateRecord`): a flush
+    encodes every customer changed in the last second, and this takes a fifth of the time of
+    the string template it replaced (docs/performance.md).
     """
-    quote = _quote
-    balances = ",".join(f"{quote(currency)}:\"{amount}\"" for currency, amount in state.balances.items())
-    accounts = ",".join(quote(account) for account in sorted(state.known_accounts))
-    updated = f"\"{state.last_updated.isoformat()}\"" if state.last_updated else "null"
-    partition = "null" if state.partition is None else state.partition
-    offset = "null" if state.offset is None else state.offset
-    return (
-        f'{{"customerId":{quote(state.customer_id)},"balances":{{{balances}}},'
-        f'"transactionCount":{state.transaction_count},"lastUpdated":{updated},'
-        f'"lastTransactionId":{quote(state.last_transaction_id)},"knownAccounts":[{accounts}],'
-        f'"partition":{partition},"offset":{offset}}}'
-    ).encode()
+    return _encode_record(_StateRecord(state.customer_id, state.balances, state.transaction_count, state.last_updated,
+                                       state.last_transaction_id, state.known_accounts,  # type: ignore[arg-type]
+                                       state.partition, state.offset))
 
 
 def encode_position(offset: int, writer: str) -> bytes:
@@ -90,6 +81,8 @@ class _StateRecord(msgspec.Struct, rename="camel"):
 
 
 _decode_record = msgspec.json.Decoder(_StateRecord).decode
+#: Deterministic: dict keys and sets sorted, so one state is always the same bytes.
+_encode_record = msgspec.json.Encoder(decimal_format="string", order="deterministic").encode
 
 
 def decode_state(raw: bytes) -> CustomerState:

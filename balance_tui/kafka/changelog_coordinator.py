@@ -121,12 +121,14 @@ class ChangelogCoordinator:
             changed = self.dirty.get(partition)
             if not changed and (offsets is None or partition not in offsets):
                 continue
-            records = [(customer_id, encode_state(customers[customer_id]))
-                       for customer_id in sorted(changed or ()) if customer_id in customers]
+            records: list[tuple[str, bytes]] = []
             position = self.position.get(partition)
-            for customer_id in changed or ():
+            for customer_id in changed or ():  # in no order: a restore keeps each customer's newest by offset
                 state = customers.get(customer_id)
-                if state is not None and state.offset is not None and (position is None or state.offset > position):
+                if state is None:
+                    continue
+                records.append((customer_id, encode_state(state)))
+                if state.offset is not None and (position is None or state.offset > position):
                     position = state.offset
             if position is not None:
                 records.append((POSITION_KEY, encode_position(position, self._writer_name)))

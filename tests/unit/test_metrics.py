@@ -38,3 +38,29 @@ def test_latency_forgets_old_samples():
     window.extend([5000.0] * 100, now=0.0)  # a start-up backlog
     window.extend([20.0] * 10, now=11.0)
     assert window.percentiles(now=11.5) == (20.0, 20.0)
+
+
+def test_latency_percentiles_of_a_full_window_come_from_a_bounded_sample_of_every_batch(monkeypatch):
+    import random
+
+    from balance_tui.core import metrics
+
+    rng = random.Random(3)
+    window = LatencyWindow(capacity=50_000)
+    slow = [rng.uniform(100.0, 200.0) for _ in range(1_000)]  # 2% of the samples, all slow
+    for at in range(49):
+        window.extend([rng.uniform(1.0, 10.0) for _ in range(1_000)], now=at * 0.1)
+    window.extend(slow, now=4.9)
+    sorted_samples: list[int] = []
+    real_sorted = sorted
+
+    def counting_sorted(values, **kwargs):
+        result = real_sorted(values, **kwargs)
+        sorted_samples.append(len(result))
+        return result
+
+    monkeypatch.setattr(metrics, "sorted", counting_sorted, raising=False)
+    p50, p99 = window.percentiles(now=5.0)
+    assert sorted_samples and sorted_samples[0] <= 2 * metrics.PERCENTILE_SAMPLE  # not all 50,000
+    assert p50 is not None and 1.0 <= p50 <= 10.0
+    assert p99 is not None and 100.0 <= p99 <= 200.0  # the slow batch is still seen
