@@ -271,3 +271,39 @@ def test_restores_finishing_in_one_step_are_still_one_line(worker: ConsumerWorke
         handler.restore_step(FakeConsumer())  # type: ignore[arg-type]
     entries = [message.entry for message in posted if isinstance(message, TimelineEvent)]
     assert [entry.partitions for entry in entries] == [(0, 1, 2, 3)], [entry.detail for entry in entries]
+
+
+class NotFetchingConsumer(FakeConsumer):
+    """Refuses `seek` (a paused partition that never fetched): the handler re-assigns; records each assignment."""
+
+    def __init__(self) -> None:
+        self.assignments: list[dict[int, int]] = []
+        self.paused: set[int] = set()
+
+    def seek(self, source: Any) -> None:
+        from confluent_kafka import KafkaError, KafkaException
+
+        raise KafkaException(KafkaError(KafkaError._STATE, "not fetching"))
+
+    def assign(self, partitions: Any) -> None:
+        self.assignments.append({tp.partition: tp.offset for tp in partitions})
+
+    def pause(self, partitions: Any) -> None:
+        self.paused |= {tp.partition for tp in partitions}
+
+
+def test_partitions_restored_in_one_step_are_each_assigned_at_their_resume_offset(worker: ConsumerWorker) -> None:
+    """An eager re-assignment for the first of them must not send the others back to their committed offset."""
+    state = worker.state
+    state.tracker.assignment = {0, 1, 2, 3}
+    state.strategy = "range"  # eager: a re-assignment takes every owned partition
+    state.changelog = FakeChangelogInBatches([[1], [0, 2, 3]])  # type: ignore[assignment]
+    handler = RebalanceHandler(state, worker.reporter, worker.balances, worker.membership, None)
+    consumer = NotFetchingConsumer()
+    handler.restore_step(consumer)  # type: ignore[arg-type]
+    handler.restore_step(consumer)  # type: ignore[arg-type]
+    last = consumer.assignments[-1]
+    assert last == {0: 0, 1: 10, 2: 20, 3: 30}, consumer.assignments
+    assert all(offset >= 0 for assignment in consumer.assignments[1:] for offset in assignment.values()), \
+        consumer.assignments  # once restored, never without an offset
+    state.changelog = None

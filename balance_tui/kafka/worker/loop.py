@@ -236,7 +236,7 @@ class ConsumptionLoop:
         outcome = self.group.membership.reset_emptied_group(state.health.admin_requests_safe(time.monotonic()))
         self.reporter.write(Event.GROUP_RESET, by=state.consumer_id, outcome=outcome, reason="wedged")
         self.reporter.timeline("group_reset", f"the group refused {state.strategy} though no member owns a "
-                                              f"partition and all use {state.strategy}: group reset ({outcome})")
+                                              f"partition and all use {state.strategy}: reset asked, {outcome}")
 
     def _check_changelog_refused(self) -> LoopOutcome | None:
         """The cluster refuses this member transactions: balances cannot be kept exact, so stop and say why."""
