@@ -255,7 +255,10 @@ class ChangelogWriter:
             else:
                 self._ended(writer, verdict, outcome)
         metadata = group_metadata() if offsets and group_metadata is not None and begun else None
-        ending = {writer: writer.end(self._commit, writer, offsets, metadata) for writer in begun}
+        # One probe for the whole flush, off this thread, that every partition's commit with offsets waits on.
+        reachable = (in_background(bootstrap_accepts_connections, self._bootstrap, name="changelog-probe")
+                     if metadata is not None else None)
+        ending = {writer: writer.end(self._commit, writer, offsets, metadata, reachable) for writer in begun}
         ending.update({writer: writer.end(self._commit, writer, None, None) for writer in retried})
         if ending:
             wait(ending.values(), timeout=max(timeout, 0.0))
@@ -317,17 +320,19 @@ class ChangelogWriter:
                     raise KafkaException(KafkaError(KafkaError._QUEUE_FULL, still_full)) from None
                 producer.poll(0.05)
 
-    def _commit(self, writer: _PartitionWriter, offsets: Mapping[int, int] | None, metadata: Any) -> KafkaError | None:
+    def _commit(self, writer: _PartitionWriter, offsets: Mapping[int, int] | None, metadata: Any,
+                reachable: Future[bool] | None = None) -> KafkaError | None:
         """In the background: the transaction's offsets (if any), then its commit."""
         producer, partition = writer.producer, writer.partition
-        if offsets is not None and partition in offsets and metadata is not None \
-                and not bootstrap_accepts_connections(self._bootstrap):
+        sends_offsets = offsets is not None and partition in offsets and metadata is not None
+        if sends_offsets and (reachable is None or not reachable.result()):
             # The offsets go to the group coordinator through librdkafka's coordinator requests, which
             # abort the process when the connection is down (issue #4605, seen here with a broker killed
             # during a flush). Nothing is sent: the commit is retried, without them, at the next flush.
             return KafkaError(KafkaError._TIMED_OUT, "the broker does not accept connections")
         try:
-            if offsets is not None and partition in offsets and metadata is not None:
+            if sends_offsets:
+                assert offsets is not None
                 producer.send_offsets_to_transaction(
                     [TopicPartition(self.source_topic, partition, offsets[partition])], metadata, END_SECONDS)
             producer.commit_transaction(END_SECONDS)
