@@ -268,7 +268,7 @@ class GroupMembership:
         it resets the group, and the others' next join succeeds. Asked again one refusal window later."""
         if self.refused_since is None or owns_partitions or now - self.refused_since < self._refusal_window():
             return False
-        members = self.view.members() or []
+        members = self.view.members()
         if any(m.assignment for m in members) or {m.strategy for m in members} - {own}:
             return False
         if min((m.consumer_id for m in members), default=self.consumer_id) < self.consumer_id:
