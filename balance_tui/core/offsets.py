@@ -57,7 +57,7 @@ class PartitionOffsets:
         self.committed: dict[int, int] = {}
         #: librdkafka's fetch position of partitions with nothing read yet (statistics `next_offset`).
         self.fetch_start: dict[int, int] = {}
-        #: Where a restore sent each partition (an offset, or OFFSET_BEGINNING), until it is forgotten.
+        #: Where a restore sent each partition (its resume offset, or the first offset), until it is forgotten.
         self.start_offset: dict[int, int] = {}
         #: The producer's timestamp (epoch seconds) of the last record read per partition, for lag in seconds.
         self.last_record_timestamp: dict[int, float] = {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from balance_tui.core.assignment import utc_now
 from balance_tui.core.rows import ConsumerStatus, PartitionRestore, TimelineEntry
@@ -28,6 +28,15 @@ from balance_tui.static_member import StaticMembership
 
 #: How long a revoke's changelog flush may take; what does not commit by then is restored from the flush before.
 REVOKE_FLUSH_SECONDS = 5.0
+
+#: A partition's first offset as a real offset: where a partition is held while it restores (paused, it reads
+#: nothing until sent to its resume offset), and where one with nothing in the changelog resumes (below the log
+#: start, the first fetch is out of range and auto.offset.reset=earliest starts at the log start). Never a
+#: logical offset: librdkafka looks one up (committed, then ListOffsets), and a lookup in flight when our seek
+#: or resume lands restarts itself and then wins over the seek (librdkafka's debug log: "outdated offset
+#: response: (re)starting offset query timer", then "start fetching at offset 0"; CI: five partitions read
+#: again from the beginning) or, for a seek to the beginning, starts reading a back-off later.
+FIRST_OFFSET = 0
 
 
 class RebalanceHandler:
@@ -125,10 +134,9 @@ class RebalanceHandler:
             plan = plan_assignment([tp.partition for tp in partitions], uninterrupted,
                                    state.tracker.pending_revoked, state.offsets.position)
             for tp in partitions:
-                if tp.partition in plan.kept_at:
-                    # An eager rebalance gave back a partition whose state never left this process:
-                    # continue exactly where we were, whatever was committed.
-                    tp.offset = plan.kept_at[tp.partition]
+                # An eager rebalance gave back a partition whose state never left this process:
+                # continue exactly where we were, whatever was committed.
+                tp.offset = plan.kept_at.get(tp.partition, FIRST_OFFSET)
             to_restore = plan.to_restore
         if partitions and (state.paused or state.changelog is not None):
             (consumer.incremental_assign if state.incremental else consumer.assign)(partitions)
@@ -200,7 +208,7 @@ class RebalanceHandler:
             partition, resume = restore.partition, restore.consume_from
             state.ledger.restore(restore.states.values())
             sources[partition] = TopicPartition(state.settings.topic, partition,
-                                                OFFSET_BEGINNING if resume is None else resume)
+                                                FIRST_OFFSET if resume is None else resume)
             state.offsets.restored_to(partition, sources[partition].offset, resume)
         for restore, seconds in finished:
             partition, resume = restore.partition, restore.consume_from
@@ -254,8 +262,8 @@ class RebalanceHandler:
             return
         # Eager protocols only take whole assignments: keep every other partition where it is.
         owned = sorted(state.tracker.assignment)
-        consumer.assign([source if p == source.partition else TopicPartition(topic, p, state.offsets.next_offset(p))
-                         for p in owned])
+        consumer.assign([source if p == source.partition else TopicPartition(
+            topic, p, FIRST_OFFSET if p in state.restoring else state.offsets.next_offset(p)) for p in owned])
         hold = [p for p in owned if p in state.restoring or p in state.paused_partitions
                 or (state.paused and p == source.partition)]
         if hold:
