@@ -10,8 +10,10 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_until(predicate: Callable[[], T], timeout: float, message: str, interval: float = 0.05) -> T:
-    """Poll `predicate` until it returns something truthy (returned); AssertionError(message) at the deadline.
+def wait_until(predicate: Callable[[], T], timeout: float, message: str, interval: float = 0.05,
+               explain: Callable[[], str] | None = None) -> T:
+    """Poll `predicate` until it returns something truthy (returned); AssertionError(message) at the deadline,
+    followed by what `explain` says then.
 
     Tests synchronise on conditions, never on sleeps: the poll interval only bounds
     how often the condition is checked.
@@ -22,7 +24,7 @@ def wait_until(predicate: Callable[[], T], timeout: float, message: str, interva
         if result:
             return result
         if time.monotonic() >= deadline:
-            raise AssertionError(f"{message} (waited {timeout:g}s)")
+            raise AssertionError(f"{message} (waited {timeout:g}s)" + (f"\n{explain()}" if explain else ""))
         time.sleep(interval)
 
 

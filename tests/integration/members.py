@@ -70,6 +70,18 @@ class Member:
     def output(self) -> str:
         return self.output_path.read_text(errors="replace")
 
+    def story(self, last: int = 20) -> str:
+        """The session log's last events in one line each (stats only where the status changed), for failures."""
+        lines, status = [], None
+        for event in self.events():
+            if event["event"] == "stats":
+                if event.get("status") == status:
+                    continue
+                status = event.get("status")
+            detail = {k: v for k, v in event.items() if k in ("status", "code", "reason", "partitions", "outcome")}
+            lines.append(f"{event['ts'][11:23]} {event['event']} {detail}")
+        return "\n".join(lines[-last:]) + f"\nexit code: {self.process.poll()}"
+
 
 class Cluster:
     """Starts and reaps members of one group on one topic."""

@@ -56,7 +56,7 @@ def test_a_member_survives_its_broker_killed_and_restarted_on_the_same_port(
         wait_until(lambda: not alive(first.child_pid), 10, "the broker survived SIGKILL")
         first.finish(timeout=30)  # `balance-tui broker` exits once its broker died
         wait_until(lambda: any(e.get("status") == "Broker unreachable" for e in member.events("stats")), 30,
-                   "the member never said the broker went away")
+                   "the member never said the broker went away", explain=member.story)
         # Restarted on the same port; Kafka keeps its data directory (no --fresh the second time).
         again = [f for f in flags if f != "--fresh"]
         second = BrokerCommand(engine, *again, "--topic", topic).wait_ready(timeout=90)
