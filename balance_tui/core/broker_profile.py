@@ -113,9 +113,12 @@ class BrokerHealth:
         #: The last statistics knew brokers and none of them was up: a flush would only wait its timeout out.
         self.away = False
         self._up_since: float | None = None
+        #: A broker answered this member since the outage began (an assignment, a broker's own error).
+        self._answered = False
 
     def unreachable(self, now: float, owned: int) -> None:
         self._up_since = None
+        self._answered = False
         if self.outage_started is None:
             self.outage_started = now
             self.owned_at_outage = owned
@@ -130,20 +133,31 @@ class BrokerHealth:
     def admin_requests_safe(self, now: float) -> bool:
         return self._up_since is not None and now - self._up_since >= self.admin_after_up_seconds
 
+    def answered(self) -> None:
+        """A broker answered a request of this member, whatever the statistics say of its connections.
+
+        Seen in CI on Tansu: after a restart, two members were given partitions and refused by the
+        group for 90 s while their statistics still listed the broker as not up; waiting for the
+        statistics alone, they never looked at the new cluster and missed the group's commands.
+        """
+        self._answered = True
+
     @property
     def back_after_outage(self) -> bool:
-        """It had gone away, and every broker is up again: time to see which cluster answers."""
-        return self.outage_started is not None and self._up_since is not None
+        """It had gone away, and every broker is up again (or one answered): time to see which cluster answers."""
+        return self.outage_started is not None and (self._up_since is not None or self._answered)
 
     def outage_over(self, now: float) -> float:
         """The outage is over: how long it lasted."""
         lasted = now - (self.outage_started if self.outage_started is not None else now)
         self.outage_started = None
+        self._answered = False
         return lasted
 
     def still_out(self, now: float, lasted: float) -> None:
         """The broker did not really answer: the outage goes on (it began `lasted` seconds ago)."""
         self.outage_started = now - lasted
+        self._answered = False
 
     def new_cluster(self, cluster_id: str | None) -> None:
         self.cluster_id = cluster_id

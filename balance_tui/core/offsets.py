@@ -28,6 +28,7 @@ class Statistics:
     partitions: dict[int, dict[str, Any]]
     #: True when every broker the client knows (node id >= 0) is UP; False if one is not; None: none known.
     all_brokers_up: bool | None
+    #: Some connection is UP, the group coordinator's (a logical broker) included.
     any_broker_up: bool
 
 
@@ -39,10 +40,11 @@ def parse_statistics(stats_json: str, topic: str) -> Statistics | None:
         return None
     raw = stats.get("topics", {}).get(topic, {}).get("partitions", {})
     partitions = {int(key): values for key, values in raw.items() if int(key) >= 0}
-    brokers = [broker for broker in stats.get("brokers", {}).values() if broker.get("nodeid", -1) >= 0]
-    states = [broker.get("state") == "UP" for broker in brokers]
-    return Statistics(partitions=partitions, all_brokers_up=all(states) if states else None,
-                      any_broker_up=any(states))
+    connections = stats.get("brokers", {}).values()
+    states = [broker.get("state") == "UP" for broker in connections if broker.get("nodeid", -1) >= 0]
+    # The group coordinator's connection is a logical broker (node id -1), and a broker answering on it is up.
+    any_up = any(broker.get("state") == "UP" for broker in connections)
+    return Statistics(partitions=partitions, all_brokers_up=all(states) if states else None, any_broker_up=any_up)
 
 
 class PartitionOffsets:

@@ -292,6 +292,30 @@ def test_coordinator_admin_requests_wait_until_every_broker_is_up_a_while() -> N
     assert describe_broker(None, None, None).consumer_protocol is None
 
 
+def test_a_broker_that_answers_ends_the_outage_whatever_the_statistics_say() -> None:
+    """Seen on Tansu after a restart: members given partitions while their statistics still said no broker was up."""
+    health = BrokerHealth()
+    health.unreachable(now=1.0, owned=2)
+    health.statistics(False, now=2.0, any_up=False)
+    assert not health.back_after_outage
+    health.answered()  # an assignment, or the broker's own error code
+    assert health.back_after_outage
+    health.still_out(now=3.0, lasted=2.0)  # the cluster id could not be read: not back after all
+    assert not health.back_after_outage
+    health.answered()
+    health.unreachable(now=4.0, owned=2)  # and then unreachable again
+    assert not health.back_after_outage
+
+
+def test_the_group_coordinators_connection_counts_as_a_broker_up() -> None:
+    parsed = parse_statistics(statistics({}, {"b1": {"nodeid": 111, "state": "DOWN"},
+                                              "GroupCoordinator": {"nodeid": -1, "state": "UP"}}), "tx")
+    assert parsed is not None and parsed.any_broker_up is True and parsed.all_brokers_up is False
+    parsed = parse_statistics(statistics({}, {"b1": {"nodeid": 111, "state": "DOWN"},
+                                              "GroupCoordinator": {"nodeid": -1, "state": "TRY_CONNECT"}}), "tx")
+    assert parsed is not None and parsed.any_broker_up is False
+
+
 # -- what the UI is told ----------------------------------------------------------------------------------
 
 
@@ -533,3 +557,14 @@ def test_a_group_nobody_is_in_is_reset_by_its_first_member_only_after_a_refusal_
     other.view.rows(T0)
     other.refused("INCONSISTENT_GROUP_PROTOCOL: refused", now=100.0)
     assert not other.wedged("range", now=200.0, owns_partitions=False)
+
+
+def test_a_brokers_own_error_says_it_answers_a_local_one_does_not(worker: ConsumerWorker) -> None:
+    from confluent_kafka import KafkaError
+
+    health = worker.state.health
+    health.unreachable(now=1.0, owned=0)
+    worker.reporter.kafka_error(KafkaError(KafkaError._TIMED_OUT, "local"))
+    assert not health.back_after_outage
+    worker.reporter.kafka_error(KafkaError(KafkaError.INCONSISTENT_GROUP_PROTOCOL, "JoinGroup failed"))
+    assert health.back_after_outage

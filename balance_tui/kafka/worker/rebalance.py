@@ -65,6 +65,7 @@ class RebalanceHandler:
 
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         state = self.state
+        state.health.answered()  # the group coordinator did
         to_restore = self._take_assignment(consumer, partitions)
         if to_restore and state.changelog is not None:
             # Not kept, even if they were ours before the revoke: their state is read back.

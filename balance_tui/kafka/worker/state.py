@@ -123,6 +123,8 @@ class Reporter:
             self.state.health.unreachable(now, len(self.state.tracker.assignment))
             if self.status.status is not ConsumerStatus.STOPPED:
                 self.status.set(ConsumerStatus.BROKER_UNREACHABLE, text)
+        elif error.code() > 0:  # the broker's own error code: it answered
+            self.state.health.answered()
         if error.fatal():
             self.status.fatal = True
             self.status.set(ConsumerStatus.FATAL_ERROR, text)
