@@ -114,7 +114,8 @@ class PartitionOffsets:
 
     def next_offset(self, partition: int) -> int:
         """Where reading `partition` goes on: after the last record read, else where its restore
-        sent it, else (still restoring: it is paused and will be sent) the committed offset."""
+        sent it, else the committed offset (`OFFSET_INVALID`; a partition still restoring is held at
+        a real offset by its caller instead, see `rebalance.FIRST_OFFSET`)."""
         return self.position.get(partition, self.start_offset.get(partition, OFFSET_INVALID))
 
     def known_high(self, partition: int) -> int | None:
