@@ -40,7 +40,7 @@ def changelog_topic(group: str) -> str:
 
 
 def encode_state(state: CustomerState) -> bytes:
-    """The changelog value for one customer; balances as decimal strings, currencies and accounts sorted.
+    """The changelog value for one customer; balances as decimal strings, currencies sorted, accounts as learned.
 
     msgspec writes it from the same typed record the restore reads (`_StateRecord`): a flush
     encodes every customer changed in the last second, and this takes a fifth of the time of
@@ -81,7 +81,7 @@ class _StateRecord(msgspec.Struct, rename="camel"):
 
 
 _decode_record = msgspec.json.Decoder(_StateRecord).decode
-#: Deterministic: dict keys and sets sorted, so one state is always the same bytes.
+#: Deterministic: dict keys sorted, accounts in the order learned, so one state is always the same bytes.
 _encode_record = msgspec.json.Encoder(decimal_format="string", order="deterministic").encode
 
 
@@ -97,7 +97,7 @@ def decode_state(raw: bytes) -> CustomerState:
     except (msgspec.DecodeError, ValueError):
         return _decode_state_exactly(raw)
     return CustomerState(record.customer_id, record.balances, record.transaction_count, record.last_updated,
-                         record.last_transaction_id, set(record.known_accounts), record.partition, record.offset)
+                         record.last_transaction_id, tuple(record.known_accounts), record.partition, record.offset)
 
 
 def _decode_state_exactly(raw: bytes) -> CustomerState:
@@ -110,7 +110,7 @@ def _decode_state_exactly(raw: bytes) -> CustomerState:
             transaction_count=int(data["transactionCount"]),
             last_updated=datetime.fromisoformat(updated) if updated else None,
             last_transaction_id=data["lastTransactionId"],
-            known_accounts=set(data["knownAccounts"]),
+            known_accounts=tuple(data["knownAccounts"]),
             partition=data["partition"],
             offset=data["offset"],
         )

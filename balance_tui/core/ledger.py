@@ -11,10 +11,11 @@ order (`lastUpdated` is the transaction's own timestamp), never on the clock.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
+
+import msgspec
 
 from balance_tui.core.rows import BalanceRow
 from balance_tui.core.transaction import Transaction, TransactionStatus, TransactionType
@@ -53,16 +54,22 @@ _IS_SKIPPED: tuple[bool, ...] = tuple(
 )
 
 
-@dataclass(slots=True)
-class CustomerState:
-    """Everything the ledger knows about one customer."""
+class CustomerState(msgspec.Struct, gc=False):
+    """Everything the ledger knows about one customer.
+
+    Out of the garbage collector's reach (`gc=False`: it holds no cycles, only strings, numbers and
+    a dict of Decimals), and its known accounts a tuple, not a set: at a million customers every
+    tracked object a customer keeps is walked by the young collections until it is old, and the
+    ledger's three per customer made most of them (docs/performance.md, "The dashboard at bank scale").
+    """
 
     customer_id: str
-    balances: dict[str, Decimal] = field(default_factory=dict)
+    balances: dict[str, Decimal] = msgspec.field(default_factory=dict)
     transaction_count: int = 0
     last_updated: datetime | None = None
     last_transaction_id: str = ""
-    known_accounts: set[str] = field(default_factory=set)
+    #: In the order they were learned; a customer has a handful, so `in` is a short scan.
+    known_accounts: tuple[str, ...] = ()
     partition: int | None = None
     offset: int | None = None
 
@@ -83,7 +90,7 @@ class CustomerState:
         ]
 
 
-def _effect(known_accounts: set[str] | frozenset[str], tx: Transaction) -> Effect:
+def _effect(known_accounts: tuple[str, ...], tx: Transaction) -> Effect:
     """The rule itself, shared by `balance_delta` and `Ledger.apply`."""
     if _IS_SKIPPED[tx.status]:
         return _SKIPPED
@@ -98,7 +105,7 @@ def _effect(known_accounts: set[str] | frozenset[str], tx: Transaction) -> Effec
     return _DEBIT
 
 
-_NO_ACCOUNTS: frozenset[str] = frozenset()
+_NO_ACCOUNTS: tuple[str, ...] = ()
 
 
 def balance_delta(state: CustomerState | None, tx: Transaction) -> tuple[Effect, Decimal]:
@@ -153,10 +160,12 @@ class Ledger:
         currency = tx.currency
         if effect is _CREDIT:
             balances[currency] = balances.get(currency, ZERO) + tx.amount
-            known_accounts.add(tx.to_account)
+            if tx.to_account not in known_accounts:
+                state.known_accounts = (*known_accounts, tx.to_account)
         elif effect is _DEBIT:
             balances[currency] = balances.get(currency, ZERO) - tx.amount
-            known_accounts.add(tx.from_account)
+            if tx.from_account not in known_accounts:
+                state.known_accounts = (*known_accounts, tx.from_account)
         elif currency not in balances:
             # A transfer between the customer's own accounts: no change, but the currency shows.
             balances[currency] = ZERO

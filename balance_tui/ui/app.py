@@ -246,11 +246,14 @@ class BalanceApp(App[DashboardExit]):
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
-            # Under full load the worker shares the interpreter with every step of drawing the
-            # answer; it holds back (at most 200 ms) until the screen after this key is drawn.
-            self.worker.make_room(0.2)
-            self.call_after_refresh(self.worker.make_room, 0)
+            self._make_room(0.2)
+            self.call_after_refresh(self._make_room, 0)
         await super().on_event(event)
+
+    def _make_room(self, seconds: float) -> None:
+        """Under load the worker and the table's intake hold back (200 ms at most) until a key is answered."""
+        self.worker.make_room(seconds)
+        self.balances.table.make_room(seconds)
 
     def action_strategy(self, strategy: str) -> None:
         self.worker.set_strategy(strategy)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import msgspec
 from textual.content import Content
 from textual.widget import Widget
 
@@ -70,7 +71,7 @@ async def test_every_panel_shows_escapes_instead_of_controls() -> None:
                            strategy="range", bootstrap_servers="localhost:9092",
                            log_path=Path("/tmp/log\x07.jsonl"), work_ms=2.0),
             BrokerDescribed(label="Kafka\x9b31m", consumer_protocol=None),
-            BalancesChanged((dataclasses.replace(balance_row(1), customer_id=hostile("cust"),
+            BalancesChanged((msgspec.structs.replace(balance_row(1), customer_id=hostile("cust"),
                                                  last_transaction_id="tx\x00\u202e1"),)),
             TimelineEvent(timeline_entry("strategy_changed", 1, detail=hostile("detail"))),
             group_changed(member_row(hostile("peer"), (0, 1), status="Consuming\x1b[2J"),
@@ -125,7 +126,7 @@ async def test_markup_typed_in_the_filter_is_shown_as_typed() -> None:
     worker = FakeWorker()
     app = make_app(worker)
     async with app.run_test(size=SIZE) as pilot:
-        worker.post(BalancesChanged((dataclasses.replace(balance_row(1), customer_id="a[/b]z"),
+        worker.post(BalancesChanged((msgspec.structs.replace(balance_row(1), customer_id="a[/b]z"),
                                      balance_row(2))))
         table = table_of(app)
         await wait_until(pilot, lambda: table.visible_count == 2, "two rows")
@@ -140,8 +141,8 @@ async def test_the_filter_finds_a_customer_by_what_the_screen_shows() -> None:
     worker = FakeWorker()
     app = make_app(worker)
     async with app.run_test(size=SIZE) as pilot:
-        worker.post(BalancesChanged((dataclasses.replace(balance_row(1), customer_id="CUST-\u200b1"),
-                                     dataclasses.replace(balance_row(2), customer_id="CUST-1"))))
+        worker.post(BalancesChanged((msgspec.structs.replace(balance_row(1), customer_id="CUST-\u200b1"),
+                                     msgspec.structs.replace(balance_row(2), customer_id="CUST-1"))))
         table = table_of(app)
         await wait_until(pilot, lambda: table.visible_count == 2, "two rows")
         await pilot.press("slash", *"\\u200b")

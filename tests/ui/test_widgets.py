@@ -29,17 +29,26 @@ batches = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
-@given(batches, st.sampled_from(["", "1", "00002", "eur"]), st.integers(min_value=0, max_value=12))
+# Filters: in no text, in every text's common prefix, in some texts of a block, in one.
+needles = st.sampled_from(["", "1", "00002", "eur", "c", "cust-", "cust-0001", "t-00010", "02"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(batches, needles, st.integers(min_value=0, max_value=12), st.integers(min_value=0, max_value=3))
 def test_book_matches_a_plain_dict_and_stays_sorted(operations: list[tuple[str, list]], needle: str,
-                                                    filter_from: int) -> None:
+                                                    filter_from: int, tidy_per_step: int) -> None:
     # Blocks of 4 keys, so that a few hundred rows split, shrink and drop blocks.
     with patch.object(balance_book, "BLOCK", 4):
         book, expected = BalanceBook(), {}
         view = book.order
         for step, (kind, payload) in enumerate(operations):
+            book.order.tidy(tidy_per_step)  # as frames do: some blocks compacted, others not
             if step == filter_from:
                 view = book.order.filtered(needle) if needle else book.order
+            elif step > filter_from and needle and step % 3 == 0:
+                # Typed again, after the inserts and removals since: a fresh pass over the blocks.
+                book.order.filtered(needle[:-1] or "x")
+                view = book.order.filtered(needle)
             if kind == "rows":
                 rows = [balance_row(number, str(step), currency=currency, count=step) for number, currency in payload]
                 book.apply(rows, (), T0)
@@ -56,6 +65,21 @@ def test_book_matches_a_plain_dict_and_stays_sorted(operations: list[tuple[str, 
             assert view[1:6] == shown[1:6] and view.window(len(shown) - 3, len(shown) + 5) == shown[-3:]
             for key in shown[::7]:
                 assert view.position(book.sort_string(key)) == shown.index(key)
+
+
+def test_every_needle_finds_exactly_the_ids_that_hold_it() -> None:
+    # Blocks of 16 ids in a row: needles in every id (the blocks' common prefix), in none, in every
+    # id of some blocks, in a few ids of a block, across the end of one id and the start of the next.
+    with patch.object(balance_book, "BLOCK", 16):
+        book = BalanceBook()
+        book.apply([balance_row(number) for number in range(1000)], (), T0)
+        book.apply([balance_row(number) for number in range(1000, 1400, 3)], (), T0)  # inserted, not compacted
+        texts = {key: key[0].casefold() for key in book.rows}
+        in_order = sorted(book.rows, key=book.sort_string)
+        for needle in ["c", "cust-", "cust-0", "cust-0001", "t-00012", "12", "9", "0099", "000\ncust", "x", "-00139"]:
+            shown = [key for key in in_order if needle in texts[key]]
+            assert list(book.order.filtered(needle)) == shown, needle
+            assert len(book.order.filtered(needle)) == len(shown)
 
 
 def test_one_batch_and_one_by_one_agree() -> None:

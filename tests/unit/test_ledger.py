@@ -183,7 +183,7 @@ def test_transfers_follow_the_known_accounts(
 def test_first_transfer_of_an_unknown_customer_debits() -> None:
     ledger = Ledger()
     assert ledger.apply(tx(TransactionType.TRANSFER, "5", from_account="A", to_account="B")) is Effect.DEBIT
-    assert ledger.customers["CUST-001"].known_accounts == {"A"}
+    assert ledger.customers["CUST-001"].known_accounts == ("A",)
 
 
 def test_known_accounts_are_learned_from_credits_and_debits() -> None:
@@ -193,7 +193,8 @@ def test_known_accounts_are_learned_from_credits_and_debits() -> None:
     ledger.apply(tx(TransactionType.TRANSFER, "7", from_account="SOMEONE", to_account="CHECKING"))  # credit
     ledger.apply(tx(TransactionType.TRANSFER, "9", from_account="SAVINGS", to_account="LANDLORD"))  # debit
     ledger.apply(tx(TransactionType.TRANSFER, "1", from_account="CHECKING", to_account="CARD"))  # none
-    assert ledger.customers["CUST-001"].known_accounts == {"CHECKING", "CARD", "SAVINGS"}
+    # Each account once, in the order learned.
+    assert ledger.customers["CUST-001"].known_accounts == ("CHECKING", "CARD", "SAVINGS")
     # "SAVINGS" was learned from the debit, so money sent to it now arrives.
     assert ledger.apply(tx(TransactionType.TRANSFER, "3", from_account="MUM", to_account="SAVINGS")) is Effect.CREDIT
     assert ledger.balance("CUST-001", "EUR") == Decimal("96.00")
@@ -212,7 +213,7 @@ def test_failed_and_rejected_change_nothing(status: TransactionStatus) -> None:
     ledger.apply(tx(TransactionType.DEPOSIT, "100", to_account="MINE", transaction_id="T-OK"), 0, 1)
     before = ledger.customers["CUST-001"]
     snapshot = (dict(before.balances), before.transaction_count, before.last_transaction_id,
-                set(before.known_accounts), before.offset)
+                before.known_accounts, before.offset)
 
     assert ledger.apply(tx(TransactionType.DEPOSIT, "50", to_account="NEW", status=status), 0, 2) is Effect.SKIPPED
     assert ledger.apply(tx(TransactionType.WITHDRAWAL, "50", from_account="MINE", status=status), 0, 3) is (
@@ -222,7 +223,7 @@ def test_failed_and_rejected_change_nothing(status: TransactionStatus) -> None:
 
     after = ledger.customers["CUST-001"]
     assert (dict(after.balances), after.transaction_count, after.last_transaction_id,
-            set(after.known_accounts), after.offset) == snapshot
+            after.known_accounts, after.offset) == snapshot
     assert "CUST-NEW" not in ledger.customers
     assert (ledger.applied, ledger.skipped) == (1, 3)
 
@@ -295,7 +296,7 @@ def test_unknown_balance_is_zero() -> None:
 
 
 def test_balance_delta_is_signed_and_pure() -> None:
-    state = CustomerState("CUST-001", known_accounts={"MINE"})
+    state = CustomerState("CUST-001", known_accounts=("MINE",))
     assert balance_delta(state, tx(TransactionType.DEPOSIT, "5")) == (Effect.CREDIT, Decimal("5.00"))
     assert balance_delta(state, tx(TransactionType.BILL_PAYMENT, "5")) == (Effect.DEBIT, Decimal("-5.00"))
     assert balance_delta(state, tx(TransactionType.TRANSFER, "5", "X", "MINE")) == (Effect.CREDIT, Decimal("5.00"))
@@ -303,7 +304,7 @@ def test_balance_delta_is_signed_and_pure() -> None:
     assert balance_delta(None, tx(TransactionType.TRANSFER, "5", "X", "MINE")) == (Effect.DEBIT, Decimal("-5.00"))
     failed = tx(TransactionType.DEPOSIT, "5", status=TransactionStatus.FAILED)
     assert balance_delta(state, failed) == (Effect.SKIPPED, Decimal("0.00"))
-    assert state == CustomerState("CUST-001", known_accounts={"MINE"})
+    assert state == CustomerState("CUST-001", known_accounts=("MINE",))
 
 
 # -- rows and partitions -------------------------------------------------------------------------

@@ -206,7 +206,7 @@ class FakeWriter:
 
 
 def customer(customer_id: str, partition: int, offset: int) -> CustomerState:
-    return CustomerState(customer_id, {"EUR": Decimal("1.00")}, 1, T0, "TX", set(), partition, offset)
+    return CustomerState(customer_id, {"EUR": Decimal("1.00")}, 1, T0, "TX", (), partition, offset)
 
 
 def test_a_flush_writes_each_changed_customer_once_then_the_position() -> None:

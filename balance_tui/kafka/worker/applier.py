@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import KafkaError
@@ -13,14 +14,21 @@ from balance_tui.core.transaction import Rejection, parse_transaction
 from balance_tui.kafka.worker.publishing import BalancePublisher
 from balance_tui.kafka.worker.state import MemberState, Reporter
 
+#: Records applied between two looks at whether the UI asked for room.
+ROOM_EVERY = 64
+
 
 class BatchApplier:
     """Applies batches of records to this member's ledger, pacing the simulated work per transaction."""
 
-    def __init__(self, state: MemberState, reporter: Reporter, balances: BalancePublisher) -> None:
+    def __init__(self, state: MemberState, reporter: Reporter, balances: BalancePublisher,
+                 give_room: Callable[[], None] = lambda: None) -> None:
         self.state = state
         self.reporter = reporter
         self.balances = balances
+        #: Called every ROOM_EVERY records: a batch of 1,000 takes up to 40 ms at a million
+        #: customers, too long for a key to wait before the worker holds back.
+        self.give_room = give_room
 
     def apply(self, messages: list[Any]) -> None:
         """Apply a batch: parse, apply to the ledger, note the changed customers, pace the simulated work."""
@@ -37,7 +45,10 @@ class BatchApplier:
         not_records = 0
         consumed_by_partition = state.throughput.consumed_by_partition
         applied_by_partition = state.throughput.applied_by_partition
-        for message in messages:
+        give_room = self.give_room
+        for count, message in enumerate(messages):
+            if not count % ROOM_EVERY:
+                give_room()
             error = message.error()
             partition = message.partition()
             if error is not None or partition in restoring:

@@ -62,7 +62,7 @@ class ConsumptionLoop:
         self.handler = handler
         self._next_command = next_command
         self._room_until = room_until
-        self.applier = BatchApplier(state, reporter, balances)
+        self.applier = BatchApplier(state, reporter, balances, self.give_room)
         self.consumer = self._create()
         group.consumer = self.consumer
 
@@ -149,8 +149,7 @@ class ConsumptionLoop:
             outcome = self._answer_requests()
             if outcome is not None:
                 return outcome
-            while self._room_until() > time.monotonic():
-                time.sleep(0.002)  # the UI is answering a key: let it have the interpreter
+            self.give_room()
             if self.state.restoring:
                 self.handler.restore_step(self.consumer)
             if self.handler.rejoin_requested:
@@ -167,6 +166,11 @@ class ConsumptionLoop:
             outcome = self._check_changelog_refused() or self._periodic(schedule)
             if outcome is not None:
                 return outcome
+
+    def give_room(self) -> None:
+        """While the UI answers a key, let it have the interpreter (it says when, at most 200 ms)."""
+        while self._room_until() > time.monotonic():
+            time.sleep(0.002)
 
     def _answer_requests(self) -> LoopOutcome | None:
         while (command := self._next_command()) is not None:

@@ -12,10 +12,10 @@ from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from decimal import Decimal
 from itertools import accumulate, chain, compress, repeat
 from operator import contains, not_
-from typing import Any, Final, overload
+from os.path import commonprefix
+from typing import Any, overload
 
 from balance_tui.core.rows import BalanceRow
 from balance_tui.core.safe_text import visible
@@ -41,30 +41,39 @@ def natural_prefix(customer_id: str) -> str:
 
 Key = tuple[str, str]
 """A row's identity: (customer id, currency)."""
-Values = tuple[Decimal, int, datetime, str, "int | None"]
-"""What the table keeps of a row: balance, transaction count, last updated, last transaction id, partition.
 
-A plain tuple of atoms, not the `BalanceRow` (a slots dataclass): the garbage collector stops
-tracking such a tuple at its first look, while a million dataclass rows, replaced as balances
-change, kept flowing through its younger generations: 146 young collections took 5.1 s and
-6 middle ones 2.1 s (up to 553 ms each, a frozen screen) in one 1,000,000-customer run.
-"""
-#: Where each value is in `Values` (Final, so type checkers know the element type at each).
-BALANCE: Final = 0
-COUNT: Final = 1
-UPDATED: Final = 2
-LAST_TX: Final = 3
-PARTITION: Final = 4
+Digest = tuple[str, str]
+"""What a filter reads of a block before its texts: all of them joined by newlines, and their common prefix."""
 
 
-def _compact(texts: list[str]) -> list[str]:
-    """The same texts as new strings allocated one after another.
+def _compact(texts: list[str]) -> tuple[list[str], Digest]:
+    """The same texts as new strings allocated one after another, and the block's digest.
 
     A filter reads every text; strings made as customers arrived lie all over memory, and
     reading them in sort order took 100 ms per million against 26 ms for neighbours (measured).
     Search texts never hold a newline: `visible` escapes it.
     """
-    return "\n".join(texts).split("\n") if texts else []
+    if not texts:
+        return [], ("", "")
+    joined = "\n".join(texts)
+    return joined.split("\n"), (joined, commonprefix(texts))  # noqa: RUF071 - of characters, not paths
+
+
+def _block_hits(texts: list[str], digest: Digest, needle: str) -> tuple[list[bool], int]:
+    """Whether each text contains `needle`, and how many do; every text is read only when the digest cannot tell.
+
+    Most of a million customers' blocks lack a needle with a digit or two in it (one search in C
+    over the joined texts; none spans two texts, which a newline separates), and every text of a
+    block holds a needle found in their common prefix (`cust-`): a key costs the blocks that
+    match in part, instead of a test of every text (50 ms a million here, docs/performance.md).
+    """
+    joined, prefix = digest
+    if needle not in joined:
+        return [False] * len(texts), 0
+    if needle in prefix:
+        return [True] * len(texts), len(texts)
+    hits = list(map(contains, texts, repeat(needle)))
+    return hits, hits.count(True)
 
 
 class SortedIndex:
@@ -92,9 +101,10 @@ class SortedIndex:
         sorts, keys, texts = (list(column) for column in zip(*entries, strict=False)) if entries else ([], [], [])
         self._sorts = [sorts[start:start + BLOCK] for start in range(0, len(sorts), BLOCK)]
         self._keys = [keys[start:start + BLOCK] for start in range(0, len(keys), BLOCK)]
-        self._texts = [_compact(texts[start:start + BLOCK]) for start in range(0, len(texts), BLOCK)]
-        #: Per block: texts inserted since it was last compacted.
-        self._loose = [False] * len(self._texts)
+        compacted = [_compact(texts[start:start + BLOCK]) for start in range(0, len(texts), BLOCK)]
+        self._texts = [texts for texts, _digest in compacted]
+        #: Per block, its digest; None when texts came or went since it was last compacted.
+        self._digests: list[Digest | None] = [digest for _texts, digest in compacted]
         self._maxes = [block[-1] for block in self._sorts]
         self._length = len(sorts)
         self._starts: list[int] | None = None
@@ -149,7 +159,7 @@ class SortedIndex:
                 sorts_blocks.append([sort])
                 key_blocks.append([key])
                 text_blocks.append([text])
-                self._loose.append(True)
+                self._digests.append(None)
                 maxes.append(sort)
                 if needle:
                     hit_blocks.append([needle in text])
@@ -164,7 +174,7 @@ class SortedIndex:
             sorts.insert(at, sort)
             key_blocks[block].insert(at, key)
             text_blocks[block].insert(at, text)
-            self._loose[block] = True
+            self._digests[block] = None
             if needle:
                 hit = needle in text
                 hit_blocks[block].insert(at, hit)
@@ -181,8 +191,9 @@ class SortedIndex:
         sorts = self._sorts[block]
         self._sorts[block:block + 1] = halves(sorts)
         self._keys[block:block + 1] = halves(self._keys[block])
-        self._texts[block:block + 1] = [_compact(half) for half in halves(self._texts[block])]
-        self._loose[block:block + 1] = [False, False]
+        (low, low_digest), (high, high_digest) = (_compact(half) for half in halves(self._texts[block]))
+        self._texts[block:block + 1] = [low, high]
+        self._digests[block:block + 1] = [low_digest, high_digest]
         self._maxes[block:block + 1] = [sorts[BLOCK - 1], sorts[-1]]
         if self.needle:
             hits = halves(self._hits[block])
@@ -202,7 +213,7 @@ class SortedIndex:
                 continue
             kept = list(map(not_, gone))
             if not any(kept):
-                every: list[list[Any]] = [*columns, self._loose, self._maxes]
+                every: list[list[Any]] = [*columns, self._digests, self._maxes]
                 for column in every:
                     del column[block]
                 if self.needle:
@@ -210,6 +221,7 @@ class SortedIndex:
                 continue
             for column in columns:
                 column[block] = list(compress(column[block], kept))
+            self._digests[block] = None
             self._maxes[block] = self._sorts[block][-1]
             if self.needle:
                 self._hit_counts[block] = self._hits[block].count(True)
@@ -220,14 +232,13 @@ class SortedIndex:
     def tidy(self, blocks: int) -> None:
         """Compact the texts of up to `blocks` blocks that took inserts (a little per frame, so
         that the next filter reads neighbours in memory)."""
-        loose = self._loose
+        digests = self._digests
         for _ in range(blocks):
             try:
-                block = loose.index(True)
+                block = digests.index(None)
             except ValueError:
                 return
-            self._texts[block] = _compact(self._texts[block])
-            loose[block] = False
+            self._texts[block], digests[block] = _compact(self._texts[block])
 
     def filtered(self, needle: str) -> Filtered:
         """The keys whose search text contains `needle`, as a live view (one filter per index at a time)."""
@@ -237,19 +248,21 @@ class SortedIndex:
         return Filtered(self)
 
     def _match_all(self) -> None:
-        """Test every text against the needle: one pass in C per block."""
+        """Test every text against the needle, block by block (`_block_hits`)."""
         self._hit_starts = None
         if not self.needle:
             self._hits = []
             self._hit_counts = []
             return
-        for block, loose in enumerate(self._loose):
-            if loose:
-                self._texts[block] = _compact(self._texts[block])
-                self._loose[block] = False
+        texts, digests = self._texts, self._digests
+        for block, digest in enumerate(digests):
+            if digest is None:
+                texts[block], digests[block] = _compact(texts[block])
         needle = self.needle
-        self._hits = [list(map(contains, texts, repeat(needle))) for texts in self._texts]
-        self._hit_counts = [hits.count(True) for hits in self._hits]
+        found = [_block_hits(block_texts, digest, needle)  # type: ignore[arg-type]
+                 for block_texts, digest in zip(texts, digests, strict=True)]
+        self._hits = [hits for hits, _count in found]
+        self._hit_counts = [count for _hits, count in found]
 
 
 class Filtered:
@@ -334,11 +347,14 @@ class BalanceBook:
     """The balances this member holds, keyed by (customer id, currency), sorted customer, then currency."""
 
     def __init__(self) -> None:
-        self.rows: dict[Key, Values] = {}
+        #: The worker's rows, kept as they came: a `BalanceRow` is a msgspec Struct out of the
+        #: garbage collector's reach. A tuple of each row's values, kept before, made most of the
+        #: young objects every young collection walked at a million customers (docs/performance.md).
+        self.rows: dict[Key, BalanceRow] = {}
         self.order = SortedIndex()
         #: customer id -> (the start of its sort strings, its search text); computed once per customer.
         self._customers: dict[str, tuple[str, str]] = {}
-        #: Per batch, newest last: when it came, the values it stored, and (built when first asked)
+        #: Per batch, newest last: when it came, the rows it stored, and (built when first asked)
         #: their ids. A row is highlighted while a batch younger than HIGHLIGHT_SECONDS holds the
         #: very tuple the table shows; old batches go out whole, so a change costs nothing more here.
         self._recent: deque[list] = deque()
@@ -374,20 +390,16 @@ class BalanceBook:
         doomed = self.drop_partitions(removed_partitions)
         table = self.rows
         new: list[Key] = []
-        kept: list[Values] = []
-        keep = kept.append
         # The hot loop at a million customers: one store in a tuple-keyed dict per row (the
         # ids are the ledger's own string objects, so comparing keys rarely reads memory).
         for row in rows:
             key = (row.customer_id, row.currency)
-            values = (row.balance, row.transaction_count, row.last_updated, row.last_transaction_id, row.partition)
-            keep(values)
             size = len(table)
-            table[key] = values
+            table[key] = row
             if len(table) != size:
                 new.append(key)
-        if kept:
-            self._recent.append([now, kept, None])
+        if rows:
+            self._recent.append([now, rows, None])
         if not new:
             return [], doomed
         customer = self._customer
@@ -406,7 +418,7 @@ class BalanceBook:
         if not gone or not self.rows:
             return set()
         # One pass over the rows on a revoke, instead of a per-partition index kept up on every row.
-        doomed = {key for key, values in self.rows.items() if values[PARTITION] in gone}
+        doomed = {key for key, row in self.rows.items() if row.partition in gone}
         if len(doomed) == len(self.rows):  # everything (leaving the group): no need to pick keys out
             self.rows = {}
             self.order.clear()
@@ -429,7 +441,7 @@ class BalanceBook:
 
     def row(self, key: Key) -> BalanceRow:
         """The row as the worker sent it (KeyError if not held)."""
-        return BalanceRow(key[0], key[1], *self.rows[key])
+        return self.rows[key]
 
     def changed_since(self, key: Key) -> datetime | None:
         """When the newest batch still remembered brought the values shown for `key`."""

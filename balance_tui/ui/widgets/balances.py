@@ -33,7 +33,6 @@ from balance_tui.core.rows import BalanceRow
 from balance_tui.core.safe_text import visible
 from balance_tui.ui import format as fmt
 from balance_tui.ui.widgets.balance_book import (
-    BALANCE,
     HIGHLIGHT_SECONDS,
     BalanceBook,
     Filtered,
@@ -47,6 +46,8 @@ __all__ = ["HIGHLIGHT_SECONDS", "BalanceBook", "BalanceTable", "BalancesPanel", 
 #: A batch is taken in slices of this many rows, yielding to keys and frames after about this long.
 TAKE_SLICE_ROWS = 512
 TAKE_SLICE_SECONDS = 0.008
+#: How often a held intake looks again whether the key's answer is drawn.
+ROOM_POLL_SECONDS = 0.005
 #: Index blocks whose search texts are compacted per frame (about 30 µs each), so a filter
 #: typed after a burst of new customers finds them compact already.
 TIDY_BLOCKS_PER_FRAME = 8
@@ -127,6 +128,7 @@ class BalanceTable(ScrollView, can_focus=True):
         #: Batches not fully taken in yet: [rows, removed partitions, time, on_taken]; rows of the first taken so far.
         self._intake: deque[list] = deque()
         self._taken = 0
+        self._room_until = 0.0
 
     # -- data in (cheap, on every message) --------------------------------------------
 
@@ -141,7 +143,18 @@ class BalanceTable(ScrollView, can_focus=True):
         if len(self._intake) == 1:
             self._take_some()
 
+    def make_room(self, seconds: float) -> None:
+        """Take no batch in for up to `seconds` while the app answers a key; 0 lets the intake go on.
+
+        Answering a key goes through several of the app's messages (binding, screen, mount,
+        layout, draw), and a slice of a batch could run between each two of them.
+        """
+        self._room_until = time.monotonic() + seconds if seconds > 0 else 0.0
+
     def _take_some(self) -> None:
+        if self._room_until > time.monotonic():
+            self.set_timer(ROOM_POLL_SECONDS, self._take_some)
+            return
         deadline = time.perf_counter() + TAKE_SLICE_SECONDS
         intake = self._intake
         while intake:
@@ -273,19 +286,20 @@ class BalanceTable(ScrollView, can_focus=True):
     def row_style_names(self, key: Key) -> set[str]:
         """Component classes that apply to a row (also what tests check)."""
         names = set()
-        values = self.book.rows.get(key)
-        if values is not None and values[BALANCE] < 0:
+        row = self.book.rows.get(key)
+        if row is not None and row.balance < 0:
             names.add("negative")
         if self._now is not None and self.book.is_fresh(key, self._now):
             names.add("changed")
         return names
 
     def _row_strip(self, key: Key) -> Strip:
-        values = self.book.rows.get(key)
-        if values is None:  # dropped since the last flush; the next one rebuilds the view
+        row = self.book.rows.get(key)
+        if row is None:  # dropped since the last flush; the next one rebuilds the view
             return Strip.blank(0)
         customer_id, currency = key
-        balance_value, transaction_count, last_updated, last_transaction_id, partition_number = values
+        balance_value, transaction_count, last_updated = row.balance, row.transaction_count, row.last_updated
+        last_transaction_id, partition_number = row.last_transaction_id, row.partition
         self.rows_built += 1
         names = self.row_style_names(key)
         base = self.rich_style
