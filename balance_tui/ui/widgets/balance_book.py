@@ -46,17 +46,15 @@ Digest = tuple[str, str]
 """What a filter reads of a block before its texts: all of them joined by newlines, and their common prefix."""
 
 
-def _compact(texts: list[str]) -> tuple[list[str], Digest]:
-    """The same texts as new strings allocated one after another, and the block's digest.
+def _digest(texts: list[str]) -> Digest:
+    """A block's digest. Search texts never hold a newline (`visible` escapes it).
 
-    A filter reads every text; strings made as customers arrived lie all over memory, and
-    reading them in sort order took 100 ms per million against 26 ms for neighbours (measured).
-    Search texts never hold a newline: `visible` escapes it.
+    The joined string is one untracked object, contiguous in memory however scattered the texts
+    are. (Before, a filter's full pass read the texts themselves, so blocks were rebuilt as lists
+    of compacted texts; at a million customers those fresh lists, a few hundred a second, were a
+    large share of what every young collection walked.)
     """
-    if not texts:
-        return [], ("", "")
-    joined = "\n".join(texts)
-    return joined.split("\n"), (joined, commonprefix(texts))  # noqa: RUF071 - of characters, not paths
+    return ("\n".join(texts), commonprefix(texts)) if texts else ("", "")  # noqa: RUF071 - characters, not paths
 
 
 def _block_hits(texts: list[str], digest: Digest, needle: str) -> tuple[list[bool], int]:
@@ -101,10 +99,9 @@ class SortedIndex:
         sorts, keys, texts = (list(column) for column in zip(*entries, strict=False)) if entries else ([], [], [])
         self._sorts = [sorts[start:start + BLOCK] for start in range(0, len(sorts), BLOCK)]
         self._keys = [keys[start:start + BLOCK] for start in range(0, len(keys), BLOCK)]
-        compacted = [_compact(texts[start:start + BLOCK]) for start in range(0, len(texts), BLOCK)]
-        self._texts = [texts for texts, _digest in compacted]
-        #: Per block, its digest; None when texts came or went since it was last compacted.
-        self._digests: list[Digest | None] = [digest for _texts, digest in compacted]
+        self._texts = [texts[start:start + BLOCK] for start in range(0, len(texts), BLOCK)]
+        #: Per block, its digest; None when texts came or went since it was last made.
+        self._digests: list[Digest | None] = list(map(_digest, self._texts))
         self._maxes = [block[-1] for block in self._sorts]
         self._length = len(sorts)
         self._starts: list[int] | None = None
@@ -191,9 +188,8 @@ class SortedIndex:
         sorts = self._sorts[block]
         self._sorts[block:block + 1] = halves(sorts)
         self._keys[block:block + 1] = halves(self._keys[block])
-        (low, low_digest), (high, high_digest) = (_compact(half) for half in halves(self._texts[block]))
-        self._texts[block:block + 1] = [low, high]
-        self._digests[block:block + 1] = [low_digest, high_digest]
+        self._texts[block:block + 1] = halves(self._texts[block])
+        self._digests[block:block + 1] = [None, None]
         self._maxes[block:block + 1] = [sorts[BLOCK - 1], sorts[-1]]
         if self.needle:
             hits = halves(self._hits[block])
@@ -230,15 +226,15 @@ class SortedIndex:
         self._hit_starts = None
 
     def tidy(self, blocks: int) -> None:
-        """Compact the texts of up to `blocks` blocks that took inserts (a little per frame, so
-        that the next filter reads neighbours in memory)."""
+        """Make the digests of up to `blocks` blocks that took inserts (a little per frame, so that
+        the next filter finds them made)."""
         digests = self._digests
         for _ in range(blocks):
             try:
                 block = digests.index(None)
             except ValueError:
                 return
-            self._texts[block], digests[block] = _compact(self._texts[block])
+            digests[block] = _digest(self._texts[block])
 
     def filtered(self, needle: str) -> Filtered:
         """The keys whose search text contains `needle`, as a live view (one filter per index at a time)."""
@@ -257,7 +253,7 @@ class SortedIndex:
         texts, digests = self._texts, self._digests
         for block, digest in enumerate(digests):
             if digest is None:
-                texts[block], digests[block] = _compact(texts[block])
+                digests[block] = _digest(texts[block])
         needle = self.needle
         found = [_block_hits(block_texts, digest, needle)  # type: ignore[arg-type]
                  for block_texts, digest in zip(texts, digests, strict=True)]

@@ -48,8 +48,8 @@ TAKE_SLICE_ROWS = 512
 TAKE_SLICE_SECONDS = 0.008
 #: How often a held intake looks again whether the key's answer is drawn.
 ROOM_POLL_SECONDS = 0.005
-#: Index blocks whose search texts are compacted per frame (about 30 µs each), so a filter
-#: typed after a burst of new customers finds them compact already.
+#: Index blocks whose filter digests are made per frame (about 25 µs each), so a filter
+#: typed after a burst of new customers finds most of them made already.
 TIDY_BLOCKS_PER_FRAME = 8
 
 
