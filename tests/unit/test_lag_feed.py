@@ -363,3 +363,31 @@ def test_partitions_to_restore_are_held_at_a_real_offset_and_resume_at_one(worke
     handler.restore_step(consumer)  # type: ignore[arg-type]
     assert consumer.seeks == [(0, 0), (1, 10), (2, 20)]
     state.changelog = None
+
+
+def test_a_static_member_saves_what_it_owns_before_its_session_log_says_assigned(
+        worker: ConsumerWorker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`lab static` kills the member as soon as `assigned` is in its log: the record its next run compares
+    with must be on disk by then (seen in CI: the restarted member found none, and said no `static_rejoin`)."""
+    from uuid import uuid4
+
+    from confluent_kafka import TopicPartition
+
+    from balance_tui.core.events import Event
+    from balance_tui.static_member import StaticMembership, load_static_record
+
+    group, instance = f"unit-static-{uuid4().hex[:8]}", "w2"
+    handler = RebalanceHandler(worker.state, worker.reporter, worker.balances, worker.membership,
+                               StaticMembership(group, instance))
+    on_disk_when_said: list[Any] = []
+    write = worker.reporter.session.write
+
+    def write_and_look(event: Event, **fields: Any) -> None:
+        if event is Event.ASSIGNED:
+            on_disk_when_said.append(load_static_record(group, instance))
+        write(event, **fields)
+
+    monkeypatch.setattr(worker.reporter.session, "write", write_and_look)
+    handler.on_assign(JoinedConsumer(), [TopicPartition(worker.state.settings.topic, p) for p in (0, 1)])  # type: ignore[arg-type]
+    assert len(on_disk_when_said) == 1 and on_disk_when_said[0] is not None, on_disk_when_said
+    assert tuple(on_disk_when_said[0].assignment) == (0, 1)

@@ -77,9 +77,11 @@ class RebalanceHandler:
                                        generation, member_id)
         self.forget(sorted(state.tracker.last_dropped))
         self.join_started = None
+        # The static record first: whoever reads `assigned` in the session log may kill us right after.
+        verdict = self._remember_static(entry) if self.static is not None else None
         self._said(Event.ASSIGNED, entry, PartitionsAssigned)
-        if self.static is not None:
-            self._note_static(entry)
+        if verdict is not None:
+            self._say_static(entry, verdict)
         self.reporter.status_from_assignment()
 
     def on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -167,13 +169,16 @@ class RebalanceHandler:
         self.membership.describe_soon()
         self.reporter.post(message(partitions=entry.partitions, assignment=entry.assignment, entry=entry))
 
-    def _note_static(self, entry: TimelineEntry) -> None:
+    def _remember_static(self, entry: TimelineEntry) -> tuple[bool, str] | None:
+        """Save what this static member owns now; for its first assignment, whether it came without a rebalance."""
+        assert self.static is not None
+        assignment = tuple(sorted(self.state.tracker.assignment))
+        return self.static.assigned(entry.generation, assignment, self.state.consumer_id, utc_now().isoformat())
+
+    def _say_static(self, entry: TimelineEntry, verdict: tuple[bool, str]) -> None:
         """Say whether this static member got its partitions back without a rebalance."""
         assert self.static is not None
         assignment = tuple(sorted(self.state.tracker.assignment))
-        verdict = self.static.assigned(entry.generation, assignment, self.state.consumer_id, utc_now().isoformat())
-        if verdict is None:
-            return
         no_rebalance, text = verdict
         before = self.static.before
         self.reporter.write(Event.STATIC_REJOIN, no_rebalance=no_rebalance, generation=entry.generation,
