@@ -12,29 +12,14 @@ Usage: python scripts/bench_ledger.py [--customers 1000000] [--count 1500000]
 from __future__ import annotations
 
 import argparse
-import gc
 import time
+
+from bench_dashboard import CollectionTimer
 
 from balance_tui.core.ledger import Ledger
 from balance_tui.core.traffic import TrafficGenerator
 from balance_tui.core.transaction import Transaction, parse_transaction
 from balance_tui.kafka.worker import tune_garbage_collector
-
-
-class CollectionTimer:
-    """Collections per generation and their total time."""
-
-    def __init__(self) -> None:
-        self.counts = [0, 0, 0]
-        self.seconds = [0.0, 0.0, 0.0]
-        self._started = 0.0
-
-    def __call__(self, phase: str, info: dict) -> None:
-        if phase == "start":
-            self._started = time.perf_counter()
-        else:
-            self.counts[info["generation"]] += 1
-            self.seconds[info["generation"]] += time.perf_counter() - self._started
 
 
 def main() -> int:
@@ -46,15 +31,14 @@ def main() -> int:
     transactions = [parse_transaction(value) for _key, value in generator.next_batch(args.count)]
     assert all(isinstance(tx, Transaction) for tx in transactions)
     tune_garbage_collector()  # freezes what is here so far (the parsed input): only the ledger's objects count
-    timer = CollectionTimer()
-    gc.callbacks.append(timer)
+    timer = CollectionTimer().start()
     ledger = Ledger()
     started = time.perf_counter()
     for offset, tx in enumerate(transactions):
         ledger.apply(tx, 0, offset)  # type: ignore[arg-type]
     elapsed = time.perf_counter() - started
-    gc.callbacks.remove(timer)
-    collections = ", ".join(f"generation {g}: {timer.counts[g]} in {timer.seconds[g]:.2f} s" for g in range(3))
+    durations = timer.stop()
+    collections = ", ".join(f"generation {g}: {len(durations[g])} in {sum(durations[g]):.2f} s" for g in range(3))
     print(f"{args.count / elapsed:,.0f} tx/s applied, {len(ledger.customers):,} customers; collections: {collections}")
     return 0
 

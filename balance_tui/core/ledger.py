@@ -60,7 +60,8 @@ class CustomerState(msgspec.Struct, gc=False):
     Out of the garbage collector's reach (`gc=False`: it holds no cycles, only strings, numbers and
     a dict of Decimals), and its known accounts a tuple, not a set: at a million customers every
     tracked object a customer keeps is walked by the young collections until it is old, and the
-    ledger's three per customer made most of them (docs/performance.md, "The dashboard at bank scale").
+    ledger's two per customer (the state and its set of accounts) made most of them
+    (docs/performance.md, "The dashboard at bank scale").
     """
 
     customer_id: str

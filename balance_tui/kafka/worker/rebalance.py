@@ -172,13 +172,12 @@ class RebalanceHandler:
     def _remember_static(self, entry: TimelineEntry) -> tuple[bool, str] | None:
         """Save what this static member owns now; for its first assignment, whether it came without a rebalance."""
         assert self.static is not None
-        assignment = tuple(sorted(self.state.tracker.assignment))
-        return self.static.assigned(entry.generation, assignment, self.state.consumer_id, utc_now().isoformat())
+        return self.static.assigned(entry.generation, entry.assignment, self.state.consumer_id, utc_now().isoformat())
 
     def _say_static(self, entry: TimelineEntry, verdict: tuple[bool, str]) -> None:
         """Say whether this static member got its partitions back without a rebalance."""
         assert self.static is not None
-        assignment = tuple(sorted(self.state.tracker.assignment))
+        assignment = entry.assignment
         no_rebalance, text = verdict
         before = self.static.before
         self.reporter.write(Event.STATIC_REJOIN, no_rebalance=no_rebalance, generation=entry.generation,

@@ -1,8 +1,8 @@
 """The balance table's data: every row, a sorted index over them, and which rows changed lately.
 
 Sized for a million customers: taking in a batch costs a few dictionary operations per row,
-a new key moves one block of the index (not the whole list), and a filter is one pass in C
-over precomputed search texts. Measurements in docs/performance.md ("The dashboard at bank scale").
+a new key moves one block of the index (not the whole list), and a filter reads each block's
+digest (its search texts joined) before its texts. Measurements in docs/performance.md ("The dashboard at bank scale").
 """
 
 from __future__ import annotations
@@ -234,7 +234,14 @@ class SortedIndex:
                 block = digests.index(None)
             except ValueError:
                 return
-            digests[block] = _digest(self._texts[block])
+            self._digest_of(block)
+
+    def _digest_of(self, block: int) -> Digest:
+        """The block's digest, made now if texts came or went since it was last made."""
+        digest = self._digests[block]
+        if digest is None:
+            digest = self._digests[block] = _digest(self._texts[block])
+        return digest
 
     def filtered(self, needle: str) -> Filtered:
         """The keys whose search text contains `needle`, as a live view (one filter per index at a time)."""
@@ -250,13 +257,8 @@ class SortedIndex:
             self._hits = []
             self._hit_counts = []
             return
-        texts, digests = self._texts, self._digests
-        for block, digest in enumerate(digests):
-            if digest is None:
-                digests[block] = _digest(texts[block])
         needle = self.needle
-        found = [_block_hits(block_texts, digest, needle)  # type: ignore[arg-type]
-                 for block_texts, digest in zip(texts, digests, strict=True)]
+        found = [_block_hits(texts, self._digest_of(block), needle) for block, texts in enumerate(self._texts)]
         self._hits = [hits for hits, _count in found]
         self._hit_counts = [count for _hits, count in found]
 
@@ -352,7 +354,7 @@ class BalanceBook:
         self._customers: dict[str, tuple[str, str]] = {}
         #: Per batch, newest last: when it came, the rows it stored, and (built when first asked)
         #: their ids. A row is highlighted while a batch younger than HIGHLIGHT_SECONDS holds the
-        #: very tuple the table shows; old batches go out whole, so a change costs nothing more here.
+        #: very row object the table shows; old batches go out whole, so a change costs nothing more here.
         self._recent: deque[list] = deque()
         self.longest_customer = 8
         #: Bumped whenever keys come or go (not when a balance changes), so views know to rebuild.
