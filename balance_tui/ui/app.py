@@ -19,7 +19,6 @@ from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer
 
 from balance_tui.config import Settings
 from balance_tui.control import WorkerControl
@@ -42,9 +41,10 @@ from balance_tui.messages import (
 )
 from balance_tui.ui.crash import hard_exit, restore_terminal
 from balance_tui.ui.keys import KEYS, work_step
-from balance_tui.ui.screens.help import HelpScreen
+from balance_tui.ui.screens.help import HELP_SCREEN, HelpScreen
 from balance_tui.ui.widgets.balances import BalancesPanel
 from balance_tui.ui.widgets.counters import CountersPanel
+from balance_tui.ui.widgets.footer import SteadyFooter
 from balance_tui.ui.widgets.group import GroupPanel
 from balance_tui.ui.widgets.header import HeaderBar, show_lag_in_header
 from balance_tui.ui.widgets.lag_chart import LagPanel
@@ -105,7 +105,7 @@ class BalanceApp(App[DashboardExit]):
                 yield GroupPanel(id="group")
                 yield BalancesPanel(id="balances")
         yield RebalanceTimeline(id="timeline")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         self.header = self.query_one(HeaderBar)
@@ -295,9 +295,14 @@ class BalanceApp(App[DashboardExit]):
         self.timeline.toggle_details()
 
     def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
-            # Every key that says what it does, the footer's and the group-wide shift+1/2/3 alike.
-            self.push_screen(HelpScreen([binding for binding in KEYS if binding.tooltip]))
+        if isinstance(self.screen, HelpScreen):
+            return
+        if not self.is_screen_installed(HELP_SCREEN):
+            # Built and styled once, then kept: composing and mounting it again took most of a
+            # key's answer under load (docs/performance.md). Every key that says what it does,
+            # the footer's and the group-wide shift+1/2/3 alike.
+            self.install_screen(HelpScreen([binding for binding in KEYS if binding.tooltip]), HELP_SCREEN)
+        self.push_screen(HELP_SCREEN)
 
     async def action_quit(self) -> None:
         if self.worker_stopped is not None:

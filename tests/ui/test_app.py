@@ -195,6 +195,26 @@ async def test_help_lists_every_key_and_closes(close_key: str) -> None:
         assert app.return_value is None and not worker.called("stop")
 
 
+async def test_help_opens_again_as_the_same_screen_at_the_top() -> None:
+    worker = FakeWorker()
+    app = make_app(worker)
+    async with app.run_test(size=(80, 24)) as pilot:  # the list is longer than the screen: it scrolls
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), "help screen")
+        first = app.screen
+        dialog = first.query_one("#help-dialog")
+        await wait_until(pilot, lambda: dialog.max_scroll_y > 0, "a scrollable help")
+        dialog.scroll_end(animate=False)
+        await wait_until(pilot, lambda: dialog.scroll_y > 0, "scrolled down")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, HelpScreen), "help closed")
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), "help again")
+        assert app.screen is first, "kept, not built again"
+        await wait_until(pilot, lambda: dialog.scroll_y == 0, "opened at the top")
+        assert "Escape" in text_of(first.query_one("#help-keys"))
+
+
 # -- messages ------------------------------------------------------------------------
 
 

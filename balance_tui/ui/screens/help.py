@@ -21,6 +21,8 @@ OTHER_KEYS: tuple[tuple[str, str], ...] = (
     ("Tab", "Move the focus to the next table (Shift+Tab: back)."),
 )
 
+#: The name the app installs its one help screen under.
+HELP_SCREEN = "help"
 
 INTRO = (
     "Each terminal running balance-tui is one member of the consumer group; these keys act on this "
@@ -80,6 +82,9 @@ class HelpScreen(ModalScreen[None]):
             yield Static(INTRO, id="help-intro")
             yield Static(keys_table(self.bindings), id="help-keys")
             yield Static("Escape, ? or q closes this help; ↑ ↓ scroll it.", id="help-footer")
+
+    def on_screen_resume(self) -> None:
+        self.query_one("#help-dialog", VerticalScroll).scroll_home(animate=False)  # kept: opens at the top
 
     def action_close(self) -> None:
         self.dismiss(None)
