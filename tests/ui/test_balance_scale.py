@@ -47,6 +47,28 @@ async def fill_a_million(pilot, worker: FakeWorker, app: BalanceApp) -> BalanceT
     return table
 
 
+async def test_rows_arriving_behind_the_scrollbar_keep_it_and_the_end_right() -> None:
+    """Row counts that change behind a visible scrollbar skip the screen's layout: its span must follow."""
+    worker = FakeWorker()
+    app = make_app(worker)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(BalanceTable)
+        total = 0
+        for batch in range(1, 6):
+            worker.post(BalancesChanged(tuple(balance_row(n) for n in range(total, total + 100 * batch))))
+            total += 100 * batch
+            await wait_until(pilot, lambda total=total: table.vertical_scrollbar.window_virtual_size == total + 1,
+                             f"the scrollbar spanning {total} rows")
+            assert table.virtual_size.height == total + 1
+            assert table.max_scroll_y == total + 1 - table.scrollable_content_region.height
+        await pilot.press("end")
+        await wait_until(pilot, lambda: customer_id(total - 1) in shown_customers(table), "the last customer")
+        worker.post(BalancesChanged(tuple(balance_row(n) for n in range(total, total + 50))))
+        await wait_until(pilot, lambda: table.vertical_scrollbar.window_virtual_size == total + 51, "50 more")
+        await pilot.press("end")
+        await wait_until(pilot, lambda: shown_customers(table)[-1:] == [customer_id(total + 49)], "the new last one")
+
+
 async def test_a_million_rows_build_only_the_lines_on_screen() -> None:
     worker = FakeWorker()
     app = make_app(worker)
