@@ -41,7 +41,7 @@ from balance_tui.messages import (
 )
 from balance_tui.ui.crash import hard_exit, restore_terminal
 from balance_tui.ui.keys import KEYS, work_step
-from balance_tui.ui.screens.help import HELP_SCREEN, HelpScreen
+from balance_tui.ui.screens.help import open_help
 from balance_tui.ui.widgets.balances import BalancesPanel
 from balance_tui.ui.widgets.counters import CountersPanel
 from balance_tui.ui.widgets.footer import SteadyFooter
@@ -295,14 +295,8 @@ class BalanceApp(App[DashboardExit]):
         self.timeline.toggle_details()
 
     def action_help(self) -> None:
-        if isinstance(self.screen, HelpScreen):
-            return
-        if not self.is_screen_installed(HELP_SCREEN):
-            # Built and styled once, then kept: composing and mounting it again took most of a
-            # key's answer under load (docs/performance.md). Every key that says what it does,
-            # the footer's and the group-wide shift+1/2/3 alike.
-            self.install_screen(HelpScreen([binding for binding in KEYS if binding.tooltip]), HELP_SCREEN)
-        self.push_screen(HELP_SCREEN)
+        # Every key that says what it does, the footer's and the group-wide shift+1/2/3 alike.
+        open_help(self, [binding for binding in KEYS if binding.tooltip])
 
     async def action_quit(self) -> None:
         if self.worker_stopped is not None:

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from rich.table import Table
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
@@ -21,7 +21,7 @@ OTHER_KEYS: tuple[tuple[str, str], ...] = (
     ("Tab", "Move the focus to the next table (Shift+Tab: back)."),
 )
 
-#: The name the app installs its one help screen under.
+#: The name an app installs its one help screen under.
 HELP_SCREEN = "help"
 
 INTRO = (
@@ -88,3 +88,16 @@ class HelpScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def open_help(app: App, bindings: list[Binding]) -> None:
+    """Show the app's help screen, built at the first call and kept (`install_screen`) after.
+
+    Composing, mounting and styling it anew took most of a key's answer under load
+    (docs/performance.md).
+    """
+    if isinstance(app.screen, HelpScreen):
+        return
+    if not app.is_screen_installed(HELP_SCREEN):
+        app.install_screen(HelpScreen(bindings), HELP_SCREEN)
+    app.push_screen(HELP_SCREEN)

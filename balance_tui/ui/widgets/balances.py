@@ -86,6 +86,22 @@ def _cell(text: str, column: Column) -> str:
     return set_cell_size(text, column.width)
 
 
+def set_virtual_size(table: ScrollView, size: Size) -> None:
+    """A new virtual size; when only the number of rows changes behind a scrollbar that stays, without a layout.
+
+    `virtual_size` is a layout reactive: each new row count re-laid out the whole screen,
+    several times a second while customers arrive (docs/performance.md). With the scrollbar
+    shown before and after, nothing on screen moves but the scrollbar's thumb.
+    """
+    old, height = table.virtual_size, table.scrollable_content_region.height
+    if (size.width == old.width and table.show_vertical_scrollbar
+            and old.height > height and size.height > height):
+        table.set_reactive(ScrollView.virtual_size, size)
+        table._scroll_update(size)  # the scrollbar's span and the scroll limits
+        return
+    table.virtual_size = size
+
+
 class BalanceTable(ScrollView, can_focus=True):
     """Renders only the visible lines of the (filtered) sorted index; the header line stays on top."""
 
@@ -220,26 +236,11 @@ class BalanceTable(ScrollView, can_focus=True):
 
     def _layout(self, anchor: Key | None) -> None:
         self._columns = columns_for(self.book.longest_customer, self._spare_width())
-        self._set_virtual_size(Size(_line_width(self._columns), len(self.view) + 1))
+        set_virtual_size(self, Size(_line_width(self._columns), len(self.view) + 1))
         if anchor is not None:
             self.scroll_to(y=self.view.position(self.book.sort_string(anchor)), animate=False, immediate=True)
         self._version += 1
         self.refresh()
-
-    def _set_virtual_size(self, size: Size) -> None:
-        """A new virtual size; when only the number of rows changes behind a scrollbar that stays, without a layout.
-
-        `virtual_size` is a layout reactive: each new row count re-laid out the whole screen,
-        several times a second while customers arrive (docs/performance.md). With the scrollbar
-        shown before and after, nothing on screen moves but the scrollbar's thumb.
-        """
-        old, height = self.virtual_size, self.scrollable_content_region.height
-        if (size.width == old.width and self.show_vertical_scrollbar
-                and old.height > height and size.height > height):
-            self.set_reactive(BalanceTable.virtual_size, size)
-            self._scroll_update(size)  # the scrollbar's span and the scroll limits
-            return
-        self.virtual_size = size
 
     def _spare_width(self) -> int:
         return self.scrollable_content_region.width - _line_width(columns_for(self.book.longest_customer, 0))
