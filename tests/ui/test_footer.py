@@ -10,7 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 from textual.widgets._footer import FooterKey
 
-from balance_tui.ui.widgets.footer import SteadyFooter
+from balance_tui.ui.widgets.footer import SteadyFooter, shown_keys
 
 from .test_app import FakeWorker, make_app, wait_until
 
@@ -63,7 +63,10 @@ async def test_a_screen_shown_again_keeps_the_footers_keys_and_a_changed_binding
 async def test_the_dashboards_footer_survives_the_help_screen() -> None:
     app = make_app(FakeWorker())
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: "question_mark" in keys_of(app), "the footer's keys")
+        footer = app.query_one(SteadyFooter)
+        await wait_until(pilot, lambda: "question_mark" in keys_of(app) and footer._shown == shown_keys(app.screen),
+                         "the footer's keys, as the screen has them now")
+        await pilot.pause()
         before = keys_of(app)
         await pilot.press("question_mark")
         await wait_until(pilot, lambda: app.screen.id != "_default" and not keys_of(app), "help on top")
@@ -71,3 +74,36 @@ async def test_the_dashboards_footer_survives_the_help_screen() -> None:
         await wait_until(pilot, lambda: keys_of(app).keys() == before.keys(), "back, with every key")
         await pilot.pause()
         assert keys_of(app) == before
+
+
+class CountingFooter(SteadyFooter):
+    builds = 0
+
+    def compose(self) -> ComposeResult:
+        type(self).builds += 1
+        yield from super().compose()
+
+
+class Counted(Switchable):
+    def compose(self) -> ComposeResult:
+        yield CountingFooter()
+
+
+async def test_a_burst_of_binding_signals_rebuilds_the_keys_once() -> None:
+    app = Counted()
+    async with app.run_test(size=(80, 10)) as pilot:
+        await wait_until(pilot, lambda: {"a", "c"} <= set(keys_of(app)), "the footer's keys")
+        await pilot.pause()
+        footer = app.query_one(CountingFooter)
+        builds = CountingFooter.builds
+        app.can_act = False
+
+        def burst() -> None:  # as a screen shown again, then focused, signals before a refresh
+            for _ in range(3):
+                footer.bindings_changed(app.screen)
+
+        footer.call_later(burst)  # from the footer's own context, as the screen's signal runs it
+        await wait_until(pilot, lambda: "a" not in keys_of(app), "the key gone")
+        await pilot.pause()
+        await pilot.pause()
+        assert CountingFooter.builds == builds + 1, "one rebuild for the burst"

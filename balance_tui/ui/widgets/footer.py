@@ -32,6 +32,12 @@ class SteadyFooter(Footer):
         yield from super().compose()
 
     def bindings_changed(self, screen: Screen) -> None:
-        if self._shown is not None and screen is self.screen and shown_keys(screen) == self._shown:
-            return
-        super().bindings_changed(screen)
+        # Textual schedules a recompose per signal, and signals come in bursts (a screen shown,
+        # then focused): the keys are compared when the rebuild is due, so a burst rebuilds once.
+        self._bindings_ready = True
+        if screen.app.app_focus and self.is_attached and screen is self.screen:
+            self.call_after_refresh(self._recompose_if_changed)
+
+    async def _recompose_if_changed(self) -> None:
+        if self.is_attached and shown_keys(self.screen) != self._shown:
+            await self.recompose()
