@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -304,7 +305,7 @@ async def test_partition_events_update_the_mine_column() -> None:
         table = app.partitions
 
         def mine(partition: int) -> str:
-            return table.get_cell(str(partition), "mine").plain.strip()
+            return table.shown_cell(partition, "mine").plain.strip()
 
         await wait_until(pilot, lambda: table.row_count == 6, "six partitions")
         assert [mine(p) for p in range(6)] == ["●", "●", "●", "·", "·", "·"]
@@ -320,6 +321,24 @@ async def test_partition_events_update_the_mine_column() -> None:
         shown = text_of(app.timeline)
         assert shown.index("LOST") < shown.index("REVOKED") < shown.index("ASSIGNED"), "newest first"
         assert "generation 8" in text_of(app.header)
+
+
+async def test_a_changed_partition_rebuilds_its_line_only() -> None:
+    worker = FakeWorker()
+    app = make_app(worker)
+    async with app.run_test(size=SIZE) as pilot:
+        first = snapshot(mine=(0, 1, 2))
+        worker.post(first)
+        table = app.partitions
+        await wait_until(pilot, lambda: table.row_count == 6, "six partitions")
+        built = table.rows_built
+        rows = tuple(replace(row, lag=7_777) if row.partition == 1 else row for row in first.partitions)
+        worker.post(replace(first, partitions=rows))
+        await wait_until(pilot, lambda: table.shown_cell(1, "lag").plain.strip() == "7,777", "partition 1's lag")
+        await pilot.pause()
+        assert table.rows_built == built + 1, "one line built for one changed row"
+        showing = [line.strip("│ ").split()[0] for line in text_of(table).splitlines() if "7,777" in line]
+        assert showing == ["1"], "drawn on partition 1's line, and only there"
 
 
 async def test_snapshot_updates_counters_and_header() -> None:

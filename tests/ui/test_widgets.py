@@ -8,12 +8,14 @@ from unittest.mock import patch
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rich.style import Style
+from rich.text import Text
 
 from balance_tui.core.rows import BalanceRow, PartitionRow, PartitionState
 from balance_tui.ui import format as fmt
 from balance_tui.ui.widgets import balance_book
 from balance_tui.ui.widgets.balances import BalanceBook, natural_prefix
-from balance_tui.ui.widgets.partitions import partition_cells
+from balance_tui.ui.widgets.partitions import cell_segment, partition_cells
 from balance_tui.ui.widgets.timeline import entry_row
 
 from .fakes import T0, balance_row, group_changed, lag_view, member_row, timeline_entry
@@ -237,3 +239,11 @@ def test_group_table_slices_line_up_with_the_whole_table() -> None:
         for start in range(0, len(rows), 5):  # screens of five members, as the panel draws them
             sliced += lines(member_table(group, group.rows[start:start + 5], widths, header=False), room)
         assert [line[:width].rstrip() for line in sliced] == whole, width
+
+
+def test_a_partition_cell_is_one_segment_justified_and_cut_to_its_column() -> None:
+    base = Style(bgcolor="black")
+    right = cell_segment(Text("5,313", style="bold #d75f5f", justify="right"), 8, base)
+    assert right.text == "   5,313" and right.style == base + Style.parse("bold #d75f5f")
+    assert cell_segment(Text(" consuming"), 11, base).text == " consuming "
+    assert cell_segment(Text("123456789012"), 10, base).text == "123456789…"

@@ -1,12 +1,24 @@
-"""The partitions table: every partition of the topic, whether this member owns it, and its lag."""
+"""The partitions table: every partition of the topic, whether this member owns it, and its lag.
+
+Drawn as lines of its own (Textual's line API) rather than a `DataTable`: a DataTable re-renders
+every line through rich whenever one cell changes, and the lag and offsets change on every
+snapshot, which cost about 9 ms of each frame at a million customers (docs/performance.md).
+Here a changed row becomes one strip of plain segments when it changes, and a frame only crops them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import ClassVar
 
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
-from textual.widgets import DataTable
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from balance_tui.core.lag import DrainState
 from balance_tui.core.lag_view import (
@@ -110,21 +122,71 @@ def partition_cells(row: PartitionRow, lag: PartitionLagView | None = None) -> C
     )
 
 
-class PartitionsTable(DataTable):
-    """One row per partition; data is stored on arrival and drawn by `flush` on the app's tick."""
+def cell_segment(cell: Text, width: int, base: Style) -> Segment:
+    """One cell as one segment `width` cells wide, justified as the cell asks, cut with `…` when too long.
+
+    The cells of `partition_cells` carry one style each (no spans), so no rich rendering is needed.
+    """
+    plain = cell.plain
+    length = cell_len(plain)
+    if length > width:
+        plain = set_cell_size(plain, max(0, width - 1)) + "…"
+    elif cell.justify == "right":
+        plain = " " * (width - length) + plain
+    else:
+        plain += " " * (width - length)
+    style = cell.style
+    return Segment(plain, base + (Style.parse(style) if isinstance(style, str) else style))
+
+
+#: The width of a line with every column.
+LINE_WIDTH = sum(width for _, _, width in COLUMNS)
+
+
+class PartitionsTable(ScrollView, can_focus=True):
+    """One row per partition under a header that stays on top; data is stored on arrival and drawn by
+    `flush` on the app's tick. Wider than its panel, the columns scroll sideways with the header."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"partitions--header", "partitions--even-row", "partitions--odd-row"}
+
+    DEFAULT_CSS = """
+    PartitionsTable {
+        background: $surface;
+        color: $foreground;
+        height: auto;
+        max-height: 100%;
+        &:focus { background-tint: $foreground 5%; }
+        & > .partitions--header { text-style: bold; background: $panel; color: $foreground; }
+        &:ansi > .partitions--header { background: ansi_bright_blue; color: ansi_default; }
+        & > .partitions--even-row { background: $surface-lighten-1 50%; }
+        &:dark > .partitions--even-row { background: $surface-darken-1 40%; }
+    }
+    """
 
     def __init__(self, *, id: str | None = None) -> None:
-        # No cell padding: the column widths carry their own one-cell gap, to fit 58 columns.
-        super().__init__(id=id, cursor_type="none", zebra_stripes=True, show_cursor=False, cell_padding=0)
+        super().__init__(id=id)
         self.rows_by_partition: dict[int, PartitionRow] = {}
         self.lag: LagView | None = None
         self._shown: dict[int, Cells] = {}
+        #: Each shown partition's line, in partition order; None until its styles are known.
+        self._lines: list[Strip] | None = None
+        self._header: Strip | None = None
         self._dirty = False
+        #: Row lines built, for tests that prove unchanged rows are not built again.
+        self.rows_built = 0
+        self.virtual_size = Size(LINE_WIDTH, 1)
 
     def on_mount(self) -> None:
-        for label, key, width in COLUMNS:
-            self.add_column(label, key=key, width=width)
         self.border_subtitle = "waiting for the first snapshot"
+
+    @property
+    def row_count(self) -> int:
+        return len(self._shown)
+
+    def shown_cell(self, partition: int, column: str) -> Text:
+        """The cell drawn for `partition` in the column keyed `column` (a key of COLUMNS)."""
+        index = next(at for at, (_, key, _) in enumerate(COLUMNS) if key == column)
+        return self._shown[partition][index]
 
     def show_partitions(self, rows: Iterable[PartitionRow]) -> None:
         """A Snapshot's view of every partition replaces what we had."""
@@ -151,26 +213,65 @@ class PartitionsTable(DataTable):
         self._dirty = True
 
     def flush(self) -> None:
-        """Draw pending changes: cells in place when the partition set is unchanged."""
+        """Build the lines of the rows that changed (all of them when the partition set did)."""
         if not self._dirty:
             return
         self._dirty = False
         lag = self.lag
         wanted = {number: partition_cells(row, lag.partition(number) if lag is not None else None)
                   for number, row in sorted(self.rows_by_partition.items())}
-        if wanted.keys() != self._shown.keys():
-            self.clear()
-            for number, cells in wanted.items():
-                self.add_row(*cells, key=str(number))
+        lines = self._lines
+        if lines is None or wanted.keys() != self._shown.keys():
+            self._lines = [self._row_line(index, cells) for index, cells in enumerate(wanted.values())]
+            self.virtual_size = Size(LINE_WIDTH, 1 + len(wanted))
+            self.refresh()
         else:
-            for number, cells in wanted.items():
-                shown = self._shown[number]
-                for (_, column, _), new, old in zip(COLUMNS, cells, shown, strict=True):
-                    # rich's Text equality ignores the base style, and ownership only changes colour here.
-                    if new.plain != old.plain or new.style != old.style:
-                        self.update_cell(str(number), column, new)
+            changed = False
+            for index, (number, cells) in enumerate(wanted.items()):
+                # rich's Text equality ignores the base style, and ownership only changes colour here.
+                if any(new.plain != old.plain or new.style != old.style
+                       for new, old in zip(cells, self._shown[number], strict=True)):
+                    lines[index] = self._row_line(index, cells)
+                    changed = True
+            if changed:
+                self.refresh()  # a frame now crops a few strips: no need to pick the lines
         self._shown = wanted
         self.border_subtitle = self._summary()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        # Focus, a theme or the terminal's colours changed the styles the lines were built with.
+        self._header = None
+        if self._lines is not None:
+            self._lines = [self._row_line(index, cells) for index, cells in enumerate(self._shown.values())]
+
+    def _row_line(self, index: int, cells: Cells) -> Strip:
+        self.rows_built += 1
+        zebra = "partitions--odd-row" if index % 2 else "partitions--even-row"
+        base = self.rich_style + self.get_component_rich_style(zebra, partial=True)
+        return Strip([cell_segment(cell, width, base) for cell, (_, _, width) in zip(cells, COLUMNS, strict=True)],
+                     LINE_WIDTH)
+
+    def _header_line(self) -> Strip:
+        if self._header is None:
+            style = self.rich_style + self.get_component_rich_style("partitions--header", partial=True)
+            self._header = Strip([Segment(set_cell_size(label, width), style) for label, _, width in COLUMNS],
+                                 LINE_WIDTH)
+        return self._header
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        lines = self._lines or []
+        if y == 0:
+            strip = self._header_line()  # stays on top while the rows scroll under it
+            base = base + self.get_component_rich_style("partitions--header", partial=True)
+        elif scroll_y + y - 1 < len(lines):
+            strip = lines[scroll_y + y - 1]
+        else:
+            strip = Strip.blank(width, base)
+        return strip.crop_extend(scroll_x, scroll_x + width, base)
 
     def _summary(self) -> str:
         mine = [row for row in self.rows_by_partition.values() if row.mine]
