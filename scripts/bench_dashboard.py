@@ -85,9 +85,16 @@ class Run:
     #: How long the UI thread spent in each slice of a batch of balances and in each frame's `draw`, ms.
     batch_ms: list[float] = field(default_factory=list)
     draw_ms: list[float] = field(default_factory=list)
+    #: (start, end) perf_counter times of each slice, frame and collection, and of each `?` pressed,
+    #: answered (the help action starts) and drawn: where the slow keys' time went.
+    batch_spans: list[tuple[float, float]] = field(default_factory=list)
+    draw_spans: list[tuple[float, float]] = field(default_factory=list)
+    collection_spans: list[tuple[float, float]] = field(default_factory=list)
+    key_spans: list[tuple[float, float]] = field(default_factory=list)
+    actions: list[float] = field(default_factory=list)
 
 
-def timed(target: object, name: str, into: list[float]) -> None:
+def timed(target: object, name: str, into: list[float], spans: list[tuple[float, float]] | None = None) -> None:
     """Wrap the instance's method `name` to record its duration in ms (the benchmark's own probe)."""
     method = getattr(target, name)
 
@@ -96,7 +103,10 @@ def timed(target: object, name: str, into: list[float]) -> None:
         try:
             return method(*args)
         finally:
-            into.append((time.perf_counter() - started) * 1000)
+            ended = time.perf_counter()
+            into.append((ended - started) * 1000)
+            if spans is not None:
+                spans.append((started, ended))
 
     setattr(target, name, wrapper)
 
@@ -106,13 +116,16 @@ class CollectionTimer:
 
     def __init__(self) -> None:
         self.durations: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self.spans: list[tuple[float, float]] = []
         self._started = 0.0
 
     def __call__(self, phase: str, info: dict) -> None:
         if phase == "start":
             self._started = time.perf_counter()
         else:
-            self.durations[info["generation"]].append(time.perf_counter() - self._started)
+            ended = time.perf_counter()
+            self.durations[info["generation"]].append(ended - self._started)
+            self.spans.append((self._started, ended))
 
     def start(self) -> CollectionTimer:
         gc.callbacks.append(self)
@@ -163,9 +176,16 @@ async def measure_filter(app: BalanceApp, needles: list[str]) -> list[float]:
 async def run_dashboard(settings: Settings, run: Run, broker_pid: int, press_every: float) -> None:
     worker = ConsumerWorker(settings)
     app = BalanceApp(settings, worker, crash=lambda: None)
-    timed(app, "draw", run.draw_ms)  # before mount, where the refresh timer takes it
+    timed(app, "draw", run.draw_ms, run.draw_spans)  # before mount, where the refresh timer takes it
+    help_action = app.action_help
+
+    def answered() -> None:
+        run.actions.append(time.perf_counter())
+        help_action()
+
+    app.action_help = answered  # type: ignore[method-assign]
     async with app.run_test(size=(120, 40)):
-        timed(app.balances.table, "_take_some", run.batch_ms)  # one slice of a batch
+        timed(app.balances.table, "_take_some", run.batch_ms, run.batch_spans)  # one slice of a batch
 
         await until(lambda: worker.tracker.assignment and not worker.restoring)
         memory_before = resident_bytes()
@@ -181,12 +201,14 @@ async def run_dashboard(settings: Settings, run: Run, broker_pid: int, press_eve
                         and app.screen.size.height > 0)
             await drawn(app)  # on screen: a help screen kept from the last press is mounted at once
             run.keys_ms.append((time.perf_counter() - pressed) * 1000)
+            run.key_spans.append((pressed, time.perf_counter()))
             run.rows_at_press.append(len(app.balances.table.book))
             app.post_message(events.Key("escape", None))
             await until(lambda: not isinstance(app.screen, HelpScreen))
             await asyncio.sleep(press_every)  # the pace of the presses, not synchronisation
         elapsed = time.perf_counter() - started
         run.collections = collections.stop()
+        run.collection_spans = collections.spans
         run.rate = (run.count - already) / elapsed
         run.broker_share = (cpu_seconds(broker_pid) - broker_before) / elapsed
         run.own_share = (cpu_seconds("self") - own_before) / elapsed
@@ -267,9 +289,39 @@ def details_of(run: Run) -> str:
             f"  slowest keys (ms, rows then): {', '.join(f'{ms:.0f} ({rows:,})' for ms, rows in slowest)}\n"
             f"  UI thread per slice of a batch of balances: {spread(run.batch_ms)}; "
             f"per frame (draw): {spread(run.draw_ms)}\n"
+            f"  the slowest tenth of the keys: {slow_key_breakdown(run)}\n"
             f"  garbage collections (both threads): " + "; ".join(
                 f"generation {generation}: {len(times)}, {sum(times) * 1000:.0f} ms in all, longest "
                 f"{max(times, default=0) * 1000:.0f} ms" for generation, times in sorted(run.collections.items())))
+
+
+def overlap(spans: list[tuple[float, float]], start: float, end: float) -> float:
+    """Seconds of `spans` inside start..end."""
+    return sum(max(0.0, min(end, stop) - max(start, begin)) for begin, stop in spans)
+
+
+def slow_key_breakdown(run: Run) -> str:
+    """The slowest tenth of the keys, on average: queued until the help action ran, then in collections,
+    in slices of batches, in frames of the dashboard, and the rest (the help screen's own work, the
+    worker holding the interpreter). A collection during a slice or a frame counts in both."""
+    keys = sorted(run.key_spans, key=lambda span: span[1] - span[0], reverse=True)
+    slow = keys[:max(1, len(keys) // 10)]
+    if not slow or not run.actions:
+        return "–"
+    totals = dict.fromkeys(("queued", "collections", "slices", "frames", "rest"), 0.0)
+    for start, end in slow:
+        action = next((at for at in run.actions if start <= at <= end), end)
+        parts = {"collections": overlap(run.collection_spans, start, end),
+                 "slices": overlap(run.batch_spans, start, end), "frames": overlap(run.draw_spans, start, end)}
+        totals["queued"] += action - start
+        for name, seconds in parts.items():
+            totals[name] += seconds
+        totals["rest"] += (end - start) - sum(parts.values())
+    mean = {name: seconds * 1000 / len(slow) for name, seconds in totals.items()}
+    return (f"{sum((end - start) for start, end in slow) * 1000 / len(slow):.0f} ms on average "
+            f"({len(slow)} keys): queued until the action {mean['queued']:.0f} ms; within the whole key: "
+            f"collections {mean['collections']:.0f}, batch slices {mean['slices']:.0f}, dashboard frames "
+            f"{mean['frames']:.0f}, the rest {mean['rest']:.0f} ms")
 
 
 def row_of(run: Run, changelog: str) -> str:
