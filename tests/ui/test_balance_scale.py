@@ -10,8 +10,10 @@ with rich's rendering of the whole). No timing is asserted: speed is the benchma
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import io
+import time
 from collections.abc import Iterable
 
 from rich.console import Console
@@ -333,3 +335,24 @@ async def test_batches_are_taken_in_slices_in_order(monkeypatch) -> None:
         assert len(steps) > 3_000 // balances.TAKE_SLICE_ROWS, "a slice at a time, not the whole batch"
         assert {key[0] for key in table.book.rows if table.book.row(key).partition == 0} == {"CUST-000006"}
         assert len(table.book) == 2_500 + 1
+
+
+async def test_other_tasks_run_between_two_slices_of_a_batch(monkeypatch) -> None:
+    """A key waits for one slice of a batch, not for the batch: the event loop turns between slices."""
+    from balance_tui.ui.widgets import balances
+
+    monkeypatch.setattr(balances, "TAKE_SLICE_SECONDS", 0.0)
+    monkeypatch.setattr(balances, "TAKE_SLICE_ROWS", 10)
+    worker = FakeWorker()
+    app = make_app(worker)
+    async with app.run_test(size=SIZE):
+        table = app.query_one(BalanceTable)
+        batch = BalancesChanged(tuple(balance_row(number) for number in range(2_000)))
+        worker.post(batch)
+        seen = []
+        deadline = time.monotonic() + 30
+        while not batch.applied.is_set():  # this coroutine's turns, between the table's slices
+            assert time.monotonic() < deadline, "the batch never taken in"
+            seen.append(len(table.book))
+            await asyncio.sleep(0)
+        assert len({count for count in seen if 0 < count < 2_000}) > 10, "turns while the batch was taken in"

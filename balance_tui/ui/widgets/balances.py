@@ -10,6 +10,7 @@ partition's rows one by one never finished.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -185,7 +186,11 @@ class BalanceTable(ScrollView, can_focus=True):
                 self._taken = end
                 if time.perf_counter() > deadline and (end < len(rows) or len(intake) > 1):
                     self._changed()
-                    self.call_later(self._take_some)
+                    # Through the event loop: a message pump takes its next message without yielding
+                    # while its queue holds one, so with call_later alone every slice of the intake ran
+                    # before the app's next message: a key waited for all of it (92 ms on average for
+                    # the slowest tenth of the keys at a million customers, docs/performance.md).
+                    asyncio.get_running_loop().call_soon(self.call_later, self._take_some)
                     return
             intake.popleft()
             self._taken = 0
