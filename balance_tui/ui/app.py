@@ -19,6 +19,7 @@ from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 
 from balance_tui.config import Settings
 from balance_tui.control import WorkerControl
@@ -93,6 +94,8 @@ class BalanceApp(App[DashboardExit]):
         self.worker_stopped: WorkerStopped | None = None
         self.last_export: tuple[Path, ...] = ()
         self._work_ms = settings.work_ms
+        #: The balance table's make_room once mounted: a key can come before the panels exist.
+        self._table_room: Callable[[float], None] = lambda seconds: None
 
     def compose(self) -> ComposeResult:
         yield HeaderBar(id="header")
@@ -113,6 +116,7 @@ class BalanceApp(App[DashboardExit]):
         self.counters = self.query_one(CountersPanel)
         self.lag = self.query_one(LagPanel)
         self.balances = self.query_one(BalancesPanel)
+        self._table_room = self.balances.table.make_room
         self.timeline = self.query_one(RebalanceTimeline)
         self.group = self.query_one(GroupPanel)
         self.group.border_title = "Group"
@@ -244,6 +248,12 @@ class BalanceApp(App[DashboardExit]):
 
     # -- keys: ask the worker, never wait for it -----------------------------------------
 
+    def post_message(self, message: Message) -> bool:
+        if isinstance(message, events.Key):
+            # As the terminal's reader thread posts it: the worker holds back while the key waits its turn.
+            self._make_room(0.2)
+        return super().post_message(message)
+
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
             self._make_room(0.2)
@@ -253,7 +263,7 @@ class BalanceApp(App[DashboardExit]):
     def _make_room(self, seconds: float) -> None:
         """Under load the worker and the table's intake hold back (200 ms at most) until a key is answered."""
         self.worker.make_room(seconds)
-        self.balances.table.make_room(seconds)
+        self._table_room(seconds)
 
     def action_strategy(self, strategy: str) -> None:
         self.worker.set_strategy(strategy)

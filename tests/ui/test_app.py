@@ -8,6 +8,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 import pytest
+from textual import events
 from textual.pilot import Pilot
 from textual.widget import Widget
 
@@ -321,6 +322,18 @@ async def test_partition_events_update_the_mine_column() -> None:
         shown = text_of(app.timeline)
         assert shown.index("LOST") < shown.index("REVOKED") < shown.index("ASSIGNED"), "newest first"
         assert "generation 8" in text_of(app.header)
+
+
+async def test_a_key_asks_the_worker_for_room_as_it_is_posted_and_lets_it_go_once_answered() -> None:
+    worker = FakeWorker()
+    app = make_app(worker)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        worker.room_requests.clear()
+        app.post_message(events.Key("question_mark", "?"))  # as the terminal's reader thread does
+        assert worker.room_requests == [0.2], "room asked before the key waits its turn in the queue"
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), "help on top")
+        await wait_until(pilot, lambda: worker.room_requests[-1] == 0, "the room given back once drawn")
 
 
 async def test_a_changed_partition_rebuilds_its_line_only() -> None:
