@@ -15,11 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
-from textual import events, on
-from textual.app import App, ComposeResult
+from textual import on
+from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 
 from balance_tui.config import Settings
 from balance_tui.control import WorkerControl
@@ -41,6 +40,7 @@ from balance_tui.messages import (
     WorkerStopped,
 )
 from balance_tui.ui.crash import hard_exit, restore_terminal
+from balance_tui.ui.key_room import KeyRoomApp
 from balance_tui.ui.keys import KEYS, work_step
 from balance_tui.ui.screens.help import open_help
 from balance_tui.ui.widgets.balances import BalancesPanel
@@ -67,7 +67,7 @@ class DashboardExit:
     clean: bool = True
 
 
-class BalanceApp(App[DashboardExit]):
+class BalanceApp(KeyRoomApp[DashboardExit]):
     """balance-tui's live dashboard for one consumer of the group."""
 
     CSS_PATH = "app.tcss"
@@ -248,19 +248,7 @@ class BalanceApp(App[DashboardExit]):
 
     # -- keys: ask the worker, never wait for it -----------------------------------------
 
-    def post_message(self, message: Message) -> bool:
-        if isinstance(message, events.Key):
-            # As the terminal's reader thread posts it: the worker holds back while the key waits its turn.
-            self._make_room(0.2)
-        return super().post_message(message)
-
-    async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key):
-            self._make_room(0.2)
-            self.call_after_refresh(self._make_room, 0)
-        await super().on_event(event)
-
-    def _make_room(self, seconds: float) -> None:
+    def make_room(self, seconds: float) -> None:
         """Under load the worker and the table's intake hold back (200 ms at most) until a key is answered."""
         self.worker.make_room(seconds)
         self._table_room(seconds)

@@ -9,6 +9,8 @@ from decimal import Decimal
 
 import pytest
 from textual import events
+from textual.drivers.headless_driver import HeadlessDriver
+from textual.message import Message
 from textual.pilot import Pilot
 from textual.widget import Widget
 
@@ -25,6 +27,7 @@ from balance_tui.messages import (
     WorkerStopped,
 )
 from balance_tui.ui.app import BalanceApp, DashboardExit
+from balance_tui.ui.key_room import with_key_room
 from balance_tui.ui.screens.help import HelpScreen
 from balance_tui.ui.widgets.balances import BalanceTable
 
@@ -334,6 +337,24 @@ async def test_a_key_asks_the_worker_for_room_as_it_is_posted_and_lets_it_go_onc
         assert worker.room_requests == [0.2], "room asked before the key waits its turn in the queue"
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), "help on top")
         await wait_until(pilot, lambda: worker.room_requests[-1] == 0, "the room given back once drawn")
+
+
+async def test_the_terminals_reader_asks_for_room_before_it_posts_a_key() -> None:
+    calls: list[str] = []
+
+    class Reading:
+        def key_read(self) -> None:
+            calls.append("room")
+
+    class Sending(HeadlessDriver):
+        def send_message(self, message: Message) -> None:
+            calls.append(type(message).__name__)
+
+    driver = with_key_room(Sending)(Reading(), debug=False, mouse=False, size=(80, 24))  # type: ignore[arg-type]
+    driver.process_message(events.Key("a", "a"))
+    driver.process_message(events.Paste("pasted"))
+    assert calls == ["room", "Key", "Paste"], "room for a key only, asked before it is posted"
+    assert make_app(FakeWorker()).driver_class.__name__.startswith("KeyRoom"), "the dashboard's driver does it"
 
 
 async def test_a_changed_partition_rebuilds_its_line_only() -> None:
