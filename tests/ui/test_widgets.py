@@ -247,3 +247,17 @@ def test_a_partition_cell_is_one_segment_justified_and_cut_to_its_column() -> No
     assert right.text == "   5,313" and right.style == base + Style.parse("bold #d75f5f")
     assert cell_segment(Text(" consuming"), 11, base).text == " consuming "
     assert cell_segment(Text("123456789012"), 10, base).text == "123456789…"
+
+
+def test_every_partition_cell_has_one_style_so_a_segment_draws_it_whole() -> None:
+    """`cell_segment` draws a cell's text in its one style: a span (a second style) would be lost."""
+    view = lag_view()
+    rows = [PartitionRow(3, True, PartitionState.CONSUMING, 900, 1_000, 5_000, 42.0),
+            PartitionRow(0, True, PartitionState.CONSUMING, 1_000, 1_000, 0, 12.5),
+            PartitionRow(4, False, PartitionState.NOT_MINE, None, 2_000, None, 0.0),
+            PartitionRow(1, True, PartitionState.PAUSED, 10, 20, 10, 0.0),
+            PartitionRow(2, False, PartitionState.REVOKED, 10, 20, 10, 0.0),
+            PartitionRow(5, True, PartitionState.RESTORING, None, 3_000, None, 0.0, restored=40, restore_total=90)]
+    for row in rows:
+        for lag in (None, view.partition(row.partition)):
+            assert all(not cell.spans for cell in partition_cells(row, lag)), row

@@ -188,8 +188,8 @@ class BalanceTable(ScrollView, can_focus=True):
                     self._changed()
                     # Through the event loop: a message pump takes its next message without yielding
                     # while its queue holds one, so with call_later alone every slice of the intake ran
-                    # before the app's next message: a key waited for all of it (92 ms on average for
-                    # the slowest tenth of the keys at a million customers, docs/performance.md).
+                    # before the app's next message: a key waited for all of it (the slowest tenth of the keys
+                    # waited 92-157 ms on average at a million customers, docs/performance.md).
                     asyncio.get_running_loop().call_soon(self.call_later, self._take_some)
                     return
             intake.popleft()
