@@ -110,7 +110,8 @@ class BrokerHealth:
         self.outage_started: float | None = None
         #: Partitions owned when it went away (their state is lost if it comes back empty).
         self.owned_at_outage = 0
-        #: The last statistics knew brokers and none of them was up: a flush would only wait its timeout out.
+        #: The last statistics knew brokers (or, in an outage, none) and none was up: a flush would only wait its
+        #: timeout out.
         self.away = False
         self._up_since: float | None = None
         #: A broker answered this member since the outage began (an assignment, a broker's own error).
@@ -124,7 +125,10 @@ class BrokerHealth:
             self.owned_at_outage = owned
 
     def statistics(self, all_up: bool | None, now: float, any_up: bool = True) -> None:
-        self.away = all_up is not None and not any_up
+        # librdkafka drops a killed broker from its statistics (measured on Tansu: from the next
+        # document on, only the bootstrap entry, INIT, and the coordinator, TRY_CONNECT): during an
+        # outage, no broker listed at all is no broker up, or a `lost` after the outage hid it for good.
+        self.away = not any_up and (all_up is not None or self.outage_started is not None)
         if all_up and self._up_since is None:
             self._up_since = now
         elif not all_up:

@@ -307,6 +307,22 @@ def test_a_broker_that_answers_ends_the_outage_whatever_the_statistics_say() -> 
     assert not health.back_after_outage
 
 
+def test_in_an_outage_statistics_that_list_no_broker_say_it_is_away() -> None:
+    """Measured on Tansu: once killed, the broker leaves librdkafka's statistics; the bootstrap entry (INIT)
+    and the coordinator (TRY_CONNECT) remain. CI: a `lost` after the outage then hid it for good."""
+    gone = parse_statistics(statistics({}, {"127.0.0.1:9092/bootstrap": {"nodeid": -1, "state": "INIT"},
+                                            "GroupCoordinator": {"nodeid": -1, "state": "TRY_CONNECT"}}), "tx")
+    assert gone is not None and gone.all_brokers_up is None and not gone.any_broker_up
+    health = BrokerHealth()
+    health.statistics(gone.all_brokers_up, now=0.0, any_up=gone.any_broker_up)
+    assert not health.away, "before any outage (starting up): not yet known"
+    health.unreachable(now=1.0, owned=6)
+    health.statistics(gone.all_brokers_up, now=2.0, any_up=gone.any_broker_up)
+    assert health.away
+    health.statistics(None, now=3.0, any_up=True)  # the coordinator up again
+    assert not health.away
+
+
 def test_the_group_coordinators_connection_counts_as_a_broker_up() -> None:
     parsed = parse_statistics(statistics({}, {"b1": {"nodeid": 111, "state": "DOWN"},
                                               "GroupCoordinator": {"nodeid": -1, "state": "UP"}}), "tx")
