@@ -200,8 +200,9 @@ async def run_dashboard(settings: Settings, run: Run, broker_pid: int, press_eve
             await until(lambda: isinstance(app.screen, HelpScreen) and app.screen.is_mounted
                         and app.screen.size.height > 0)
             await drawn(app)  # on screen: a help screen kept from the last press is mounted at once
-            run.keys_ms.append((time.perf_counter() - pressed) * 1000)
-            run.key_spans.append((pressed, time.perf_counter()))
+            drawn_at = time.perf_counter()
+            run.keys_ms.append((drawn_at - pressed) * 1000)
+            run.key_spans.append((pressed, drawn_at))
             run.rows_at_press.append(len(app.balances.table.book))
             app.post_message(events.Key("escape", None))
             await until(lambda: not isinstance(app.screen, HelpScreen))

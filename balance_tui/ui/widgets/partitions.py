@@ -170,7 +170,7 @@ class PartitionsTable(ScrollView, can_focus=True):
         self._shown: dict[int, Cells] = {}
         #: Each shown partition's line, in partition order; None until its styles are known.
         self._lines: list[Strip] | None = None
-        self._header: Strip | None = None
+        self._header: tuple[Strip, Style] | None = None
         self._dirty = False
         #: Row lines built, for tests that prove unchanged rows are not built again.
         self.rows_built = 0
@@ -252,11 +252,12 @@ class PartitionsTable(ScrollView, can_focus=True):
         return Strip([cell_segment(cell, width, base) for cell, (_, _, width) in zip(cells, COLUMNS, strict=True)],
                      LINE_WIDTH)
 
-    def _header_line(self) -> Strip:
+    def _header_line(self) -> tuple[Strip, Style]:
+        """The header's strip and its style (which also pads it to the panel's width), made once per style."""
         if self._header is None:
             style = self.rich_style + self.get_component_rich_style("partitions--header", partial=True)
-            self._header = Strip([Segment(set_cell_size(label, width), style) for label, _, width in COLUMNS],
-                                 LINE_WIDTH)
+            strip = Strip([Segment(set_cell_size(label, width), style) for label, _, width in COLUMNS], LINE_WIDTH)
+            self._header = (strip, style)
         return self._header
 
     def render_line(self, y: int) -> Strip:
@@ -265,8 +266,7 @@ class PartitionsTable(ScrollView, can_focus=True):
         base = self.rich_style
         lines = self._lines or []
         if y == 0:
-            strip = self._header_line()  # stays on top while the rows scroll under it
-            base = base + self.get_component_rich_style("partitions--header", partial=True)
+            strip, base = self._header_line()  # stays on top while the rows scroll under it
         elif scroll_y + y - 1 < len(lines):
             strip = lines[scroll_y + y - 1]
         else:
