@@ -16,6 +16,11 @@ from balance_tui.ui import format as fmt
 LABEL = "#8a8a8a"
 
 
+def figures_per_line(width: int) -> int:
+    """Label/figure pairs on one line of the counters: two when there is room."""
+    return 2 if width >= 44 else 1
+
+
 def counters_renderable(counters: Counters, width: int) -> Group:
     """Label/figure pairs (two columns when there is room), then the last rejection reason."""
     lag_style = "bold #d7af00" if counters.lag else "bold #5faf5f"
@@ -31,7 +36,7 @@ def counters_renderable(counters: Counters, width: int) -> Group:
         ("Latency p50", fmt.millis(counters.latency_p50_ms)),
         ("p99", fmt.millis(counters.latency_p99_ms)),
     ]
-    per_line = 2 if width >= 44 else 1
+    per_line = figures_per_line(width)
     if per_line == 1:
         pairs = [pair for pair in pairs if pair[0]]
     grid = Table.grid(expand=True, padding=(0, 1))
@@ -62,6 +67,8 @@ class CountersPanel(Vertical):
         super().__init__(id=id)
         self.counters = Counters()
         self._dirty = True
+        #: Pairs per line when the figures were last drawn: their height changes only with it.
+        self._drawn_per_line: int | None = None
         self.figures = Static(id="figures")
         self.sparkline = Sparkline([], id="rate-history")
 
@@ -81,7 +88,12 @@ class CountersPanel(Vertical):
         if not self._dirty:
             return
         self._dirty = False
-        self.figures.update(counters_renderable(self.counters, self.content_size.width))
+        width = self.content_size.width
+        # A layout of the whole screen cost more than the figures' own drawing at a million
+        # customers (docs/performance.md); new figures in the same lines need none.
+        per_line = figures_per_line(width)
+        self.figures.update(counters_renderable(self.counters, width), layout=per_line != self._drawn_per_line)
+        self._drawn_per_line = per_line
         sparkline = self.sparkline
         history = list(self.counters.rate_history)
         if history != list(sparkline.data or ()):

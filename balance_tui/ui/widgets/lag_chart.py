@@ -147,7 +147,8 @@ class LagPanel(Static):
         width, height = self.content_size
         if width <= 0 or height <= 0:
             return
-        self.update(lag_renderable(view, width, height))
+        # Drawn to the panel's size, which the stylesheet fixes (1fr): no layout of the screen.
+        self.update(lag_renderable(view, width, height), layout=False)
         # Content from Text, never markup: the title has no text from Kafka, but one rule for every title.
         self.border_title = Content.from_rich_text(summary_line(view))
         self.border_subtitle = Content.from_rich_text(subtitle_line(view))
