@@ -12,6 +12,7 @@ from textual import events
 from textual.drivers.headless_driver import HeadlessDriver
 from textual.message import Message
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widget import Widget
 
 from balance_tui.core.rows import ConsumerStatus, PartitionState
@@ -29,7 +30,7 @@ from balance_tui.messages import (
 from balance_tui.ui.app import BalanceApp, DashboardExit
 from balance_tui.ui.key_room import with_key_room
 from balance_tui.ui.screens.help import HelpScreen
-from balance_tui.ui.widgets.balances import BalanceTable
+from balance_tui.ui.widgets.balances import BalancesPanel, BalanceTable
 
 from .fakes import (
     CONSUMER_ID,
@@ -39,6 +40,7 @@ from .fakes import (
     balance_row,
     customer_id,
     group_changed,
+    lag_view,
     make_settings,
     member_row,
     session_started,
@@ -270,6 +272,24 @@ async def test_negative_balance_is_drawn_in_the_negative_style() -> None:
         assert "negative" in table.row_style_names(second) and "negative" not in table.row_style_names(first)
 
 
+async def test_a_batch_repaints_only_the_lines_it_changed_on_screen() -> None:
+    worker, clock = FakeWorker(), FakeClock()
+    app = make_app(worker, clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        worker.post(BalancesChanged(tuple(balance_row(number, Decimal(number)) for number in range(100))))
+        table = table_of(app)
+        await wait_until(pilot, lambda: "CUST-000003" in text_of(table), "the first rows drawn")
+        await pilot.pause()
+        built = table.rows_built
+        # One row on screen changes; a new customer sorts below the screen.
+        worker.post(BalancesChanged((balance_row(3, "777.00"), balance_row(500))))
+        await wait_until(pilot, lambda: "777.00" in text_of(table), "the changed row drawn")
+        await wait_until(pilot, lambda: len(table.book) == 101, "the new customer taken in")
+        await pilot.pause()
+        assert table.rows_built == built + 1, "one line painted again, the changed one"
+        assert "101 rows" in str(app.query_one(BalancesPanel).border_subtitle)
+
+
 async def test_changed_rows_are_highlighted_then_fade() -> None:
     worker, clock = FakeWorker(), FakeClock()
     app = make_app(worker, clock=clock)
@@ -391,6 +411,32 @@ async def test_snapshot_updates_counters_and_header() -> None:
         assert CONSUMER_ID in header and "CONSUMING" in header and "generation 7" in header
 
 
+async def test_new_counters_and_lag_are_drawn_without_a_layout_of_the_screen(monkeypatch: pytest.MonkeyPatch) -> None:
+    layouts: list[Screen] = []
+    lay_out = Screen._refresh_layout
+
+    def counted(screen: Screen, *args: object, **kwargs: object) -> None:
+        layouts.append(screen)
+        lay_out(screen, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Screen, "_refresh_layout", counted)
+    worker = FakeWorker()
+    app = make_app(worker)
+    async with app.run_test(size=SIZE) as pilot:
+        worker.post(session_started(), snapshot(consumed=1_000, view=lag_view()))
+        figures = app.query_one("#figures")
+        await wait_until(pilot, lambda: "1,000" in text_of(figures), "the first counters")
+        await wait_until(pilot, lambda: not app.lag._dirty, "the first lag chart")
+        await pilot.pause()
+        before = len(layouts)
+        newer = lag_view()
+        worker.post(snapshot(consumed=2_000, view=newer))
+        await wait_until(pilot, lambda: "2,000" in text_of(figures), "the new counters")
+        await wait_until(pilot, lambda: app.lag.view is newer and not app.lag._dirty, "the new lag chart")
+        await pilot.pause()
+        assert len(layouts) == before, "the same lines with new figures move nothing on screen"
+
+
 async def test_joining_status_counts_seconds() -> None:
     worker, clock = FakeWorker(), FakeClock()
     app = make_app(worker, clock=clock)
@@ -495,8 +541,28 @@ async def test_keys_still_work_after_100k_customers_arrive() -> None:
         await wait_until(pilot, lambda: table.visible_count == 100_000, "100,000 rows", timeout=60)
         assert table.view[:3] == table.book.order[:3]
         assert [table.book.row(key).customer_id for key in table.view[:3]] == [customer_id(n) for n in range(3)]
+        # End scrolls to the end of the rows drawn; the last frame may not have drawn them all yet.
+        await wait_until(pilot, lambda: table.virtual_size.height == 100_001, "100,000 rows drawn")
         await pilot.press("end")
         await wait_until(pilot, lambda: "CUST-099999" in text_of(table), "last customer on screen")
+
+
+async def test_rows_arriving_during_a_scroll_do_not_stop_it() -> None:
+    worker = FakeWorker()
+    app = make_app(worker)
+    async with app.run_test(size=SIZE) as pilot:
+        worker.post(BalancesChanged(tuple(balance_row(number, Decimal(1)) for number in range(1, 20_000, 2))))
+        table = table_of(app)
+        await wait_until(pilot, lambda: table.virtual_size.height == 10_001, "10,000 rows drawn")
+        table.scroll_to(y=100, animate=False, immediate=True)
+        await wait_until(pilot, lambda: table.scroll_offset.y == 100, "scrolled to row 100")
+        table.scroll_to(y=5_000, duration=1.0)
+        # New customers sort between the ones on screen: the table holds its top row when they
+        # come, except while the user's scroll is under way.
+        worker.post(BalancesChanged(tuple(balance_row(number, Decimal(2)) for number in range(0, 2_000, 2))))
+        await wait_until(pilot, lambda: table.virtual_size.height == 11_001, "the new rows drawn")
+        await wait_until(pilot, lambda: not app.animator.is_being_animated(table, "scroll_y"), "the scroll's end")
+        assert table.scroll_offset.y == 5_000
 
 
 @pytest.mark.parametrize(("key", "strategy"), [("exclamation_mark", "range"), ("at", "roundrobin"),

@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import zip_longest
 from typing import ClassVar
 
 from rich.cells import set_cell_size
@@ -25,7 +26,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Input
@@ -103,6 +104,22 @@ def set_virtual_size(table: ScrollView, size: Size) -> None:
     table.virtual_size = size
 
 
+class PaintedLines:
+    """What the table's row lines showed when last painted, to repaint only the lines that changed."""
+
+    def __init__(self) -> None:
+        self._scroll_y: int | None = None
+        self._lines: list[tuple[Key, BalanceRow | None, bool]] = []
+
+    def changed_lines(self, scroll_y: int, lines: list[tuple[Key, BalanceRow | None, bool]]) -> list[int] | None:
+        """The widget lines (the header is line 0) whose (key, row, highlighted) differ; None: all of them."""
+        before, self._lines = self._lines, lines
+        if scroll_y != self._scroll_y or not before or not lines:
+            self._scroll_y = scroll_y
+            return None  # scrolled, or the empty table's message: the whole table
+        return [y for y, (was, now) in enumerate(zip_longest(before, lines), start=1) if was != now]
+
+
 class BalanceTable(ScrollView, can_focus=True):
     """Renders only the visible lines of the (filtered) sorted index; the header line stays on top."""
 
@@ -139,6 +156,7 @@ class BalanceTable(ScrollView, can_focus=True):
         self._top_key: Key | None = None
         #: The keys on screen, fetched once per (scroll position, change): render_line asks per line.
         self._window: tuple[tuple[int, int, int], list[Key]] | None = None
+        self._painted = PaintedLines()
         self._version = 0
         #: Row lines built, for tests that prove only the visible ones are.
         self.rows_built = 0
@@ -215,7 +233,7 @@ class BalanceTable(ScrollView, can_focus=True):
             self.book.order.filtered("")  # drops the match flags, which inserts would keep up for nobody
             self.view = self.book.order
         self._version += 1
-        self._layout(anchor)
+        self._layout(anchor, repaint_all=True)
 
     # -- drawing (on the app's tick) ---------------------------------------------------
 
@@ -236,16 +254,34 @@ class BalanceTable(ScrollView, can_focus=True):
         self._layout(anchor)
 
     def _anchor(self) -> Key | None:
-        """The key drawn on top, when scrolled: rows coming and going above it must not move it."""
-        return self._top_key if self.scroll_offset.y > 0 else None
+        """The key drawn on top, when scrolled: rows coming and going above it must not move it.
 
-    def _layout(self, anchor: Key | None) -> None:
-        self._columns = columns_for(self.book.longest_customer, self._spare_width())
+        None while a scroll is animated: holding the top row would stop the scroll where it is.
+        """
+        if self.scroll_offset.y <= 0 or self.app.animator.is_being_animated(self, "scroll_y"):
+            return None
+        return self._top_key
+
+    def _layout(self, anchor: Key | None, *, repaint_all: bool = False) -> None:
+        columns = columns_for(self.book.longest_customer, self._spare_width())
+        repaint_all = repaint_all or columns != self._columns
+        self._columns = columns
         set_virtual_size(self, Size(_line_width(self._columns), len(self.view) + 1))
         if anchor is not None:
             self.scroll_to(y=self.view.position(self.book.sort_string(anchor)), animate=False, immediate=True)
         self._version += 1
-        self.refresh()
+        scroll_y = self.scroll_offset.y
+        changed = self._painted.changed_lines(scroll_y, [
+            (key, self.book.rows.get(key), self._now is not None and self.book.is_fresh(key, self._now))
+            for key in self._keys_on_screen(scroll_y)])
+        if repaint_all or changed is None:
+            self.refresh()
+            return
+        # At a million customers the lines on screen rarely change between two frames, and
+        # repainting all of them was most of a frame (docs/performance.md).
+        width = max(self.virtual_size.width, self.size.width)
+        for line in changed:
+            self.refresh(Region(0, line, width, 1))
 
     def _spare_width(self) -> int:
         return self.scrollable_content_region.width - _line_width(columns_for(self.book.longest_customer, 0))
@@ -318,9 +354,6 @@ class BalanceTable(ScrollView, can_focus=True):
         row = self.book.rows.get(key)
         if row is None:  # dropped since the last flush; the next one rebuilds the view
             return Strip.blank(0)
-        customer_id, currency = key
-        balance_value, transaction_count, last_updated = row.balance, row.transaction_count, row.last_updated
-        last_transaction_id, partition_number = row.last_transaction_id, row.partition
         self.rows_built += 1
         names = self.row_style_names(key)
         base = self.rich_style
@@ -328,25 +361,33 @@ class BalanceTable(ScrollView, can_focus=True):
             base += self._style("changed")
         dim = base + self._style("dim")
         money = base + self._style("negative") if "negative" in names else base + Style(bold=True)
-        customer, balance, currency_column, count, last_tx, updated, partition = self._columns
-        cells = (
-            (" ", base, None),
-            (visible(customer_id), base, customer),
-            (fmt.money(balance_value), money, balance),
-            (visible(currency), dim, currency_column),
-            (f"{transaction_count:,}", base, count),
-            (visible(last_transaction_id), dim, last_tx),
-            (fmt.clock_time(last_updated), dim, updated),
-            (fmt.DASH if partition_number is None else str(partition_number), dim, partition),
-        )
-        segments = []
-        for text, style, column in cells:
-            if column is None:
-                segments.append(Segment(text, style))
-            else:
-                segments.append(Segment(_cell(text, column), style))
-                segments.append(Segment(" " * column.gap, base))
-        return Strip(segments)
+        return row_line(row, self._columns, base, dim, money)
+
+
+def row_line(row: BalanceRow, columns: tuple[Column, ...], base: Style, dim: Style, money: Style) -> Strip:
+    """One row's line: a segment per cell, each cut or padded to its column."""
+    customer_id, currency = row.customer_id, row.currency
+    balance_value, transaction_count, last_updated = row.balance, row.transaction_count, row.last_updated
+    last_transaction_id, partition_number = row.last_transaction_id, row.partition
+    customer, balance, currency_column, count, last_tx, updated, partition = columns
+    cells = (
+        (" ", base, None),
+        (visible(customer_id), base, customer),
+        (fmt.money(balance_value), money, balance),
+        (visible(currency), dim, currency_column),
+        (f"{transaction_count:,}", base, count),
+        (visible(last_transaction_id), dim, last_tx),
+        (fmt.clock_time(last_updated), dim, updated),
+        (fmt.DASH if partition_number is None else str(partition_number), dim, partition),
+    )
+    segments = []
+    for text, style, column in cells:
+        if column is None:
+            segments.append(Segment(text, style))
+        else:
+            segments.append(Segment(_cell(text, column), style))
+            segments.append(Segment(" " * column.gap, base))
+    return Strip(segments)
 
 
 class FilterInput(Input):
