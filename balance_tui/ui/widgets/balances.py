@@ -26,7 +26,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
-from textual.geometry import Region, Size
+from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Input
@@ -272,16 +272,15 @@ class BalanceTable(ScrollView, can_focus=True):
         self._version += 1
         scroll_y = self.scroll_offset.y
         changed = self._painted.changed_lines(scroll_y, [
-            (key, self.book.rows.get(key), self._now is not None and self.book.is_fresh(key, self._now))
+            (key, self.book.rows.get(key), "changed" in self.row_style_names(key))
             for key in self._keys_on_screen(scroll_y)])
         if repaint_all or changed is None:
             self.refresh()
             return
         # At a million customers the lines on screen rarely change between two frames, and
         # repainting all of them was most of a frame (docs/performance.md).
-        width = max(self.virtual_size.width, self.size.width)
         for line in changed:
-            self.refresh(Region(0, line, width, 1))
+            self.refresh_line(scroll_y + line)
 
     def _spare_width(self) -> int:
         return self.scrollable_content_region.width - _line_width(columns_for(self.book.longest_customer, 0))
