@@ -15,6 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# No timing in tests: Hypothesis's per-example deadline failed a cold first run (imports and caches warming).
+settings.register_profile("balance-tui", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("balance-tui")
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:

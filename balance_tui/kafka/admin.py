@@ -213,6 +213,14 @@ def ensure_topic(
         time.sleep(0.05)  # metadata propagation poll, bounded by the deadline above
 
 
+#: librdkafka (2.16.1 here) aborts the process when a coordinator admin request (DescribeConsumerGroups,
+#: DeleteConsumerGroups) has timed out while its coordinator was away and the coordinator comes back: the
+#: request outlives its timed-out op and is sent then, and its error path frees the op's state twice
+#: (librdkafka issue #4605; tests/integration/test_admin_outage.py makes it happen on Apache Kafka).
+#: So such a request is never left to time out inside librdkafka: it gets this long, its caller waits
+#: on the future only as long as it means to, then drops the client, which cancels the request safely.
+COORDINATOR_REQUEST_TIMEOUT_SECONDS = 600.0
+
 
 def delete_empty_group(client_config: dict[str, str], group: str, timeout: float = 5.0) -> str:
     """Try to delete a consumer group; "deleted", "gone", "not empty", "retry" or "refused: <why>".
@@ -222,9 +230,9 @@ def delete_empty_group(client_config: dict[str, str], group: str, timeout: float
     Only an empty group can be deleted, so this never disturbs running members.
     """
     admin = admin_client(client_config)  # keep it referenced: a collected client never completes its futures
-    futures = admin.delete_consumer_groups([group], request_timeout=timeout)
+    futures = admin.delete_consumer_groups([group], request_timeout=COORDINATOR_REQUEST_TIMEOUT_SECONDS)
     try:
-        futures[group].result(timeout=timeout + 1)
+        futures[group].result(timeout=timeout)
     except KafkaException as error:
         code = error.args[0].code() if error.args and isinstance(error.args[0], KafkaError) else None
         if code == KafkaError.GROUP_ID_NOT_FOUND:
@@ -259,9 +267,9 @@ def bootstrap_accepts_connections(client_config: dict[str, str], timeout: float 
 def group_state(client_config: dict[str, str], group: str, timeout: float = 5.0) -> str:
     """The group's state from DescribeGroups: "Stable", "Empty", ..., "gone" (no such group), or "retry"."""
     admin = admin_client(client_config)  # referenced until the answer is in
-    future = admin.describe_consumer_groups([group], request_timeout=timeout)[group]
+    future = admin.describe_consumer_groups([group], request_timeout=COORDINATOR_REQUEST_TIMEOUT_SECONDS)[group]
     try:
-        description = future.result(timeout=timeout + 1)
+        description = future.result(timeout=timeout)
     except KafkaException as error:
         code = error.args[0].code() if error.args and isinstance(error.args[0], KafkaError) else None
         return "gone" if code == KafkaError.GROUP_ID_NOT_FOUND else "retry"

@@ -38,7 +38,12 @@ from balance_tui.core.group import (
 )
 from balance_tui.errors import BrokerUnreachable, UserError
 from balance_tui.kafka import error_reason
-from balance_tui.kafka.admin import admin_client, ensure_topic, topic_partition_count
+from balance_tui.kafka.admin import (
+    COORDINATOR_REQUEST_TIMEOUT_SECONDS,
+    admin_client,
+    ensure_topic,
+    topic_partition_count,
+)
 
 _QUIET = logging.getLogger("balance_tui.rdkafka.members")
 _QUIET.addHandler(logging.NullHandler())
@@ -56,6 +61,9 @@ POLL_BUDGET = 2_000
 #: The topic only ever needs the last minute; an hour keeps a long lab session small.
 MEMBERS_TOPIC_CONFIG = {"retention.ms": str(3_600_000)}
 DESCRIBE_INTERVAL_SECONDS = 10.0
+#: A DescribeGroups answer not in after this long is given up, with the admin client that asked it (see
+#: COORDINATOR_REQUEST_TIMEOUT_SECONDS: librdkafka must never time the request out itself).
+DESCRIBE_PATIENCE_SECONDS = 5.0
 
 
 def members_topic(group: str) -> str:
@@ -85,7 +93,10 @@ class MemberBeacon:
         #: The send time of the newest heartbeat of ours read back: every record before it was read too.
         self.echo_at: datetime | None = None
         self._seen_commands: set[str] = set()
+        #: DescribeGroups requests given up unanswered, each with the admin client that sent it.
+        self.describes_abandoned = 0
         self._describe: Future[Any] | None = None
+        self._describe_asked_at = 0.0
         #: The DescribeGroups answer in flight was asked before a rebalance: drop it when it comes.
         self._discard_in_flight = False
         self._next_describe = 0.0
@@ -97,6 +108,7 @@ class MemberBeacon:
         except UserError:  # a broker may refuse the retention setting: the topic matters more
             ensure_topic(config, self.topic, MEMBERS_TOPIC_PARTITIONS)
         partitions = topic_partition_count(config, self.topic) or MEMBERS_TOPIC_PARTITIONS
+        self._config = config
         self._admin = admin_client(config)
         self._producer = Producer({
             **config,
@@ -228,9 +240,11 @@ class MemberBeacon:
         members while we own some does not describe groups, and is not asked again. `ask=False`
         only collects an answer in flight: the caller knows the broker cannot take a request now.
         """
-        if self._describe is not None:
-            if not self._describe.done():
+        if self._describe is not None and not self._describe.done():
+            if time.monotonic() - self._describe_asked_at < DESCRIBE_PATIENCE_SECONDS:
                 return
+            self._abandon_describe()
+        if self._describe is not None:
             stale, self._discard_in_flight = self._discard_in_flight, False
             try:
                 answer = group_from_description(self._describe.result(), self.source_topic)
@@ -246,11 +260,21 @@ class MemberBeacon:
             self.broker_group = None
             return
         if ask and time.monotonic() >= self._next_describe:
-            self._next_describe = time.monotonic() + DESCRIBE_INTERVAL_SECONDS
+            self._next_describe = self._describe_asked_at = time.monotonic()
+            self._next_describe += DESCRIBE_INTERVAL_SECONDS
             try:
-                self._describe = self._admin.describe_consumer_groups([self.group], request_timeout=5)[self.group]
+                self._describe = self._admin.describe_consumer_groups(
+                    [self.group], request_timeout=COORDINATOR_REQUEST_TIMEOUT_SECONDS)[self.group]
             except KafkaException:
                 self.broker_group = None
+
+    def _abandon_describe(self) -> None:
+        """Drop the unanswered request with its client: destroying the client cancels the request safely,
+        where a request timed out by librdkafka would abort the process once the coordinator is back."""
+        self._describe, self._discard_in_flight = None, False
+        self.broker_group = None
+        self.describes_abandoned += 1
+        self._admin = admin_client(self._config)
 
     def describe_soon(self, seconds: float = 1.0) -> None:
         """After a rebalance: forget the last answer (it is stale) and ask again within `seconds`.
@@ -276,7 +300,7 @@ def describe_group_members(client_config: dict[str, str], group: str, topic: str
     """
     # Keep the client referenced until the answer is in: a collected AdminClient never completes it.
     client = admin_client(client_config)
-    future = client.describe_consumer_groups([group], request_timeout=timeout)[group]
+    future = client.describe_consumer_groups([group], request_timeout=COORDINATOR_REQUEST_TIMEOUT_SECONDS)[group]
     try:
         description = future.result(timeout=timeout)
     except (KafkaException, TimeoutError):

@@ -459,15 +459,16 @@ class LabRun:
         """On a real cluster, remove the topics and groups this run created (their names are unique to it)."""
         from confluent_kafka import KafkaException
 
-        from balance_tui.kafka.admin import admin_client
+        from balance_tui.kafka.admin import COORDINATOR_REQUEST_TIMEOUT_SECONDS, admin_client
 
         client = admin_client(self.client_config)
         try:
             # Members create topics of their own (the changelog, ...): every name with this run's prefix.
             topics = sorted(name for name in client.list_topics(timeout=10).topics if name.startswith(self.prefix))
             groups = [g.group for g in self.groups]
-            futures = {**(client.delete_topics(topics, operation_timeout=15) if topics else {}),
-                       **(client.delete_consumer_groups(groups, request_timeout=15) if groups else {})}
+            deleting_groups = client.delete_consumer_groups(
+                groups, request_timeout=COORDINATOR_REQUEST_TIMEOUT_SECONDS) if groups else {}
+            futures = {**(client.delete_topics(topics, operation_timeout=15) if topics else {}), **deleting_groups}
             for name, future in futures.items():
                 try:
                     future.result(timeout=20)
