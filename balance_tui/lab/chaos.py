@@ -94,7 +94,7 @@ class ChaosRun:
         for fault in plan.faults:
             record = FaultRecord(fault)
             self.records.append(record)
-            schedule.at(t0 + fault.at_s, functools.partial(injector.carry_out, record))
+            schedule.at(t0 + fault.at_s, functools.partial(injector.carry_out, record), planned=True)
         schedule.run(between=injector.check_members)
         self.faults_done_at = utc_now()
         lab.say("chaos: every fault done; waiting for the group to converge")

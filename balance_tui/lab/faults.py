@@ -5,6 +5,7 @@ input (bursts paced to their planned offsets), and the lab's own broker killed a
 
 from __future__ import annotations
 
+import functools
 import signal
 import time
 from collections import Counter
@@ -19,6 +20,10 @@ from balance_tui.lab.schedule import Schedule
 
 #: A member asked to leave (restart) that is still running after this is killed.
 LEAVE_TIMEOUT_S = 30.0
+#: How long a fault waits for its targets (or the broker) to be back from an earlier fault, when that
+#: fault's follow-up came later than planned (a replacement slow to start on a loaded machine), before
+#: it is skipped.
+TARGET_PATIENCE_S = 60.0
 
 
 class FaultInjector:
@@ -37,6 +42,10 @@ class FaultInjector:
         self.exits_seen: set[str] = set()
         #: The strategy of the last group-wide switch written (the group's when no member says).
         self.commanded = lab.options.strategy
+        #: Slot -> what an earlier fault still has to bring back there ("a SIGCONT", "a replacement").
+        self.returning: dict[int, str] = {}
+        #: The lab's broker is killed and not started again yet.
+        self.broker_away = False
 
     def alias(self) -> dict[str, str]:
         return {m.consumer_id: m.name.upper() for m in self.group.members}
@@ -99,13 +108,32 @@ class FaultInjector:
         strategy = self.group_strategy()
         (new,) = self.group.start_members(1, instance_ids=[old.instance_id], strategy=strategy)
         self.slots[slot] = new
+        self.returning.pop(slot, None)
         record.replacement, record.until = new.consumer_id, utc_now()
         if strategy != self.lab.options.strategy:
             record.notes.append(f"{new.name.upper()} started on {strategy}, the group's strategy then")
         self.lab.say(f"chaos: #{record.fault.number}: {new.name.upper()} ({strategy}) started in "
                      f"{old.name.upper()}'s place")
 
-    def carry_out(self, record: FaultRecord) -> None:
+    def awaited(self, record: FaultRecord) -> str | None:
+        """What the fault waits for before it can be carried out as planned: its targets back from an
+        earlier fault (every slot, for a broker restart), or the broker; None when nothing."""
+        if self.broker_away:
+            return "the broker"
+        slots = self.slots if record.fault.kind == "broker" else record.fault.slots
+        waits = [f"{self.slots[slot].name.upper()}'s {self.returning[slot]}"
+                 for slot in slots if slot in self.returning]
+        return ", ".join(waits) or None
+
+    def carry_out(self, record: FaultRecord, waited_s: float = 0.0, waited_for: str | None = None) -> None:
+        awaited = self.awaited(record)
+        if awaited is not None and waited_s < TARGET_PATIENCE_S:
+            self.schedule.hold_back(POLL_S, functools.partial(self.carry_out, record, waited_s + POLL_S,
+                                                              waited_for or awaited))
+            return
+        if waited_for is not None:
+            record.notes.append(f"waited {waited_s:.1f} s for {waited_for}, later than planned: "
+                                f"the faults after it moved as much")
         record.shifted_s = self.schedule.shifted_s
         getattr(self, f"_{record.fault.kind}")(record)
         fault = record.fault
@@ -126,12 +154,15 @@ class FaultInjector:
         record.at, record.targets = utc_now(), (member.consumer_id,)
         member.process.send_signal(signal.SIGKILL)
         member.process.wait(timeout=10)
+        self.returning[slot] = "replacement"
         self.schedule.after(record.fault.hold_s or 0.0, lambda: self.replace(record, slot, member))
 
     def _stop(self, record: FaultRecord) -> None:
-        member = self.member_in(record, record.fault.slots[0])
+        slot = record.fault.slots[0]
+        member = self.member_in(record, slot)
         if member is None:
             return
+        self.returning[slot] = "SIGCONT"
         member.frozen = True
         record.at, record.targets = utc_now(), (member.consumer_id,)
         member.process.send_signal(signal.SIGSTOP)
@@ -140,6 +171,7 @@ class FaultInjector:
             if member.alive:
                 member.process.send_signal(signal.SIGCONT)
             member.frozen = False
+            self.returning.pop(slot, None)
             record.until = utc_now()
             self.lab.say(f"chaos: #{record.fault.number}: SIGCONT {member.name.upper()}")
 
@@ -152,6 +184,7 @@ class FaultInjector:
             return
         member.leaving = True
         record.at, record.targets = utc_now(), (member.consumer_id,)
+        self.returning[slot] = "replacement"
         member.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + LEAVE_TIMEOUT_S
 
@@ -208,11 +241,13 @@ class FaultInjector:
             return
         record.at = utc_now()
         lab.kill_broker()
+        self.broker_away = True
         engine = lab.engine_choice.engine if lab.engine_choice is not None else ""
 
         def back() -> None:
             began = time.monotonic()
             lab.start_broker_again()
+            self.broker_away = False
             record.until = utc_now()
             record.notes.append("same data directory: data kept" if engine == "kafka"
                                 else "a new, empty cluster (memory storage): the generator recreates the topic")
