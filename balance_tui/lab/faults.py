@@ -42,8 +42,8 @@ class FaultInjector:
         self.exits_seen: set[str] = set()
         #: The strategy of the last group-wide switch written (the group's when no member says).
         self.commanded = lab.options.strategy
-        #: Slot -> what an earlier fault still has to bring back there ("a SIGCONT", "a replacement").
-        self.returning: dict[int, str] = {}
+        #: Slots whose member was killed or asked to leave, and whose new member is not started yet.
+        self.replacing: set[int] = set()
         #: The lab's broker is killed and not started again yet.
         self.broker_away = False
 
@@ -108,7 +108,7 @@ class FaultInjector:
         strategy = self.group_strategy()
         (new,) = self.group.start_members(1, instance_ids=[old.instance_id], strategy=strategy)
         self.slots[slot] = new
-        self.returning.pop(slot, None)
+        self.replacing.discard(slot)
         record.replacement, record.until = new.consumer_id, utc_now()
         if strategy != self.lab.options.strategy:
             record.notes.append(f"{new.name.upper()} started on {strategy}, the group's strategy then")
@@ -121,8 +121,8 @@ class FaultInjector:
         if self.broker_away:
             return "the broker"
         slots = self.slots if record.fault.kind == "broker" else record.fault.slots
-        waits = [f"{self.slots[slot].name.upper()}'s {self.returning[slot]}"
-                 for slot in slots if slot in self.returning]
+        waits = [f"{self.slots[slot].name.upper()}'s {'replacement' if slot in self.replacing else 'SIGCONT'}"
+                 for slot in slots if slot in self.replacing or self.slots[slot].frozen]
         return ", ".join(waits) or None
 
     def carry_out(self, record: FaultRecord, waited_s: float = 0.0, waited_for: str | None = None) -> None:
@@ -154,15 +154,13 @@ class FaultInjector:
         record.at, record.targets = utc_now(), (member.consumer_id,)
         member.process.send_signal(signal.SIGKILL)
         member.process.wait(timeout=10)
-        self.returning[slot] = "replacement"
+        self.replacing.add(slot)
         self.schedule.after(record.fault.hold_s or 0.0, lambda: self.replace(record, slot, member))
 
     def _stop(self, record: FaultRecord) -> None:
-        slot = record.fault.slots[0]
-        member = self.member_in(record, slot)
+        member = self.member_in(record, record.fault.slots[0])
         if member is None:
             return
-        self.returning[slot] = "SIGCONT"
         member.frozen = True
         record.at, record.targets = utc_now(), (member.consumer_id,)
         member.process.send_signal(signal.SIGSTOP)
@@ -171,7 +169,6 @@ class FaultInjector:
             if member.alive:
                 member.process.send_signal(signal.SIGCONT)
             member.frozen = False
-            self.returning.pop(slot, None)
             record.until = utc_now()
             self.lab.say(f"chaos: #{record.fault.number}: SIGCONT {member.name.upper()}")
 
@@ -184,7 +181,7 @@ class FaultInjector:
             return
         member.leaving = True
         record.at, record.targets = utc_now(), (member.consumer_id,)
-        self.returning[slot] = "replacement"
+        self.replacing.add(slot)
         member.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + LEAVE_TIMEOUT_S
 

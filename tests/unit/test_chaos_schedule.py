@@ -74,10 +74,10 @@ def test_a_broker_restart_waits_for_every_member_and_any_fault_for_the_broker(tm
     try:
         broker = FaultRecord(Fault(1, 0.0, "broker", hold_s=1.0))
         switch = FaultRecord(Fault(2, 0.0, "switch", (1,), ("range",), (0.0,)))
-        injector.returning[2] = "replacement"
+        injector.replacing.add(2)
         assert injector.awaited(broker) == "W2's replacement"
         assert injector.awaited(switch) is None  # slot 1 has nothing to come back from
-        injector.returning.clear()
+        injector.replacing.clear()
         injector.broker_away = True
         assert injector.awaited(switch) == "the broker"
     finally:
