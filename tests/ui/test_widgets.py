@@ -84,6 +84,35 @@ def test_every_needle_finds_exactly_the_ids_that_hold_it() -> None:
             assert len(book.order.filtered(needle)) == len(shown)
 
 
+def test_a_blocks_common_prefix_is_what_every_text_starts_with() -> None:
+    # Not only the first and the last in sort order: natural order puts cust-12 .. cust-19 before cust-120.
+    for texts in (["cust-12", "cust-13", "cust-120"], ["cust-1", "cust-10"], ["ab", ""], ["same", "same"], ["x"]):
+        prefix = balance_book._common_prefix(texts)
+        assert all(text.startswith(prefix) for text in texts)
+        assert len({text[:len(prefix) + 1] for text in texts}) > 1 or prefix in texts, texts
+
+
+def test_a_filtered_window_expands_only_the_blocks_that_hold_matches() -> None:
+    # Two matches far apart, hundreds of blocks without any between them (`cust-99999` at a
+    # million customers): the blocks in between must not be expanded from their flags.
+    with patch.object(balance_book, "BLOCK", 4):
+        book = BalanceBook()
+        book.apply([balance_row(number) for number in range(2000)], (), T0)
+        book.apply([balance_row(100_000)], (), T0)  # after every other
+        view = book.order.filtered("00000")  # CUST-000000 to CUST-000009, and CUST-100000
+        expanded = []
+        original = balance_book._LazyCompress.__getitem__
+
+        def counting(self, block: int) -> list:
+            expanded.append(block)
+            return original(self, block)
+
+        with patch.object(balance_book._LazyCompress, "__getitem__", counting):
+            window = view.window(0, 40)
+    assert window == [(f"CUST-{number:06d}", "EUR") for number in (*range(10), 100_000)]
+    assert len(expanded) <= 4, expanded  # the blocks of the first ten, and the last one
+
+
 def test_one_batch_and_one_by_one_agree() -> None:
     many = [balance_row(number) for number in range(300, 0, -1)]
     with patch.object(balance_book, "BLOCK", 8):
