@@ -20,11 +20,14 @@ from balance_tui.ui.widgets.timeline import entry_row
 
 from .fakes import T0, balance_row, group_changed, lag_view, member_row, timeline_entry
 
-# A batch: rows of (customer number, currency) with a balance; or a removal of partitions.
+# A batch: rows of (customer number, currency, partition) with a balance; or a removal of partitions.
+# A row's partition is mostly its customer's usual one; sometimes another (the producer keyed it anew).
 customers = st.integers(min_value=0, max_value=300)
+partitions = st.one_of(st.none(), st.none(), st.integers(min_value=0, max_value=5))
 batches = st.lists(
     st.one_of(
-        st.tuples(st.just("rows"), st.lists(st.tuples(customers, st.sampled_from(["EUR", "USD"])), max_size=150)),
+        st.tuples(st.just("rows"), st.lists(st.tuples(customers, st.sampled_from(["EUR", "USD"]), partitions),
+                                            max_size=150)),
         st.tuples(st.just("remove"), st.lists(st.integers(min_value=0, max_value=5), max_size=3)),
     ),
     max_size=12,
@@ -52,7 +55,8 @@ def test_book_matches_a_plain_dict_and_stays_sorted(operations: list[tuple[str, 
                 book.order.filtered(needle[:-1] or "x")
                 view = book.order.filtered(needle)
             if kind == "rows":
-                rows = [balance_row(number, str(step), currency=currency, count=step) for number, currency in payload]
+                rows = [balance_row(number, str(step), currency=currency, count=step, partition=partition)
+                        for number, currency, partition in payload]
                 book.apply(rows, (), T0)
                 expected.update({(row.customer_id, row.currency): row for row in rows})
             else:
@@ -111,6 +115,21 @@ def test_a_filtered_window_expands_only_the_blocks_that_hold_matches() -> None:
             window = view.window(0, 40)
     assert window == [(f"CUST-{number:06d}", "EUR") for number in (*range(10), 100_000)]
     assert len(expanded) <= 4, expanded  # the blocks of the first ten, and the last one
+
+
+def test_a_revoke_drops_keys_by_identity_and_by_value_when_the_index_holds_a_copy() -> None:
+    with patch.object(balance_book, "BLOCK", 4):
+        book = BalanceBook()
+        book.apply([balance_row(number, partition=number % 3) for number in range(60)], (), T0)
+        book.apply((), [0], T0)  # by the keys' identities
+        assert list(book.order) == sorted(book.rows, key=book.sort_string) and len(book.rows) == 40
+        # An equal key that is not the dict's own object (no code path makes one today): found by value.
+        first = book.order._keys[0][0]
+        book.order._keys[0][0] = (first[0] + "x")[:-1], first[1]
+        assert book.order._keys[0][0] is not first
+        book.apply((), [book.row(first).partition], T0)
+        assert first not in book.rows
+        assert list(book.order) == sorted(book.rows, key=book.sort_string) and len(book.rows) == 20
 
 
 def test_one_batch_and_one_by_one_agree() -> None:

@@ -211,12 +211,21 @@ class SortedIndex:
     def clear(self) -> None:
         self._build([])
 
-    def remove(self, doomed: set[Key]) -> None:
-        """Drop these keys: one pass over the keys (it happens on a revoke, not per batch)."""
+    def rebuild(self, entries: list[tuple[str, Key, str]]) -> None:
+        """Hold these entries (in sort order) and nothing else; a filter set stays set."""
+        self._build(entries)
+
+    def remove(self, doomed: set[int]) -> None:
+        """Drop the keys whose `id` is in `doomed`: one pass over the keys (it happens on a revoke, not per batch).
+
+        By identity, not by value: the index holds the very key objects of the book's dict, and
+        a million tuple keys hashed anew took 486 ms here, each reading the tuple and both its
+        strings from a heap of 1.6 GB (docs/performance.md); their addresses are in the blocks.
+        """
         columns = [self._sorts, self._keys, self._texts, self._hits] if self.needle else \
             [self._sorts, self._keys, self._texts]
         for block in reversed(range(len(self._keys))):
-            gone = list(map(doomed.__contains__, self._keys[block]))
+            gone = list(map(doomed.__contains__, map(id, self._keys[block])))
             if not any(gone):
                 continue
             kept = list(map(not_, gone))
@@ -392,15 +401,13 @@ class BalanceBook:
             self.longest_customer = max(self.longest_customer, len(shown))
         return parts
 
-    def apply(self, rows: Sequence[BalanceRow], removed_partitions: Iterable[int], now: datetime
-              ) -> tuple[list[tuple[str, Key, str]], set[Key]]:
+    def apply(self, rows: Sequence[BalanceRow], removed_partitions: Iterable[int], now: datetime) -> None:
         """Drop the removed partitions' customers, then take the batch's rows as current.
 
         Removal goes first so a partition revoked and assigned back within one batch keeps
-        the rows that arrived after it came back. Returns the index entries added and the keys
-        dropped, for views over the index to follow.
+        the rows that arrived after it came back. (A view over the index follows it by itself.)
         """
-        doomed = self.drop_partitions(removed_partitions)
+        self.drop_partitions(removed_partitions)
         table = self.rows
         new: list[Key] = []
         # The hot loop at a million customers: one store in a tuple-keyed dict per row (the
@@ -413,40 +420,45 @@ class BalanceBook:
                 new.append(key)
         if rows:
             self._recent.append([now, rows, None])
-        if not new:
-            return [], doomed
-        customer = self._customer
-        entries = []
-        for key in new:
-            start, text = customer(key[0])
-            entries.append((start + key[1], key, text))
-        entries.sort()
-        self.order.insert(entries)
-        self.membership += 1
-        return entries, doomed
+        if new:
+            self.order.insert(self._entries(new))
+            self.membership += 1
 
-    def drop_partitions(self, partitions: Iterable[int]) -> set[Key]:
-        """Forget the rows of these partitions; returns their keys."""
+    def drop_partitions(self, partitions: Iterable[int]) -> None:
+        """Forget the rows of these partitions."""
         gone = set(partitions)
         if not gone or not self.rows:
-            return set()
-        # One pass over the rows on a revoke, instead of a per-partition index kept up on every row.
-        doomed = {key for key, row in self.rows.items() if row.partition in gone}
+            return
+        # One pass over the rows on a revoke, instead of a per-partition column kept up by every
+        # insert (a fourth column of the index made each new customer 15% dearer, measured).
+        doomed = [key for key, row in self.rows.items() if row.partition in gone]
+        if not doomed:
+            return
+        self.membership += 1
         if len(doomed) == len(self.rows):  # everything (leaving the group): no need to pick keys out
             self.rows = {}
             self.order.clear()
-            self.membership += 1
-        elif doomed:
-            if len(doomed) > len(self.rows) // 4:
-                # A new dict of the rows kept: deleting half a million keys one by one took 2.5
-                # times as long (a revoke at a million customers, docs/performance.md).
-                self.rows = {key: row for key, row in self.rows.items() if row.partition not in gone}
-            else:
-                for key in doomed:
-                    del self.rows[key]
-            self.order.remove(doomed)
-            self.membership += 1
-        return doomed
+            return
+        if len(doomed) > len(self.rows) // 4:
+            # A new dict of the rows kept: deleting half a million keys one by one took 2.5
+            # times as long (a revoke at a million customers, docs/performance.md).
+            self.rows = {key: row for key, row in self.rows.items() if row.partition not in gone}
+        else:
+            for key in doomed:
+                del self.rows[key]
+        self.order.remove({id(key) for key in doomed})
+        if len(self.order) != len(self.rows):  # a key in the index that is not the dict's own object
+            self.order.rebuild(self._entries(list(self.rows)))
+
+    def _entries(self, keys: list[Key]) -> list[tuple[str, Key, str]]:
+        """The index's entries of these keys, sorted."""
+        customer = self._customer
+        entries = []
+        for key in keys:
+            start, text = customer(key[0])
+            entries.append((start + key[1], key, text))
+        entries.sort()
+        return entries
 
     def expire(self, now: datetime) -> bool:
         """Forget batches older than HIGHLIGHT_SECONDS; True when any went out."""
