@@ -60,7 +60,7 @@ def _common_prefix(texts: list[str]) -> str:
     """What every text starts with: what the smallest and the largest share, as the texts between them start so too.
 
     (`os.path.commonprefix` does the same after a copy of its list through `os.fspath`: the first
-    filter key after a million new customers spent a third of its 370 ms there, docs/performance.md.)
+    filter key after a million new customers spent 100 ms of its 370 there, docs/performance.md.)
     """
     low, high = min(texts), max(texts)
     for at, (mine, theirs) in enumerate(zip(low, high, strict=False)):
@@ -220,7 +220,7 @@ class SortedIndex:
 
         By identity, not by value: the index holds the very key objects of the book's dict, and
         a million tuple keys hashed anew took 486 ms here, each reading the tuple and both its
-        strings from a heap of 1.6 GB (docs/performance.md); their addresses are in the blocks.
+        strings from a heap of 1.6 GB, against 300 ms for their addresses (docs/performance.md).
         """
         columns = [self._sorts, self._keys, self._texts, self._hits] if self.needle else \
             [self._sorts, self._keys, self._texts]
