@@ -154,6 +154,10 @@ class BalanceApp(KeyRoomApp[DashboardExit]):
 
     def draw(self) -> None:
         """Render what changed since the last tick; the only place widgets are redrawn."""
+        if not self.partitions.is_attached:
+            # Exiting: Textual prunes the widgets, dropping their component styles, while this
+            # timer may tick once more (a partitions line built then raised KeyError, CI).
+            return
         now = self.clock()
         self.header.show(now)
         self.partitions.flush()

@@ -589,3 +589,13 @@ async def test_group_panel_shows_members_a_silent_countdown_and_unowned_partitio
         assert "▸ me" in shown and "2,3" in shown
         assert "unowned [4, 5]" in shown
         assert app.group.border_subtitle == "3 members, 6 partitions"
+
+
+async def test_a_tick_after_the_app_exited_draws_nothing_and_raises_nothing() -> None:
+    # The draw timer can tick once more while Textual prunes the widgets (and their styles) on exit.
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+    app.partitions.set_assignment([0, 1])  # a revoke's last news: rows to rebuild at the next tick
+    app.draw()
+    assert app.partitions._dirty  # left for a tick that never comes, instead of built without styles
