@@ -2,7 +2,7 @@
 
 `GroupMembership` owns the members-topic beacon and the `GroupView` built from everyone's
 heartbeats (and the broker's DescribeGroups where it tells the truth), the group-wide
-strategy switch in progress, and how long the group has refused this member's protocol.
+strategy switch in progress, and this member's join attempts (`JoinWatch`).
 The worker calls it from its loop; nothing here touches the consumer. docs/group-view.md.
 """
 
@@ -25,6 +25,7 @@ from balance_tui.core.group import (
     GroupView,
     MemberHeartbeat,
 )
+from balance_tui.core.join_watch import JoinWatch
 from balance_tui.errors import UserError
 from balance_tui.kafka.admin import (
     bootstrap_accepts_connections,
@@ -34,9 +35,6 @@ from balance_tui.kafka.admin import (
 from balance_tui.kafka.members import MemberBeacon
 from balance_tui.messages import GroupChanged
 
-#: A member refused by the group (INCONSISTENT_GROUP_PROTOCOL) this long, or twice its session timeout,
-#: adopts the strategy of the group's members.
-REFUSAL_HEAL_SECONDS = 15.0
 #: How often a member waiting in a group-wide switch tries to reset the emptied group.
 RESET_TRY_SECONDS = 0.5
 #: Where a reset deletes the group (Tansu), the requester of the switch does it; the others only
@@ -57,7 +55,7 @@ class ResetOutcome:
 
 
 class GroupMembership:
-    """The beacon, the group view, a group-wide switch in progress, and a refusal's duration."""
+    """The beacon, the group view, a group-wide switch in progress, and how the join goes."""
 
     def __init__(self, settings: Settings, consumer_id: str) -> None:
         self.settings = settings
@@ -66,10 +64,8 @@ class GroupMembership:
         self.beacon: MemberBeacon | None = None
         #: A group-wide switch in progress: rejoin only once the emptied group was reset.
         self.switch: GroupCommand | None = None
-        #: Since when the group has refused this member's protocol, in this join (None: not refused).
-        self.refused_since: float | None = None
-        #: Why the group refuses this member's join, shown beside JOINING until the next attempt.
-        self.refusal: str | None = None
+        #: This member's join attempts: a refusal, a silent join, and when either is healed.
+        self.joining = JoinWatch(consumer_id, settings.session_timeout_ms)
         self._last_heartbeat: MemberHeartbeat | None = None
 
     # -- the beacon ------------------------------------------------------------------------
@@ -239,17 +235,7 @@ class GroupMembership:
             return "empty" if state in ("Empty", "Dead", "gone") else ("not empty" if state != "retry" else state)
         return delete_empty_group(config, group)
 
-    # -- refusals ------------------------------------------------------------------------------
-
-    def new_join(self) -> None:
-        self.refusal = None
-        self.refused_since = None
-
-    def refused(self, hint: str, now: float) -> None:
-        """The group refused our protocol (said once per join): remember why and since when."""
-        self.refusal = "refused: " + hint.split(":", 1)[0]
-        if self.refused_since is None:
-            self.refused_since = now
+    # -- the group's strategies ---------------------------------------------------------------
 
     def strategies(self) -> set[str]:
         """The strategies of the other members that are in the group now (they own partitions).
@@ -260,35 +246,3 @@ class GroupMembership:
         members = [m for m in self.view.members() if m.consumer_id != self.consumer_id]
         assigned = {m.strategy for m in members if m.assignment}
         return assigned or {m.strategy for m in members}
-
-    def wedged(self, own: str, now: float, owns_partitions: bool) -> bool:
-        """Refused long enough by a group none of whose members owns a partition, all of them on `own`:
-        the broker keeps a protocol nobody uses (Tansu keeps an emptied group's protocol forever, e.g.
-        from an earlier run on another strategy). True for one member only, the first by consumer id;
-        it resets the group, and the others' next join succeeds. Asked again one refusal window later."""
-        if self.refused_since is None or owns_partitions or now - self.refused_since < self._refusal_window():
-            return False
-        members = self.view.members()
-        if any(m.assignment for m in members) or {m.strategy for m in members} - {own}:
-            return False
-        if min((m.consumer_id for m in members), default=self.consumer_id) < self.consumer_id:
-            return False
-        self.refused_since = now
-        return True
-
-    def _refusal_window(self) -> float:
-        return max(REFUSAL_HEAL_SECONDS, 2 * self.settings.session_timeout_ms / 1000)
-
-    def heal_target(self, own: str, now: float, owns_partitions: bool) -> tuple[str, float] | None:
-        """A member must never stay refused when it could fix itself: after a while, the strategy
-        every assigned member of the group uses, and how long we were refused; else None."""
-        if self.refused_since is None or owns_partitions:
-            return None
-        refused_for = now - self.refused_since
-        if refused_for < self._refusal_window():
-            return None
-        theirs = self.strategies()
-        if len(theirs) != 1 or own in theirs:
-            return None
-        self.refused_since = None
-        return next(iter(theirs)), refused_for

@@ -224,3 +224,32 @@ def test_a_group_emptied_on_another_protocol_takes_new_members(cluster, broker):
         assert len(resets) == 1 and resets[0]["consumer_id"] == "balance-worker-test-m1", resets
     else:
         assert resets == []  # Kafka took range at once: nothing wedged
+
+
+def test_a_group_whose_leader_left_mid_rebalance_still_takes_a_new_member(cluster, broker):
+    """A plain consumer leads the group; a member joins, and the leader leaves the moment it is
+    revoked, while the group re-forms. Kafka elects the member leader at once. Tansu 0.6.0 keeps the
+    departed leader and names it in every JoinGroup answer, so no assignment is ever made: the member
+    sees its join answered but never assigned for a window, nobody owning anything, and resets the group."""
+    from confluent_kafka import Consumer
+
+    group = cluster("range")
+    revoked: list[int] = []
+    leader = Consumer({"bootstrap.servers": group.bootstrap, "group.id": group.group,
+                       "partition.assignment.strategy": "range", "session.timeout.ms": 2000,
+                       "heartbeat.interval.ms": 500})
+    leader.subscribe([group.topic], on_revoke=lambda consumer, partitions: revoked.append(len(partitions)))
+    try:
+        wait_until(lambda: leader.poll(0.05) is None and len(leader.assignment()) == 6, 60,
+                   "the leader never got the six partitions")
+        member = group.start()
+        wait_until(lambda: leader.poll(0.05) is None and bool(revoked), 60,
+                   "the leader was never revoked for the member's join")
+    finally:
+        leader.close()  # leaves the group while it re-forms
+    group.wait_for_assignments([6], timeout=90)
+    resets = member.events("group_reset")
+    if broker.engine == "tansu":
+        assert [(e["reason"], e["outcome"]) for e in resets] == [("stalled", "deleted")], member.story()
+    else:
+        assert resets == [], member.story()  # Kafka re-formed the group by itself

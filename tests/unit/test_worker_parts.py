@@ -257,27 +257,13 @@ def test_a_commit_due_writes_the_offsets_even_without_changes() -> None:
     assert writer.offsets[0] == {2: 45}
 
 
-# -- the group's refusals and the broker's health ------------------------------------------------------------
+# -- group heartbeats and the broker's health ------------------------------------------------------------------
 
 
 def heartbeat(member: str, strategy: str, assignment: tuple[int, ...]) -> MemberHeartbeat:
     return MemberHeartbeat(consumer_id=member, host="h", pid=1, strategy=strategy, status="Consuming",
                            assignment=assignment, generation=3, lag=0, rate=0.0, work_ms=0, sent_at=T0,
                            session_timeout_ms=2_000)
-
-
-def test_a_refused_member_adopts_the_groups_strategy_only_after_a_while(tmp_path: Path) -> None:
-    membership = GroupMembership(load_settings({"session_timeout_ms": 2000, "heartbeat_interval_ms": 500}), "me")
-    membership.view.observe(heartbeat("a", "roundrobin", (0, 1, 2)), T0)
-    membership.view.observe(heartbeat("b", "range", ()), T0)  # owns nothing: not what the group uses
-    assert membership.strategies() == {"roundrobin"}
-    assert membership.heal_target("range", now=100.0, owns_partitions=False) is None  # never refused
-    membership.refused("the group uses roundrobin, not range: press 2", now=100.0)
-    assert membership.refusal == "refused: the group uses roundrobin, not range"
-    assert membership.heal_target("range", now=110.0, owns_partitions=False) is None  # not long enough
-    assert membership.heal_target("range", now=116.0, owns_partitions=False) == ("roundrobin", 16.0)
-    membership.new_join()
-    assert membership.refusal is None and membership.refused_since is None
 
 
 def test_coordinator_admin_requests_wait_until_every_broker_is_up_a_while() -> None:
@@ -546,33 +532,6 @@ def test_where_a_reset_deletes_the_group_only_the_requester_resets_at_once(monke
     monkeypatch.setattr(membership, "reset_emptied_group", lambda admin_safe: deletes.append(admin_safe) or "deleted")
     ended = membership.wait_for_reset(lambda: "roundrobin", lambda command: None, lambda: None, lambda: True)
     assert deletes == [True] and (ended.by, ended.outcome) == ("me", "deleted")
-
-
-def test_a_group_nobody_is_in_is_reset_by_its_first_member_only_after_a_refusal_window() -> None:
-    settings = load_settings({"session_timeout_ms": 2000, "heartbeat_interval_ms": 500})
-    first, second = GroupMembership(settings, "a"), GroupMembership(settings, "b")
-    for membership in (first, second):
-        membership.view.observe(heartbeat("a", "range", ()), T0)
-        membership.view.observe(heartbeat("b", "range", ()), T0)
-        membership.view.rows(T0)
-        membership.refused("INCONSISTENT_GROUP_PROTOCOL: refused", now=100.0)
-    assert not first.wedged("range", now=110.0, owns_partitions=False)  # not refused long enough
-    assert not second.wedged("range", now=116.0, owns_partitions=False)  # "a" comes first
-    assert first.wedged("range", now=116.0, owns_partitions=False)
-    assert not first.wedged("range", now=117.0, owns_partitions=False)  # once per refusal window
-    assert first.wedged("range", now=131.0, owns_partitions=False)
-
-    assigned = GroupMembership(settings, "a")
-    assigned.view.observe(heartbeat("a", "range", ()), T0)
-    assigned.view.observe(heartbeat("b", "range", (0, 1, 2)), T0)  # the group works: refused for another reason
-    assigned.view.rows(T0)
-    assigned.refused("INCONSISTENT_GROUP_PROTOCOL: refused", now=100.0)
-    assert not assigned.wedged("range", now=200.0, owns_partitions=False)
-    other = GroupMembership(settings, "a")
-    other.view.observe(heartbeat("b", "roundrobin", ()), T0)  # a member on another strategy: heal_target's case
-    other.view.rows(T0)
-    other.refused("INCONSISTENT_GROUP_PROTOCOL: refused", now=100.0)
-    assert not other.wedged("range", now=200.0, owns_partitions=False)
 
 
 def test_a_brokers_own_error_says_it_answers_a_local_one_does_not(worker: ConsumerWorker) -> None:

@@ -18,6 +18,7 @@ from balance_tui.control import WorkerCommand
 from balance_tui.core.assignment import utc_now
 from balance_tui.core.broker_profile import consumer_protocol_refusal
 from balance_tui.core.group import HEARTBEAT_SECONDS
+from balance_tui.core.join_watch import WEDGED
 from balance_tui.core.rows import ConsumerStatus
 from balance_tui.kafka.admin import set_consumer_group_timeouts
 from balance_tui.kafka.worker.applier import BatchApplier
@@ -96,7 +97,7 @@ class ConsumptionLoop:
         if reporter.status.status != ConsumerStatus.BROKER_UNREACHABLE:
             reporter.status.set(ConsumerStatus.JOINING, "0s")
         reporter.errors.new_join()
-        self.group.membership.new_join()
+        self.group.membership.joining.new_join()
         return consumer
 
     def _set_group_timeouts(self) -> None:
@@ -218,13 +219,14 @@ class ConsumptionLoop:
         strategy after being refused too long."""
         assert self.handler.join_started is not None
         state, membership = self.state, self.group.membership
-        refusal = membership.refusal
-        self.reporter.status.set(ConsumerStatus.JOINING, f"{now - self.handler.join_started:.0f}s"
-                                                         + (f" · {refusal}" if refusal else ""))
-        if membership.wedged(state.strategy, now, state.owns_partitions):
-            self._reset_wedged_group()
+        joining, waited = membership.joining, now - self.handler.join_started
+        self.reporter.status.set(ConsumerStatus.JOINING, f"{waited:.0f}s"
+                                                         + (f" · {joining.refusal}" if joining.refusal else ""))
+        reason = joining.stuck(membership.view, state.strategy, now, waited, state.owns_partitions)
+        if reason is not None:
+            self._reset_stuck_group(reason, waited)
             return False
-        target = membership.heal_target(state.strategy, now, state.owns_partitions)
+        target = joining.heal_target(membership.strategies(), state.strategy, now, state.owns_partitions)
         if target is None or consumer_protocol_refusal(state.broker, target[0]):
             return False
         strategy, refused_for = target
@@ -234,13 +236,16 @@ class ConsumptionLoop:
                                                    f"every member in it uses {strategy}: rejoining with {strategy}")
         return isinstance(self.commands.change_strategy(strategy), Rejoin)
 
-    def _reset_wedged_group(self) -> None:
-        """Nobody in the group uses the protocol it holds to: reset it, as a group-wide switch would."""
+    def _reset_stuck_group(self, reason: str, waited: float) -> None:
+        """Nobody in the group owns a partition and all use our protocol, yet it refuses us (wedged) or
+        never assigns (stalled): reset it, as a group-wide switch would. Our next attempt forms it."""
         state = self.state
         outcome = self.group.membership.reset_emptied_group(state.health.admin_requests_safe(time.monotonic()))
-        self.reporter.write(Event.GROUP_RESET, by=state.consumer_id, outcome=outcome, reason="wedged")
-        self.reporter.timeline("group_reset", f"the group refused {state.strategy} though no member owns a "
-                                              f"partition and all use {state.strategy}: reset asked, {outcome}")
+        self.reporter.write(Event.GROUP_RESET, by=state.consumer_id, outcome=outcome, reason=reason)
+        why = (f"the group refused {state.strategy}" if reason == WEDGED else
+               f"the join went {waited:.0f} s without an assignment or a refusal")
+        self.reporter.timeline("group_reset", f"{why} though no member owns a partition and all use "
+                                              f"{state.strategy}: reset asked, {outcome}")
 
     def _check_changelog_refused(self) -> LoopOutcome | None:
         """The cluster refuses this member transactions: balances cannot be kept exact, so stop and say why."""

@@ -135,7 +135,7 @@ class Reporter:
         hint = ERROR_HINTS.get(name, "")
         if name in self.errors.once_per_join:  # kept in the header until the next join attempt
             hint = refusal_hint(self.state.strategy, self.membership.strategies())
-            self.membership.refused(hint, now)
+            self.membership.joining.refused(hint, now)
         repeats: dict[str, Any] = {"repeated_since_last": verdict.repeats} if verdict.repeats else {}
         self.session.write(Event.ERROR, code=name, reason=text, fatal=error.fatal(), **repeats)
         # Kept in the tracker's history for the export; the UI draws its own line from the message.

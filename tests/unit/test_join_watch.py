@@ -1,0 +1,86 @@
+"""JoinWatch: a refused or silent join is waited out for one window, then healed exactly once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from balance_tui.core.group import GroupView, MemberHeartbeat
+from balance_tui.core.join_watch import STALLED, WEDGED, JoinWatch
+
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def heartbeat(member: str, strategy: str, assignment: tuple[int, ...]) -> MemberHeartbeat:
+    return MemberHeartbeat(consumer_id=member, host="h", pid=1, strategy=strategy, status="Joining",
+                           assignment=assignment, generation=3, lag=0, rate=0.0, work_ms=0, sent_at=T0,
+                           session_timeout_ms=2_000)
+
+
+def view_of(*members: MemberHeartbeat) -> GroupView:
+    view = GroupView()
+    for member in members:
+        view.observe(member, T0)
+    view.rows(T0)
+    return view
+
+
+def test_the_window_is_fifteen_seconds_or_two_session_timeouts() -> None:
+    assert JoinWatch("a", 2_000).window == 15.0
+    assert JoinWatch("a", 45_000).window == 90.0
+
+
+def test_a_refused_member_adopts_the_groups_strategy_only_after_a_while() -> None:
+    watch = JoinWatch("me", 2_000)
+    assert watch.heal_target({"roundrobin"}, "range", now=100.0, owns_partitions=False) is None  # never refused
+    watch.refused("the group uses roundrobin, not range: press 2", now=100.0)
+    assert watch.refusal == "refused: the group uses roundrobin, not range"
+    assert watch.heal_target({"roundrobin"}, "range", now=110.0, owns_partitions=False) is None  # not long enough
+    assert watch.heal_target({"roundrobin", "range"}, "range", now=116.0, owns_partitions=False) is None  # no one
+    assert watch.heal_target({"roundrobin"}, "range", now=116.0, owns_partitions=True) is None
+    assert watch.heal_target({"roundrobin"}, "range", now=116.0, owns_partitions=False) == ("roundrobin", 16.0)
+    watch.new_join()
+    assert watch.refusal is None and watch.refused_since is None
+
+
+def test_a_refused_group_nobody_is_in_is_reset_by_its_first_member_once_per_window() -> None:
+    view = view_of(heartbeat("a", "range", ()), heartbeat("b", "range", ()))
+    first, second = JoinWatch("a", 2_000), JoinWatch("b", 2_000)
+    for watch in (first, second):
+        watch.refused("INCONSISTENT_GROUP_PROTOCOL: refused", now=100.0)
+    assert first.stuck(view, "range", now=110.0, joining_for=10.0, owns_partitions=False) is None  # too soon
+    assert second.stuck(view, "range", now=116.0, joining_for=16.0, owns_partitions=False) is None  # "a" first
+    assert first.stuck(view, "range", now=116.0, joining_for=16.0, owns_partitions=False) == WEDGED
+    assert first.stuck(view, "range", now=117.0, joining_for=17.0, owns_partitions=False) is None  # once a window
+    assert first.stuck(view, "range", now=131.0, joining_for=31.0, owns_partitions=False) == WEDGED
+
+
+def test_a_refused_member_resets_nothing_where_the_group_works_or_uses_another_strategy() -> None:
+    working = view_of(heartbeat("a", "range", ()), heartbeat("b", "range", (0, 1, 2)))
+    mixed = view_of(heartbeat("b", "roundrobin", ()))  # heal_target's case: adopt, do not reset
+    for view in (working, mixed):
+        watch = JoinWatch("a", 2_000)
+        watch.refused("INCONSISTENT_GROUP_PROTOCOL: refused", now=100.0)
+        assert watch.stuck(view, "range", now=200.0, joining_for=100.0, owns_partitions=False) is None
+
+
+def test_a_silent_join_resets_the_group_after_a_window_only_where_nobody_owns_anything() -> None:
+    """Tansu 0.6.0 keeps a re-forming group's departed leader: every join is answered, none assigned."""
+    view = view_of(heartbeat("a", "cooperative-sticky", ()), heartbeat("b", "cooperative-sticky", ()))
+    first, second = JoinWatch("a", 2_000), JoinWatch("b", 2_000)
+    assert first.stuck(view, "cooperative-sticky", now=100.0, joining_for=14.9, owns_partitions=False) is None
+    assert second.stuck(view, "cooperative-sticky", now=100.0, joining_for=15.0, owns_partitions=False) is None
+    assert first.stuck(view, "cooperative-sticky", now=100.0, joining_for=15.0, owns_partitions=True) is None
+    assert first.stuck(view, "cooperative-sticky", now=100.0, joining_for=15.0, owns_partitions=False) == STALLED
+    # The join goes on (the consumer is the same): the next reset only one window after this one.
+    assert first.stuck(view, "cooperative-sticky", now=110.0, joining_for=25.0, owns_partitions=False) is None
+    assert first.stuck(view, "cooperative-sticky", now=115.0, joining_for=30.0, owns_partitions=False) == STALLED
+    first.new_join()
+    assert first.stuck(view, "cooperative-sticky", now=116.0, joining_for=1.0, owns_partitions=False) is None
+
+    consuming = view_of(heartbeat("a", "range", ()), heartbeat("b", "range", (0, 1, 2)))  # a slow join, not stuck
+    assert JoinWatch("a", 2_000).stuck(consuming, "range", now=200.0, joining_for=60.0, owns_partitions=False) is None
+    unknown = GroupView()  # no members topic: nothing says the others own nothing
+    assert JoinWatch("a", 2_000).stuck(unknown, "range", now=200.0, joining_for=60.0, owns_partitions=False) is None
+    refused = JoinWatch("a", 2_000)
+    refused.refused("INCONSISTENT_GROUP_PROTOCOL: refused", now=100.0)
+    assert refused.stuck(unknown, "range", now=200.0, joining_for=100.0, owns_partitions=False) == WEDGED
