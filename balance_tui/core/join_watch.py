@@ -5,8 +5,8 @@ the member's protocol on every attempt (INCONSISTENT_GROUP_PROTOCOL, said once p
 the broker may answer every attempt without ever assigning anything: Tansu 0.6.0 keeps the
 leader of a re-forming group after that leader left, names it in every JoinGroup answer, and
 refuses everyone else's SyncGroup, so no assignment is ever made (docs/broker.md). Each is
-waited out for one window (15 s, or two session timeouts), then healed: adopt the strategy the
-group's members use, or reset the group.
+waited out (a refusal 15 s or two session timeouts, a silent join 15 s or three), then healed:
+adopt the strategy the group's members use, or reset the group.
 
 Pure: the worker feeds it refusals and the clock and asks it against the group view.
 """
@@ -28,8 +28,11 @@ class JoinWatch:
 
     def __init__(self, consumer_id: str, session_timeout_ms: int) -> None:
         self.consumer_id = consumer_id
-        #: How long a refusal or a silent join is waited out before it is healed.
+        #: How long a refusal is waited out before it is healed.
         self.window = max(REFUSAL_HEAL_SECONDS, 2 * session_timeout_ms / 1000)
+        #: How long a silent join is: a member killed as this one joins leaves its partitions without
+        #: an owner for a session timeout, and Tansu's cooperative rounds take up to two more.
+        self.stall_window = max(REFUSAL_HEAL_SECONDS, 3 * session_timeout_ms / 1000)
         #: Since when the group has refused this member's protocol, in this join (None: not refused).
         self.refused_since: float | None = None
         #: Why the group refuses this member's join, shown beside JOINING until the next attempt.
@@ -48,32 +51,36 @@ class JoinWatch:
         if self.refused_since is None:
             self.refused_since = now
 
-    def stuck(self, view: GroupView, own: str, now: float, joining_for: float, owns_partitions: bool) -> str | None:
+    def stuck(self, view: GroupView, own: str, now: float, joining_for: float, owns_partitions: bool,
+              partitions: int) -> str | None:
         """`WEDGED` or `STALLED` if this member must reset the group now, else None.
 
-        Wedged: refused for a window (the broker keeps a protocol nobody uses: Tansu keeps an
-        emptied group's protocol forever, e.g. from an earlier run on another strategy). Stalled:
-        joining for a window, never refused, never assigned. Only while none of the group's
-        members owns a partition and all of them use `own`, and only for the first of them by
-        consumer id: one reset, after which everyone's next join succeeds. Once per window. A
-        stall needs the group view to say so (a refusal is proof enough on its own).
+        Wedged: refused for a window while none of the group's members owns a partition (the
+        broker keeps a protocol nobody uses: Tansu keeps an emptied group's protocol forever, e.g.
+        from an earlier run on another strategy). Stalled: joining for a stall window, never
+        refused, while some of the topic's `partitions` have no owner in the group view (on
+        cooperative-sticky the others keep what they own while the group cannot form). Either only
+        while every member uses `own`, and only for the first by consumer id of the members owning
+        nothing: one reset, after which everyone's next join succeeds. Once per window.
         """
         if owns_partitions:
             return None
+        members = view.members()
         if self.refused_since is not None:
-            reason, since = WEDGED, self.refused_since
+            reason, since, window = WEDGED, self.refused_since, self.window
+            if any(m.assignment for m in members):
+                return None
         else:
-            reason, since = STALLED, now - joining_for
+            reason, since, window = STALLED, now - joining_for, self.stall_window
             if self._stall_reset_at is not None:
                 since = max(since, self._stall_reset_at)
-        if now - since < self.window:
+            owned = {p for m in members for p in m.assignment}
+            if not members or len(owned) >= partitions:
+                return None  # a slow join into a group that works, or no view to tell
+        if now - since < window or {m.strategy for m in members} - {own}:
             return None
-        members = view.members()
-        if reason == STALLED and not members:
-            return None  # without the members topic nothing says the others own nothing: a slow join
-        if any(m.assignment for m in members) or {m.strategy for m in members} - {own}:
-            return None
-        if min((m.consumer_id for m in members), default=self.consumer_id) < self.consumer_id:
+        idle = [m.consumer_id for m in members if not m.assignment]
+        if min(idle, default=self.consumer_id) < self.consumer_id:
             return None
         if reason == WEDGED:
             self.refused_since = now

@@ -253,3 +253,37 @@ def test_a_group_whose_leader_left_mid_rebalance_still_takes_a_new_member(cluste
         assert [(e["reason"], e["outcome"]) for e in resets] == [("stalled", "deleted")], member.story()
     else:
         assert resets == [], member.story()  # Kafka re-formed the group by itself
+
+
+def test_a_cooperative_group_whose_leader_left_mid_rebalance_gives_its_partitions_to_the_others(cluster, broker):
+    """The same on cooperative-sticky, where the others keep what they own meanwhile: a plain consumer
+    leads, a member owns half, a second member joins and the leader leaves at its incremental revoke.
+    On Tansu the group never forms again (the first member keeps its three, the leader's three have no
+    owner): the joining member sees partitions without an owner for a stall window and resets the group."""
+    from confluent_kafka import Consumer
+
+    group = cluster("cooperative-sticky")
+    revoked: list[int] = []
+    leader = Consumer({"bootstrap.servers": group.bootstrap, "group.id": group.group,
+                       "partition.assignment.strategy": "cooperative-sticky", "session.timeout.ms": 2000,
+                       "heartbeat.interval.ms": 500})
+    leader.subscribe([group.topic], on_revoke=lambda consumer, partitions: revoked.append(len(partitions)))
+    try:
+        wait_until(lambda: leader.poll(0.05) is None and len(leader.assignment()) == 6, 60,
+                   "the leader never got the six partitions")
+        first = group.start()
+        wait_until(lambda: leader.poll(0.05) is None and len(leader.assignment()) == 3
+                   and len(first.assignment() or ()) == 3, 90, "the leader and the first member never owned 3 + 3")
+        revokes = len(revoked)
+        joining = group.start()
+        wait_until(lambda: leader.poll(0.05) is None and len(revoked) > revokes, 60,
+                   "the leader was never revoked for the second member's join")
+    finally:
+        leader.close()  # leaves the group while it re-forms
+    group.wait_for_assignments([3, 3], timeout=90)
+    resets = [e for m in (first, joining) for e in m.events("group_reset")]
+    if broker.engine == "tansu":
+        assert [(e["consumer_id"], e["reason"], e["outcome"]) for e in resets] == [
+            ("balance-worker-test-m2", "stalled", "deleted")], joining.story()
+    else:
+        assert resets == [], joining.story()  # Kafka re-formed the group by itself

@@ -222,7 +222,8 @@ class ConsumptionLoop:
         joining, waited = membership.joining, now - self.handler.join_started
         self.reporter.status.set(ConsumerStatus.JOINING, f"{waited:.0f}s"
                                                          + (f" · {joining.refusal}" if joining.refusal else ""))
-        reason = joining.stuck(membership.view, state.strategy, now, waited, state.owns_partitions)
+        reason = joining.stuck(membership.view, state.strategy, now, waited, state.owns_partitions,
+                               state.partition_count)
         if reason is not None:
             self._reset_stuck_group(reason, waited)
             return False
@@ -237,15 +238,14 @@ class ConsumptionLoop:
         return isinstance(self.commands.change_strategy(strategy), Rejoin)
 
     def _reset_stuck_group(self, reason: str, waited: float) -> None:
-        """Nobody in the group owns a partition and all use our protocol, yet it refuses us (wedged) or
-        never assigns (stalled): reset it, as a group-wide switch would. Our next attempt forms it."""
+        """All on our protocol, the group refuses us though nobody owns a partition (wedged) or never assigns
+        though partitions have no owner (stalled): reset it, as a group-wide switch would."""
         state = self.state
         outcome = self.group.membership.reset_emptied_group(state.health.admin_requests_safe(time.monotonic()))
         self.reporter.write(Event.GROUP_RESET, by=state.consumer_id, outcome=outcome, reason=reason)
-        why = (f"the group refused {state.strategy}" if reason == WEDGED else
-               f"the join went {waited:.0f} s without an assignment or a refusal")
-        self.reporter.timeline("group_reset", f"{why} though no member owns a partition and all use "
-                                              f"{state.strategy}: reset asked, {outcome}")
+        why = (f"the group refused {state.strategy} though no member owns a partition" if reason == WEDGED else
+               f"the join went {waited:.0f} s without an assignment or a refusal while partitions have no owner")
+        self.reporter.timeline("group_reset", f"{why}, all on {state.strategy}: reset asked, {outcome}")
 
     def _check_changelog_refused(self) -> LoopOutcome | None:
         """The cluster refuses this member transactions: balances cannot be kept exact, so stop and say why."""
