@@ -14,6 +14,7 @@ Pure: the worker feeds it refusals and the clock and asks it against the group v
 from __future__ import annotations
 
 from balance_tui.core.group import GroupView
+from balance_tui.core.rows import ConsumerStatus
 
 #: A member refused by the group (INCONSISTENT_GROUP_PROTOCOL) this long, or twice its session timeout,
 #: adopts the strategy of the group's members; a group stuck this long is reset.
@@ -60,8 +61,8 @@ class JoinWatch:
         from an earlier run on another strategy). Stalled: joining for a stall window, never
         refused, while some of the topic's `partitions` have no owner in the group view (on
         cooperative-sticky the others keep what they own while the group cannot form). Either only
-        while every member uses `own`, and only for the first by consumer id of the members owning
-        nothing: one reset, after which everyone's next join succeeds. Once per window.
+        while every member uses `own`, and only for the first by consumer id of the members joining
+        with nothing: one reset, after which everyone's next join succeeds. Once per window.
         """
         if owns_partitions:
             return None
@@ -79,8 +80,9 @@ class JoinWatch:
                 return None  # a slow join into a group that works, or no view to tell
         if now - since < window or {m.strategy for m in members} - {own}:
             return None
-        idle = [m.consumer_id for m in members if not m.assignment]
-        if min(idle, default=self.consumer_id) < self.consumer_id:
+        # Only members that ask this too: one idle in the group (its status says so) never does.
+        joining = [m.consumer_id for m in members if not m.assignment and m.status == ConsumerStatus.JOINING.value]
+        if min(joining, default=self.consumer_id) < self.consumer_id:
             return None
         if reason == WEDGED:
             self.refused_since = now

@@ -10,8 +10,8 @@ from balance_tui.core.join_watch import STALLED, WEDGED, JoinWatch
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
-def heartbeat(member: str, strategy: str, assignment: tuple[int, ...]) -> MemberHeartbeat:
-    return MemberHeartbeat(consumer_id=member, host="h", pid=1, strategy=strategy, status="Joining",
+def heartbeat(member: str, strategy: str, assignment: tuple[int, ...], status: str = "Joining") -> MemberHeartbeat:
+    return MemberHeartbeat(consumer_id=member, host="h", pid=1, strategy=strategy, status=status,
                            assignment=assignment, generation=3, lag=0, rate=0.0, work_ms=0, sent_at=T0,
                            session_timeout_ms=2_000)
 
@@ -83,7 +83,7 @@ def test_a_silent_join_resets_the_group_after_a_window_only_while_partitions_hav
     assert first.stuck(view, coop, now=116.0, joining_for=1.0, owns_partitions=False, partitions=6) is None
 
 
-def test_a_stall_counts_partitions_without_an_owner_and_is_reset_by_the_first_member_owning_nothing() -> None:
+def test_a_stall_counts_partitions_without_an_owner_and_is_reset_by_the_first_member_joining_with_nothing() -> None:
     """On cooperative-sticky the others keep their partitions while the group cannot form."""
     coop = "cooperative-sticky"
     half = view_of(heartbeat("a", coop, (0, 1, 2)), heartbeat("b", coop, ()), heartbeat("c", coop, ()))
@@ -91,6 +91,9 @@ def test_a_stall_counts_partitions_without_an_owner_and_is_reset_by_the_first_me
                                        partitions=6) == STALLED  # "a" owns something: it is not the one
     assert JoinWatch("c", 2_000).stuck(half, coop, now=200.0, joining_for=60.0, owns_partitions=False,
                                        partitions=6) is None  # "b" comes first among those owning nothing
+    idle = view_of(heartbeat("a", coop, (0, 1, 2)), heartbeat("b", coop, (), status="Idle"), heartbeat("c", coop, ()))
+    assert JoinWatch("c", 2_000).stuck(idle, coop, now=200.0, joining_for=60.0, owns_partitions=False,
+                                       partitions=6) == STALLED  # "b" is idle in the group: it never asks
     everything = view_of(heartbeat("a", coop, (0, 1, 2)), heartbeat("b", coop, ()), heartbeat("c", coop, (3, 4, 5)))
     assert JoinWatch("b", 2_000).stuck(everything, coop, now=200.0, joining_for=60.0, owns_partitions=False,
                                        partitions=6) is None  # a slow join into a group that works
