@@ -26,6 +26,7 @@ from balance_tui.kafka.brokers.distribution import (
     normalise_tool_name,
 )
 from balance_tui.static_member import StaticMemberRecord, describe_static_rejoin
+from tests.helpers import member_heartbeat
 
 
 def _uvarint(value: int) -> bytes:
@@ -108,9 +109,7 @@ def test_describe_groups_is_given_up_only_when_it_lists_nobody_while_we_own_part
 
 
 def _beat(member: str, partitions: tuple[int, ...]) -> MemberHeartbeat:
-    return MemberHeartbeat(consumer_id=member, host="h", pid=1, strategy="range", status="Consuming",
-                           assignment=partitions, generation=3, lag=0, rate=1.0, work_ms=0, session_timeout_ms=10_000,
-                           sent_at=datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
+    return member_heartbeat(member, assignment=partitions, rate=1.0, session_timeout_ms=10_000)
 
 
 def test_members_only_the_broker_lists_get_rows_and_every_row_says_what_the_broker_says() -> None:

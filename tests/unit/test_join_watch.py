@@ -6,14 +6,13 @@ from datetime import UTC, datetime
 
 from balance_tui.core.group import GroupView, MemberHeartbeat
 from balance_tui.core.join_watch import STALLED, WEDGED, JoinWatch
+from tests.helpers import member_heartbeat
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
 def heartbeat(member: str, strategy: str, assignment: tuple[int, ...], status: str = "Joining") -> MemberHeartbeat:
-    return MemberHeartbeat(consumer_id=member, host="h", pid=1, strategy=strategy, status=status,
-                           assignment=assignment, generation=3, lag=0, rate=0.0, work_ms=0, sent_at=T0,
-                           session_timeout_ms=2_000)
+    return member_heartbeat(member, strategy, assignment, status, sent_at=T0)
 
 
 def view_of(*members: MemberHeartbeat) -> GroupView:

@@ -32,6 +32,7 @@ from balance_tui.kafka.worker.loop import _Schedule
 from balance_tui.kafka.worker.publishing import BalancePublisher, StatusBoard
 from balance_tui.kafka.worker.worker import ConsumerWorker
 from balance_tui.messages import BalancesChanged, StatusChanged
+from tests.helpers import member_heartbeat
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -261,9 +262,7 @@ def test_a_commit_due_writes_the_offsets_even_without_changes() -> None:
 
 
 def heartbeat(member: str, strategy: str, assignment: tuple[int, ...]) -> MemberHeartbeat:
-    return MemberHeartbeat(consumer_id=member, host="h", pid=1, strategy=strategy, status="Consuming",
-                           assignment=assignment, generation=3, lag=0, rate=0.0, work_ms=0, sent_at=T0,
-                           session_timeout_ms=2_000)
+    return member_heartbeat(member, strategy, assignment, sent_at=T0)
 
 
 def test_coordinator_admin_requests_wait_until_every_broker_is_up_a_while() -> None:
