@@ -226,27 +226,47 @@ def test_a_group_emptied_on_another_protocol_takes_new_members(cluster, broker):
         assert resets == []  # Kafka took range at once: nothing wedged
 
 
+class PlainLeader:
+    """A plain consumer that joins first, so it leads the group; it counts its revokes and is polled while
+    the test waits, so the group sees it alive until `leave`."""
+
+    def __init__(self, group, strategy: str) -> None:
+        from confluent_kafka import Consumer
+
+        self.revoked: list[int] = []
+        self.consumer = Consumer({"bootstrap.servers": group.bootstrap, "group.id": group.group,
+                                  "partition.assignment.strategy": strategy, "session.timeout.ms": 2000,
+                                  "heartbeat.interval.ms": 500})
+        self.consumer.subscribe([group.topic],
+                                on_revoke=lambda consumer, partitions: self.revoked.append(len(partitions)))
+        try:
+            self.wait(lambda: len(self.owned()) == 6, 60, "the leader never got the six partitions")
+        except AssertionError:
+            self.leave()
+            raise
+
+    def owned(self) -> list:
+        return self.consumer.assignment()
+
+    def wait(self, condition, timeout: float, what: str) -> None:
+        wait_until(lambda: self.consumer.poll(0.05) is None and condition(), timeout, what)
+
+    def leave(self) -> None:
+        self.consumer.close()
+
+
 def test_a_group_whose_leader_left_mid_rebalance_still_takes_a_new_member(cluster, broker):
     """A plain consumer leads the group; a member joins, and the leader leaves the moment it is
     revoked, while the group re-forms. Kafka elects the member leader at once. Tansu 0.6.0 keeps the
     departed leader and names it in every JoinGroup answer, so no assignment is ever made: the member
     sees its join answered but never assigned for a window, nobody owning anything, and resets the group."""
-    from confluent_kafka import Consumer
-
     group = cluster("range")
-    revoked: list[int] = []
-    leader = Consumer({"bootstrap.servers": group.bootstrap, "group.id": group.group,
-                       "partition.assignment.strategy": "range", "session.timeout.ms": 2000,
-                       "heartbeat.interval.ms": 500})
-    leader.subscribe([group.topic], on_revoke=lambda consumer, partitions: revoked.append(len(partitions)))
+    leader = PlainLeader(group, "range")
     try:
-        wait_until(lambda: leader.poll(0.05) is None and len(leader.assignment()) == 6, 60,
-                   "the leader never got the six partitions")
         member = group.start()
-        wait_until(lambda: leader.poll(0.05) is None and bool(revoked), 60,
-                   "the leader was never revoked for the member's join")
+        leader.wait(lambda: bool(leader.revoked), 60, "the leader was never revoked for the member's join")
     finally:
-        leader.close()  # leaves the group while it re-forms
+        leader.leave()  # while the group re-forms
     group.wait_for_assignments([6], timeout=90)
     resets = member.events("group_reset")
     if broker.engine == "tansu":
@@ -260,26 +280,18 @@ def test_a_cooperative_group_whose_leader_left_mid_rebalance_gives_its_partition
     leads, a member owns half, a second member joins and the leader leaves at its incremental revoke.
     On Tansu the group never forms again (the first member keeps its three, the leader's three have no
     owner): the joining member sees partitions without an owner for a stall window and resets the group."""
-    from confluent_kafka import Consumer
-
     group = cluster("cooperative-sticky")
-    revoked: list[int] = []
-    leader = Consumer({"bootstrap.servers": group.bootstrap, "group.id": group.group,
-                       "partition.assignment.strategy": "cooperative-sticky", "session.timeout.ms": 2000,
-                       "heartbeat.interval.ms": 500})
-    leader.subscribe([group.topic], on_revoke=lambda consumer, partitions: revoked.append(len(partitions)))
+    leader = PlainLeader(group, "cooperative-sticky")
     try:
-        wait_until(lambda: leader.poll(0.05) is None and len(leader.assignment()) == 6, 60,
-                   "the leader never got the six partitions")
         first = group.start()
-        wait_until(lambda: leader.poll(0.05) is None and len(leader.assignment()) == 3
-                   and len(first.assignment() or ()) == 3, 90, "the leader and the first member never owned 3 + 3")
-        revokes = len(revoked)
+        leader.wait(lambda: len(leader.owned()) == 3 and len(first.assignment() or ()) == 3, 90,
+                    "the leader and the first member never owned 3 + 3")
+        revokes = len(leader.revoked)
         joining = group.start()
-        wait_until(lambda: leader.poll(0.05) is None and len(revoked) > revokes, 60,
-                   "the leader was never revoked for the second member's join")
+        leader.wait(lambda: len(leader.revoked) > revokes, 60,
+                    "the leader was never revoked for the second member's join")
     finally:
-        leader.close()  # leaves the group while it re-forms
+        leader.leave()  # while the group re-forms
     group.wait_for_assignments([3, 3], timeout=90)
     resets = [e for m in (first, joining) for e in m.events("group_reset")]
     if broker.engine == "tansu":
