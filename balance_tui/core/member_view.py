@@ -94,14 +94,14 @@ def partition_rows(scene: PartitionScene, offsets: PartitionOffsets, lags: Mappi
 
 
 def counters(throughput: Throughput, ledger: Ledger, rejections: RejectionLog, lags: Mapping[int, int],
-             owns_partitions: bool, now: float) -> Counters:
+             owned: Iterable[int], now: float) -> Counters:
     """The counters panel's figures."""
     p50, p99 = throughput.latency.percentiles(now)
     return Counters(
         consumed=throughput.consumed, applied=ledger.applied, skipped=ledger.skipped,
         rejected=rejections.total, last_rejection=rejections.last, errors=throughput.errors,
         rate=throughput.rate.rate(now), rate_history=throughput.rate.history(now),
-        lag=total_lag(lags, owns_partitions), latency_p50_ms=p50, latency_p99_ms=p99,
+        lag=total_lag(lags, owned), latency_p50_ms=p50, latency_p99_ms=p99,
         rejected_by_reason=dict(rejections.by_reason), processing_errors=throughput.processing_errors,
         last_message_at=throughput.last_message_at, replayed=ledger.replayed,
         consumed_by_partition=dict(throughput.consumed_by_partition),
@@ -115,7 +115,7 @@ def stats_fields(throughput: Throughput, rejections: RejectionLog, lags: Mapping
     owned = sorted(owned)
     return {
         "consumed": throughput.consumed, "rate": round(throughput.rate.rate(now), 1),
-        "lag": total_lag(lags, bool(owned)), "lag_by_partition": {str(p): v for p, v in sorted(lags.items())},
+        "lag": total_lag(lags, owned), "lag_by_partition": {str(p): v for p, v in sorted(lags.items())},
         "rejected": rejections.total, "rejected_by_reason": dict(sorted(rejections.by_reason.items())),
         "errors": throughput.errors, "assignment": owned, "status": status,
     }

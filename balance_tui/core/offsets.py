@@ -168,8 +168,12 @@ class PartitionOffsets:
         return positions, highs, commits
 
 
-def total_lag(lags: Mapping[int, int], owns_partitions: bool) -> int | None:
-    """Lag over my partitions: 0 when I own none, None while no owned partition's lag is known."""
-    if lags:
+def total_lag(lags: Mapping[int, int], owned: Iterable[int]) -> int | None:
+    """Lag over my partitions: 0 when I own none, None while any owned partition's lag is unknown.
+
+    A sum over the known ones only would read 0 for a member that just took partitions whose
+    ends no fetch has told it yet: "caught up" while it has everything still to read.
+    """
+    if all(partition in lags for partition in owned):
         return sum(lags.values())
-    return None if owns_partitions else 0
+    return None

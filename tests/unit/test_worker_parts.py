@@ -96,9 +96,10 @@ def test_rates_and_total_lag() -> None:
     assert offsets.rates(0.0) == {}
     offsets.position = {0: 150}
     assert offsets.rates(2.0) == {0: 25.0}
-    assert total_lag({}, owns_partitions=False) == 0
-    assert total_lag({}, owns_partitions=True) is None
-    assert total_lag({0: 3, 1: 4}, owns_partitions=True) == 7
+    assert total_lag({}, owned=()) == 0
+    assert total_lag({}, owned=(0,)) is None
+    assert total_lag({0: 3, 1: 4}, owned=(0, 1)) == 7
+    assert total_lag({0: 0}, owned=(0, 1)) is None  # 1's end is not known yet: not caught up
 
 
 def test_commits_count_only_for_owned_partitions() -> None:
@@ -171,7 +172,7 @@ def test_counters_and_the_stats_line() -> None:
     rejections = RejectionLog()
     rejections.note(0, 0, "invalid JSON", "x", 0.0, T0)
     ledger = Ledger()
-    shown = counters(throughput, ledger, rejections, {0: 5}, True, now=1.0)
+    shown = counters(throughput, ledger, rejections, {0: 5}, (0,), now=1.0)
     assert (shown.consumed, shown.errors, shown.processing_errors, shown.lag) == (3, 3, 1, 5)
     assert shown.rejected_by_reason == {"invalid JSON": 1} and shown.last_message_at == T0
     line = stats_fields(throughput, rejections, {0: 5}, {0}, "Consuming", now=1.0)

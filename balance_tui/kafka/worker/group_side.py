@@ -70,7 +70,7 @@ class GroupSide:
         return MemberHeartbeat(
             consumer_id=state.consumer_id, host=socket.gethostname(), pid=os.getpid(), strategy=state.strategy,
             status=self.reporter.status.status.value, assignment=tuple(sorted(owned)),
-            generation=membership_of(self.consumer)[0], lag=total_lag(lags, bool(owned)),
+            generation=membership_of(self.consumer)[0], lag=total_lag(lags, owned),
             rate=state.throughput.rate.rate(time.monotonic()), work_ms=state.work_ms, sent_at=utc_now(),
             session_timeout_ms=state.settings.session_timeout_ms, position_by_partition=positions,
             high_watermark_by_partition=highs, committed_by_partition=commits, **lag_fields(state.lag.view),

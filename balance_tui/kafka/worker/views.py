@@ -37,7 +37,7 @@ def snapshot(state: MemberState, status: ConsumerStatus, membership: GroupMember
     others = {p: membership.view.log_end(p) for p in range(state.partition_count) if p not in owned}
     generation, member_id = membership_of(consumer)
     return Snapshot(
-        counters=counters(state.throughput, state.ledger, state.rejections, lags, bool(owned), now),
+        counters=counters(state.throughput, state.ledger, state.rejections, lags, owned, now),
         partitions=partition_rows(scene, state.offsets, lags, state.offsets.rates(now), others),
         status=status, generation=generation, member_id=member_id, strategy=state.strategy,
         work_ms=state.work_ms, paused=state.paused, lag=lag,
