@@ -367,3 +367,34 @@ async def test_other_tasks_run_between_two_slices_of_a_batch(monkeypatch) -> Non
             seen.append(len(table.book))
             await asyncio.sleep(0)
         assert len({count for count in seen if 0 < count < 2_000}) > 10, "turns while the batch was taken in"
+
+
+async def test_a_revoke_is_taken_in_steps_with_every_shown_row_held(monkeypatch) -> None:
+    """A revoke of many rows waits for the app between its steps, and the table stays drawable meanwhile."""
+    from balance_tui.ui.widgets import balance_book, balances
+
+    monkeypatch.setattr(balances, "TAKE_SLICE_SECONDS", 0.0)
+    monkeypatch.setattr(balance_book, "REMOVAL_ROWS_PER_STEP", 50)
+    monkeypatch.setattr(balance_book, "REMOVAL_BLOCKS_PER_STEP", 1)
+    monkeypatch.setattr(balance_book, "BLOCK", 16)
+    worker = FakeWorker()
+    app = make_app(worker)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(BalanceTable)
+        rows = BalancesChanged(tuple(balance_row(number) for number in range(3_000)))
+        worker.post(rows)
+        await wait_until(pilot, rows.applied.is_set, "the rows taken in")
+        revoke = BalancesChanged((), removed_partitions=(0, 1, 2))
+        worker.post(revoke)
+        seen = []
+        deadline = time.monotonic() + 30
+        while not revoke.applied.is_set():  # this coroutine's turns, between the revoke's steps
+            assert time.monotonic() < deadline, "the revoke never done"
+            held = table.view.window(0, len(table.view))
+            assert all(key in table.book.rows for key in held), "a shown key without its row"
+            seen.append((len(table.book.rows), len(held)))
+            await asyncio.sleep(0)
+        assert len(table.book) == 1_500 and {table.book.row(key).partition for key in table.book.rows} == {3, 4, 5}
+        assert len(table.view) == 1_500
+        assert len({held for _, held in seen if 1_500 < held < 3_000}) > 5, "turns while the index shrank"
+        assert len({count for count, _ in seen if 1_500 < count < 3_000}) > 5, "turns while the rows went"

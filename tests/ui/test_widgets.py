@@ -43,7 +43,8 @@ needles = st.sampled_from(["", "1", "00002", "eur", "c", "cust-", "cust-0001", "
 def test_book_matches_a_plain_dict_and_stays_sorted(operations: list[tuple[str, list]], needle: str,
                                                     filter_from: int, tidy_per_step: int) -> None:
     # Blocks of 4 keys, so that a few hundred rows split, shrink and drop blocks.
-    with patch.object(balance_book, "BLOCK", 4):
+    with patch.object(balance_book, "BLOCK", 4), patch.object(balance_book, "REMOVAL_ROWS_PER_STEP", 7), \
+            patch.object(balance_book, "REMOVAL_BLOCKS_PER_STEP", 1):
         book, expected = BalanceBook(), {}
         view = book.order
         for step, (kind, payload) in enumerate(operations):
@@ -60,7 +61,22 @@ def test_book_matches_a_plain_dict_and_stays_sorted(operations: list[tuple[str, 
                 book.apply(rows, (), T0)
                 expected.update({(row.customer_id, row.currency): row for row in rows})
             else:
-                book.apply((), payload, T0)
+                # In steps of 7 rows or one block (as the table takes a revoke): between two, the index
+                # stays sorted and whole and each of its keys has its row; a filter typed meanwhile holds.
+                toggled = False
+                for done, _ in enumerate(book.removal(payload), start=1):
+                    held = list(book.order)
+                    assert held == sorted(held, key=book.sort_string) and len(book.order) == len(held)
+                    assert all(key in book.rows for key in held)
+                    if done == 3 and needle:  # the filter typed, or cleared, between two steps
+                        toggled = True
+                        view = book.order.filtered(needle) if view is book.order else book.order.filtered("")
+                        view = book.order if not book.order.needle else view
+                    if view is not book.order:
+                        assert list(view) == [key for key in held if needle in key[0].casefold()]
+                if toggled:  # back as it was before the steps
+                    view = book.order.filtered(needle) if step >= filter_from else book.order.filtered("")
+                    view = book.order if not book.order.needle else view
                 expected = {key: row for key, row in expected.items() if row.partition not in payload}
             assert {key: book.row(key) for key in book.rows} == expected
             in_order = sorted(expected, key=book.sort_string)

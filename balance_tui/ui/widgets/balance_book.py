@@ -12,7 +12,7 @@ from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from itertools import accumulate, chain, compress, repeat
+from itertools import accumulate, chain, compress, islice, repeat
 from operator import contains, not_
 from typing import Any, overload
 
@@ -24,6 +24,11 @@ HIGHLIGHT_SECONDS = 1.5
 #: Keys per block of a `SortedIndex`; a block splits at twice this. Inserting moves at most one
 #: block (~16 kB), and finding item i bisects over n / BLOCK block starts.
 BLOCK = 1024
+#: A revoke is done in steps (`BalanceBook.removal`) of about this many rows read, or this many
+#: blocks of the index: a few milliseconds each at a million customers, so that a key is answered
+#: between two of them (the whole revoke of half a million rows took 1.1 s, docs/performance.md).
+REMOVAL_ROWS_PER_STEP = 16_384
+REMOVAL_BLOCKS_PER_STEP = 12
 
 _DIGITS = re.compile(r"\d+")
 _ONE_TRAILING_NUMBER = re.compile(r"(\D*)(\d+)")
@@ -216,35 +221,63 @@ class SortedIndex:
         self._build(entries)
 
     def remove(self, doomed: set[int]) -> None:
-        """Drop the keys whose `id` is in `doomed`: one pass over the keys (it happens on a revoke, not per batch).
+        """Drop the keys whose `id` is in `doomed` at once."""
+        for _ in self.removing(doomed):
+            pass
 
+    def removing(self, doomed: set[int]) -> Iterator[None]:
+        """Drop the keys whose `id` is in `doomed`, one pass over the keys in steps of
+        REMOVAL_BLOCKS_PER_STEP blocks (it happens on a revoke, not per batch).
+
+        Between two steps the index is whole (its length and block starts right), still holding
+        the keys of the blocks not reached yet; nothing else may change it until the last step.
         By identity, not by value: the index holds the very key objects of the book's dict, and
         a million tuple keys hashed anew took 486 ms here, each reading the tuple and both its
         strings from a heap of 1.6 GB, against 300 ms for their addresses (docs/performance.md).
         """
+        for step, block in enumerate(reversed(range(len(self._keys))), start=1):
+            self._remove_from(block, doomed)
+            if step % REMOVAL_BLOCKS_PER_STEP == 0 and block:
+                self._settle()
+                yield
+        self._settle()
+
+    def _remove_from(self, block: int, doomed: set[int]) -> None:
+        gone = list(map(doomed.__contains__, map(id, self._keys[block])))
+        if not any(gone):
+            return
+        # Read per block: a filter set or cleared between two steps adds or drops the match flags.
         columns = [self._sorts, self._keys, self._texts, self._hits] if self.needle else \
             [self._sorts, self._keys, self._texts]
-        for block in reversed(range(len(self._keys))):
-            gone = list(map(doomed.__contains__, map(id, self._keys[block])))
-            if not any(gone):
-                continue
-            kept = list(map(not_, gone))
-            if not any(kept):
-                every: list[list[Any]] = [*columns, self._digests, self._maxes]
-                for column in every:
-                    del column[block]
-                if self.needle:
-                    del self._hit_counts[block]
-                continue
-            for column in columns:
-                column[block] = list(compress(column[block], kept))
-            self._digests[block] = None
-            self._maxes[block] = self._sorts[block][-1]
+        kept = list(map(not_, gone))
+        if not any(kept):
+            every: list[list[Any]] = [*columns, self._digests, self._maxes]
+            for column in every:
+                del column[block]
             if self.needle:
-                self._hit_counts[block] = self._hits[block].count(True)
+                del self._hit_counts[block]
+            return
+        for column in columns:
+            column[block] = list(compress(column[block], kept))
+        self._digests[block] = None
+        self._maxes[block] = self._sorts[block][-1]
+        if self.needle:
+            self._hit_counts[block] = self._hits[block].count(True)
+
+    def _settle(self) -> None:
         self._length = sum(map(len, self._keys))
         self._starts = None
         self._hit_starts = None
+
+    def clearing(self) -> Iterator[None]:
+        """Hold nothing at once, and free what was held in steps (a million sort strings and
+        keys freed at once took a pause of their own)."""
+        held = [self._sorts, self._keys, self._texts]
+        self._build([])
+        while held[0]:
+            for column in held:
+                del column[-REMOVAL_BLOCKS_PER_STEP * 4:]
+            yield
 
     def tidy(self, blocks: int) -> None:
         """Make the digests of up to `blocks` blocks that took inserts (a little per frame, so that
@@ -425,28 +458,51 @@ class BalanceBook:
             self.membership += 1
 
     def drop_partitions(self, partitions: Iterable[int]) -> None:
-        """Forget the rows of these partitions."""
+        """Forget the rows of these partitions, at once."""
+        for _ in self.removal(partitions):
+            pass
+
+    def removal(self, partitions: Iterable[int]) -> Iterator[None]:
+        """Forget the rows of these partitions in steps of a few milliseconds, yielding between two.
+
+        Between two steps every key of the index has its row (a revoked row may still show until
+        the last step); no batch may be taken in before the last one, since the rows are walked
+        across steps. One pass over the rows on a revoke, instead of a per-partition column kept up
+        by every insert (a fourth column of the index made each new customer 15% dearer, measured).
+        """
         gone = set(partitions)
-        if not gone or not self.rows:
+        rows = self.rows
+        if not gone or not rows:
             return
-        # One pass over the rows on a revoke, instead of a per-partition column kept up by every
-        # insert (a fourth column of the index made each new customer 15% dearer, measured).
-        doomed = [key for key, row in self.rows.items() if row.partition in gone]
+        doomed: list[Key] = []
+        for chunk in _chunks(rows.items()):
+            doomed.extend([key for key, row in chunk if row.partition in gone])
+            yield
         if not doomed:
             return
         self.membership += 1
-        if len(doomed) == len(self.rows):  # everything (leaving the group): no need to pick keys out
+        if len(doomed) == len(rows):  # everything (leaving the group): no need to pick keys out
+            doomed.clear()  # the dict's own keys: freed with its rows, a step at a time, not with this list at the end
             self.rows = {}
-            self.order.clear()
+            yield from self.order.clearing()
+            yield from _emptying(rows)
             return
-        if len(doomed) > len(self.rows) // 4:
-            # A new dict of the rows kept: deleting half a million keys one by one took 2.5
-            # times as long (a revoke at a million customers, docs/performance.md).
-            self.rows = {key: row for key, row in self.rows.items() if row.partition not in gone}
-        else:
-            for key in doomed:
-                del self.rows[key]
-        self.order.remove({id(key) for key in doomed})
+        doomed_ids: set[int] = set()
+        for start in range(0, len(doomed), REMOVAL_ROWS_PER_STEP):
+            doomed_ids.update(map(id, doomed[start:start + REMOVAL_ROWS_PER_STEP]))
+            yield
+        for _ in self.order.removing(doomed_ids):
+            self.membership += 1
+            yield
+        self.membership += 1
+        # Deleted from the end of the list, a step at a time: each step frees its rows and keys,
+        # where building a dict of the rows kept (2.5 times quicker in all) paused 64 ms on one
+        # of its resizes, and freeing the old dict's rows at once 50-60 ms (docs/performance.md).
+        while doomed:
+            for key in doomed[-REMOVAL_ROWS_PER_STEP:]:
+                del rows[key]
+            del doomed[-REMOVAL_ROWS_PER_STEP:]
+            yield
         if len(self.order) != len(self.rows):  # a key in the index that is not the dict's own object
             self.order.rebuild(self._entries(list(self.rows)))
 
@@ -498,3 +554,18 @@ class BalanceBook:
     def changed_at(self) -> dict[Key, datetime]:
         """Every row still highlighted, key -> since when (for tests and inspection: it walks them all)."""
         return {key: at for key in self.rows if (at := self.changed_since(key)) is not None}
+
+
+def _chunks(items: Iterable[Any]) -> Iterator[list[Any]]:
+    """`items` in lists of REMOVAL_ROWS_PER_STEP (the last shorter)."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, REMOVAL_ROWS_PER_STEP)):
+        yield chunk
+
+
+def _emptying(rows: dict[Key, BalanceRow]) -> Iterator[None]:
+    """Empty a dict no longer shown in steps: the rows only it holds are freed a step at a time."""
+    while rows:
+        for _ in range(min(len(rows), REMOVAL_ROWS_PER_STEP)):
+            rows.popitem()
+        yield

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import zip_longest
@@ -160,8 +160,10 @@ class BalanceTable(ScrollView, can_focus=True):
         self._version = 0
         #: Row lines built, for tests that prove only the visible ones are.
         self.rows_built = 0
-        #: Batches not fully taken in yet: [rows, removed partitions, time, on_taken]; rows of the first taken so far.
+        #: Batches not fully taken in yet: [rows, removed partitions, time, on_taken]; of the first, its
+        #: removal under way (`BalanceBook.removal`) and how many rows are taken so far.
         self._intake: deque[list] = deque()
+        self._removal: Iterator[None] | None = None
         self._taken = 0
         self._room_until = 0.0
 
@@ -196,25 +198,32 @@ class BalanceTable(ScrollView, can_focus=True):
             batch = intake[0]
             rows, removed, now, on_taken = batch
             if removed:
-                self.book.apply((), removed, now)  # removal first: a partition given back keeps the rows after it
+                # First, so a partition given back keeps the rows after it; in steps (BalanceBook.removal).
+                self._removal = self._removal or self.book.removal(removed)
+                for _ in self._removal:
+                    if time.perf_counter() > deadline:
+                        self._take_later()
+                        return
+                self._removal = None
                 batch[1] = ()
             while self._taken < len(rows):
                 end = min(len(rows), self._taken + TAKE_SLICE_ROWS)
                 self.book.apply(rows[self._taken:end], (), now)  # a filtered view follows the index by itself
                 self._taken = end
                 if time.perf_counter() > deadline and (end < len(rows) or len(intake) > 1):
-                    self._changed()
-                    # Through the event loop: a message pump takes its next message without yielding
-                    # while its queue holds one, so with call_later alone every slice of the intake ran
-                    # before the app's next message: a key waited for all of it (the slowest tenth of the keys
-                    # waited 92-157 ms on average at a million customers, docs/performance.md).
-                    asyncio.get_running_loop().call_soon(self.call_later, self._take_some)
+                    self._take_later()
                     return
             intake.popleft()
             self._taken = 0
             if on_taken is not None:
                 on_taken()
         self._changed()
+
+    def _take_later(self) -> None:
+        self._changed()
+        # Through the event loop: with call_later alone every slice ran before the app's next message
+        # (a pump takes its queue's next without yielding): a key waited for all (docs/performance.md).
+        asyncio.get_running_loop().call_soon(self.call_later, self._take_some)
 
     def _changed(self) -> None:
         self._dirty = True
