@@ -9,10 +9,11 @@ is due, the source offsets (`send_offsets_to_transaction`).
 
 Every call that waits on the transaction coordinator (`init_transactions`, the commit with its
 offsets, an abort) runs on a daemon thread of its own, and a flush waits for it only as long as
-its caller allows: librdkafka does not always keep to their timeouts (with the coordinator away,
-`send_offsets_to_transaction` waits out `socket.timeout.ms`, 60 s, whatever it is given; on a
-broker back as a new cluster it was seen never to return). A transaction whose end is still
-running keeps its writer busy; the next flush takes its result in.
+its caller allows (the loop's periodic flushes not at all: their commits are taken in by the next
+flush, so consuming goes on while the broker commits). librdkafka does not always keep to their
+timeouts (with the coordinator away, `send_offsets_to_transaction` waits out `socket.timeout.ms`,
+60 s, whatever it is given; on a broker back as a new cluster it was seen never to return). A
+transaction whose end is still running keeps its writer busy; the next flush takes its result in.
 
 The restorer reads changelog partitions from the beginning to their end (partition EOF, not
 ListOffsets: the embedded broker's ListOffsets is wrong) a chunk at a time, so the worker keeps
@@ -24,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -98,6 +99,11 @@ class FlushOutcome:
 
     #: Partitions whose transaction committed (their records and, if asked, their offsets).
     committed: set[int] = field(default_factory=set)
+    #: Partitions whose transaction was begun and is committing in the background (a flush that does
+    #: not wait): a later flush says whether it landed.
+    pending: set[int] = field(default_factory=set)
+    #: Partitions whose previous transaction (pending then, or retried) is now known to have committed.
+    landed: set[int] = field(default_factory=set)
     #: Aborted or not attempted, with why: their changes stay pending and go with the next flush.
     failed: dict[int, str] = field(default_factory=dict)
     #: Given up: another member initialised the partition's writer (it owns the partition now), or a
@@ -106,6 +112,8 @@ class FlushOutcome:
     #: The cluster refuses transactions to this member (authorisation, an old broker).
     refused: dict[int, str] = field(default_factory=dict)
     records: int = 0
+    #: Source offsets known committed by this flush, partition by partition (filled by the coordinator).
+    offsets: dict[int, int] = field(default_factory=dict)
 
 
 class _PartitionWriter:
@@ -227,15 +235,19 @@ class ChangelogWriter:
     # -- flushing ----------------------------------------------------------------------------------
 
     def flush(self, batches: Mapping[int, Sequence[tuple[str, bytes]]], offsets: Mapping[int, int] | None,
-              group_metadata: Callable[[], Any] | None, timeout: float) -> FlushOutcome:
+              group_metadata: Callable[[], Any] | None, timeout: float, *, waits: bool = True) -> FlushOutcome:
         """Write each partition's records in one transaction (with its offset when `offsets` has one).
 
-        The records are produced here; the commits run in the background, in parallel, and this
-        call waits for them `timeout` seconds at most. One still running then is `failed` this
-        time (its records stay in the cache) and keeps its writer busy until a later flush takes
-        its result in: whichever way it ends, what it wrote is a prefix of the cache, written again.
+        First the end of every writer's previous transaction is taken in (`landed`, or `failed`),
+        waiting `timeout` seconds at most for those still running. The records are produced here;
+        the commits run in the background, in parallel. With `waits`, this call waits for them
+        (within the same `timeout`): one still running then is `failed` this time (its records stay
+        in the cache) and keeps its writer busy until a later flush takes its result in: whichever
+        way it ends, what it wrote is a prefix of the cache, written again. Without, they are
+        `pending` and the next flush says how they ended.
         """
-        outcome = FlushOutcome()
+        deadline = time.monotonic() + max(timeout, 0.0)
+        outcome = self.settle(self._writers, timeout)
         begun: list[_PartitionWriter] = []
         retried: list[_PartitionWriter] = []
         for partition, records in batches.items():
@@ -243,8 +255,8 @@ class ChangelogWriter:
             if writer is None or not writer.ready:
                 outcome.failed[partition] = "its writer is still fencing the previous owner"
                 continue
-            if not self._settled(writer, outcome):
-                continue
+            if partition in outcome.failed or partition in outcome.fenced:
+                continue  # it said why
             if writer.commit_pending:
                 retried.append(writer)  # the timed-out commit first; these records go with the next flush
                 continue
@@ -260,8 +272,13 @@ class ChangelogWriter:
                      if metadata is not None else None)
         ending = {writer: writer.end(self._commit, writer, offsets, metadata, reachable) for writer in begun}
         ending.update({writer: writer.end(self._commit, writer, None, None) for writer in retried})
+        if not waits:
+            outcome.pending.update(writer.partition for writer in begun)
+            for writer in retried:
+                outcome.failed[writer.partition] = "an earlier commit is retried; its changes go next"
+            return outcome
         if ending:
-            wait(ending.values(), timeout=max(timeout, 0.0))
+            wait(ending.values(), timeout=max(deadline - time.monotonic(), 0.0))
         for writer in ending:
             if writer.busy:
                 outcome.failed[writer.partition] = "the broker has not answered its commit yet"
@@ -270,7 +287,24 @@ class ChangelogWriter:
             elif writer in begun:
                 outcome.committed.add(writer.partition)
             else:  # the timed-out commit went through at last: the cache still holds its changes
+                outcome.landed.add(writer.partition)
                 outcome.failed[writer.partition] = "an earlier commit completed; its changes go with the next flush"
+        return outcome
+
+    def settle(self, partitions: Iterable[int], timeout: float) -> FlushOutcome:
+        """Take in how each partition's last transaction ended, waiting `timeout` s at most for those still running.
+
+        `landed`: its commit went through; `failed` (or `fenced`): it did not, or is still running.
+        """
+        outcome = FlushOutcome()
+        writers = [self._writers[p] for p in partitions if p in self._writers]
+        running = [writer.ending for writer in writers if writer.busy and writer.ending is not None]
+        if running and timeout > 0:
+            wait(running, timeout=timeout)
+        for writer in writers:
+            was_commit = writer.ending is not None and not writer.ending_is_abort
+            if self._settled(writer, outcome) and was_commit:
+                outcome.landed.add(writer.partition)
         return outcome
 
     def _settled(self, writer: _PartitionWriter, outcome: FlushOutcome) -> bool:

@@ -78,6 +78,9 @@ class ChangelogCoordinator:
         self.fencing: set[int] = set()
         #: The record cache: customers changed since the last flush that included them, per partition.
         self.dirty: defaultdict[int, set[str]] = defaultdict(set)
+        #: Per partition, the transaction committing in the background: its customers (back into the
+        #: cache if it fails) and the source offset it commits (None: none).
+        self.in_flight: dict[int, tuple[set[str], int | None]] = {}
         #: Per partition, the position its changelog vouches for (the highest state-changing offset).
         self.position: dict[int, int] = {}
         #: Since when changes wait for a flush that keeps failing (None: the last flush committed).
@@ -109,52 +112,87 @@ class ChangelogCoordinator:
 
     def flush(self, partitions: Iterable[int], customers: Mapping[str, CustomerState],
               offsets: Mapping[int, int] | None, group_metadata: Callable[[], Any] | None,
-              timeout: float, now: float) -> FlushOutcome:
+              timeout: float, now: float, *, waits: bool = True) -> FlushOutcome:
         """Write the changed customers of `partitions` (those not restoring), one transaction each.
 
         A partition is written when customers changed, or when `offsets` (a commit is due) moved
-        past what was committed; its position record closes the batch. What did not commit stays
-        in the cache for the next flush.
+        past what was committed; its position record closes the batch. What did not commit goes
+        back in the cache for the next flush. Without `waits`, the commits are taken in by the next
+        flush (`landed`, or back in the cache). The outcome's `offsets` are the source offsets known
+        committed by this call, this flush's and the earlier ones that landed.
         """
         batches: dict[int, list[tuple[str, bytes]]] = {}
+        written: dict[int, set[str]] = {}
         for partition in sorted(set(partitions) - self.restoring):
             changed = self.dirty.get(partition)
             if not changed and (offsets is None or partition not in offsets):
                 continue
-            records: list[tuple[str, bytes]] = []
-            position = self.position.get(partition)
-            for customer_id in changed or ():  # in no order: a restore keeps each customer's newest by offset
-                state = customers.get(customer_id)
-                if state is None:
-                    continue
-                records.append((customer_id, encode_state(state)))
-                if state.offset is not None and (position is None or state.offset > position):
-                    position = state.offset
-            if position is not None:
-                records.append((POSITION_KEY, encode_position(position, self._writer_name)))
-                self.position[partition] = position
-            batches[partition] = records
-        if not batches:
+            batches[partition] = self._records(partition, changed or set(), customers)
+            # The changes since go in a set of their own: these are back in the cache unless they commit.
+            written[partition] = self.dirty.pop(partition, set())
+        if not batches and not self.in_flight:
             return FlushOutcome()
-        outcome = self.writer.flush(batches, offsets, group_metadata, timeout)
+        outcome = self.writer.flush(batches, offsets, group_metadata, timeout, waits=waits)
         if outcome.refused:
             self.refused = self.refused or next(iter(outcome.refused.values()))
-        for partition in outcome.committed:
-            self.dirty.pop(partition, None)
+        self._take_in(outcome, written, offsets)
         self.failing_since = None if not outcome.failed else (self.failing_since or now)
         return outcome
+
+    def _records(self, partition: int, changed: set[str], customers: Mapping[str, CustomerState]) -> list[
+            tuple[str, bytes]]:
+        """The changed customers' states in no order (a restore keeps each one's newest), then the position."""
+        records: list[tuple[str, bytes]] = []
+        position = self.position.get(partition)
+        for customer_id in changed:
+            state = customers.get(customer_id)
+            if state is None:
+                continue
+            records.append((customer_id, encode_state(state)))
+            if state.offset is not None and (position is None or state.offset > position):
+                position = state.offset
+        if position is not None:
+            records.append((POSITION_KEY, encode_position(position, self._writer_name)))
+            self.position[partition] = position
+        return records
+
+    def _take_in(self, outcome: FlushOutcome, written: dict[int, set[str]], offsets: Mapping[int, int] | None) -> None:
+        """What landed leaves the cache with its offset noted; what is committing is held; what failed goes back."""
+        for partition in outcome.landed:
+            _, offset = self.in_flight.pop(partition, (set(), None))
+            if offset is not None:
+                outcome.offsets[partition] = offset
+        for partition in outcome.committed:
+            self.in_flight.pop(partition, None)
+            if offsets is not None and partition in offsets:
+                outcome.offsets[partition] = offsets[partition]
+        for partition in outcome.pending:
+            self.in_flight[partition] = (written.pop(partition, set()),
+                                         offsets.get(partition) if offsets is not None else None)
+        for partition in set(outcome.failed) | set(outcome.refused):
+            returned = written.pop(partition, set()) | self.in_flight.pop(partition, (set(), None))[0]
+            if returned:
+                self.dirty[partition] |= returned
 
     def unflushed_for(self, now: float) -> float:
         """How long changes have waited for a flush that keeps failing (0: none is failing)."""
         return 0.0 if self.failing_since is None else now - self.failing_since
 
-    def forget(self, partitions: Iterable[int]) -> None:
-        """Partitions that left this member: their cache and position go, so do their writers."""
+    def forget(self, partitions: Iterable[int], settle_seconds: float = 0.0) -> dict[int, str]:
+        """Partitions that left this member: their cache and position go, so do their writers.
+
+        A transaction still committing is waited for `settle_seconds` at most first; the partitions
+        whose writer it shows fenced (another member owns them now) are returned, with why.
+        """
         partitions = list(partitions)
+        committing = [p for p in partitions if p in self.in_flight]
+        fenced = self.writer.settle(committing, settle_seconds).fenced if committing else {}
         for partition in partitions:
             self.dirty.pop(partition, None)
+            self.in_flight.pop(partition, None)
             self.position.pop(partition, None)
         self.writer.release(partitions)
+        return fenced
 
     # -- restoring -------------------------------------------------------------------------
 
@@ -165,6 +203,7 @@ class ChangelogCoordinator:
         self.fencing |= set(fresh)
         for partition in fresh:
             self.dirty.pop(partition, None)
+            self.in_flight.pop(partition, None)
             self.position.pop(partition, None)
         self.writer.fence(fresh)
 

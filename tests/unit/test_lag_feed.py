@@ -212,8 +212,8 @@ class FakeChangelog:
                                                                              offset=10 * partition - 1)})
         return [(restore, 0.05)], []
 
-    def forget(self, partitions: list[int]) -> None:
-        pass
+    def forget(self, partitions: list[int], settle_seconds: float = 0.0) -> dict[int, str]:
+        return {}
 
 
 class FakeConsumer:

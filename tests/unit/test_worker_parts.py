@@ -189,19 +189,31 @@ def test_only_a_partition_given_straight_back_keeps_its_state() -> None:
 
 
 class FakeWriter:
-    """Records what the coordinator asks a flush to write; commits whatever `fail` does not name."""
+    """Records what the coordinator asks a flush to write; commits whatever `fail` does not name.
+
+    A flush that does not wait leaves its transactions pending; the next one says they `land`
+    (or fail, when `fail` names them).
+    """
 
     def __init__(self) -> None:
         self.flushes: list[dict[int, list[tuple[str, bytes]]]] = []
         self.offsets: list[dict[int, int] | None] = []
         self.fail: set[int] = set()
         self.partitions: set[int] = set()
+        self.committing: set[int] = set()
 
-    def flush(self, batches, offsets, group_metadata, timeout):  # type: ignore[no-untyped-def]
+    def flush(self, batches, offsets, group_metadata, timeout, *, waits=True):  # type: ignore[no-untyped-def]
         self.flushes.append({p: list(records) for p, records in batches.items()})
         self.offsets.append(dict(offsets) if offsets is not None else None)
-        return FlushOutcome(committed=set(batches) - self.fail,
-                            failed=dict.fromkeys(self.fail & set(batches), "broker away"))
+        ended, self.committing = self.committing, set()
+        outcome = FlushOutcome(landed=ended - self.fail, failed=dict.fromkeys(self.fail & (set(batches) | ended),
+                                                                              "broker away"))
+        begun = set(batches) - self.fail
+        if waits:
+            outcome.committed = begun
+        else:
+            outcome.pending, self.committing = begun, begun
+        return outcome
 
     def release(self, partitions) -> None:  # type: ignore[no-untyped-def]
         self.partitions -= set(partitions)
@@ -248,6 +260,32 @@ def test_a_flush_that_fails_keeps_its_changes_for_the_next_and_restoring_partiti
     coordinator.flush({0}, customers, None, None, timeout=1.0, now=15.0)
     assert [key for key, _ in writer.flushes[1][0]] == ["A", POSITION_KEY]
     assert 0 not in coordinator.dirty and coordinator.unflushed_for(now=16.0) == 0.0
+
+
+def test_a_flush_that_does_not_wait_holds_its_customers_until_the_next_says_how_it_ended() -> None:
+    writer = FakeWriter()
+    coordinator = ChangelogCoordinator(writer, restorer=None, writer_name="me")  # type: ignore[arg-type]
+    customers = {"A": customer("A", 0, 7), "B": customer("B", 0, 8), "C": customer("C", 1, 5)}
+    coordinator.dirty[0].add("A")
+    coordinator.dirty[1].add("C")
+    outcome = coordinator.flush({0, 1}, customers, {0: 8, 1: 6}, None, timeout=0.0, now=0.0, waits=False)
+    assert outcome.pending == {0, 1} and not outcome.offsets  # nothing is known committed yet
+    assert not coordinator.dirty and coordinator.in_flight == {0: ({"A"}, 8), 1: ({"C"}, 6)}
+    coordinator.dirty[0].add("B")  # changed while the commit runs: a change of its own
+
+    writer.fail = {1}  # partition 0's transaction landed, partition 1's did not
+    outcome = coordinator.flush({0, 1}, customers, None, None, timeout=0.0, now=1.0, waits=False)
+    assert outcome.offsets == {0: 8}  # noted only once known committed
+    assert [key for key, _ in writer.flushes[1][0]] == ["B", POSITION_KEY]  # A is not written again
+    assert coordinator.in_flight == {0: ({"B"}, None)}
+    assert coordinator.dirty[1] == {"C"} and coordinator.unflushed_for(now=3.0) == 2.0  # back in the cache
+
+    writer.fail = set()
+    outcome = coordinator.flush({0, 1}, customers, None, None, timeout=1.0, now=4.0)  # one that waits
+    assert [key for key, _ in writer.flushes[2][1]] == ["C", POSITION_KEY] and outcome.committed == {1}
+    assert outcome.landed == {0} and not coordinator.in_flight and not coordinator.dirty
+    coordinator.forget([0, 1])
+    assert coordinator.flush({0, 1}, customers, None, None, timeout=1.0, now=5.0) == FlushOutcome()
 
 
 def test_a_commit_due_writes_the_offsets_even_without_changes() -> None:

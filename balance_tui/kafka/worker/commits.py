@@ -28,13 +28,15 @@ class Committer:
         self._on_fenced = on_fenced
 
     def flush_and_commit(self, consumer: Consumer, partitions: set[int] | None = None, *, commit_offsets: bool,
-                         timeout: float) -> bool:
+                         timeout: float, waits: bool = True) -> bool:
         """Write the changelog's pending changes of owned partitions; commit their offsets if `commit_offsets`.
 
         With the changelog, the offsets go in each partition's transaction (`commit_offsets`), or
         are committed by the consumer after it when a revoke needs them without the group's
         generation in the way. False when some partition's changes did not commit (they go with
-        the next flush); a partition found fenced is given up and a rejoin requested.
+        the next flush); a partition found fenced is given up and a rejoin requested. Without
+        `waits` (the loop's periodic flushes) the transactions commit in the background and the
+        next flush takes their outcome in: consuming goes on meanwhile.
         """
         state = self.state
         owned = (partitions if partitions is not None else set(state.tracker.assignment)) - state.restoring
@@ -45,9 +47,9 @@ class Committer:
                 self._commit_async(consumer, positions)
             return changelog is None
         outcome = changelog.flush(owned, state.ledger.customers, positions if commit_offsets else None,
-                                  consumer.consumer_group_metadata, timeout, time.monotonic())
-        if commit_offsets:  # each committed transaction carried its partition's offset
-            note_commits(state, {p: positions[p] for p in outcome.committed if p in positions})
+                                  consumer.consumer_group_metadata, timeout, time.monotonic(), waits=waits)
+        if outcome.offsets:  # each committed transaction carried its partition's offset
+            note_commits(state, outcome.offsets)
         if outcome.fenced:
             self._on_fenced(outcome.fenced)
         if outcome.failed or outcome.refused:

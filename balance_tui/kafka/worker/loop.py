@@ -133,13 +133,13 @@ class ConsumptionLoop:
             state.changelog.cancel_restores(sorted(state.changelog.restoring))
         self.handler.forget(sorted(held))
 
-    def flush(self, commit_offsets: bool = False) -> None:
-        """Write the changelog's pending changes now (before an export too, so both tell the same)."""
+    def flush(self, commit_offsets: bool = False, *, waits: bool = True) -> None:
+        """Write the changelog's pending changes (before an export `waits` for the commits: both tell the same)."""
         # An unreachable broker would make the flush wait its timeout out: the next one tries again. The
         # statistics (every second) may know before any error says so.
         reachable = self.reporter.status.status is not ConsumerStatus.BROKER_UNREACHABLE and not self.state.health.away
         self.handler.commits.flush_and_commit(self.consumer, commit_offsets=commit_offsets,
-                                      timeout=FLUSH_SECONDS if reachable else 0.0)
+                                              timeout=FLUSH_SECONDS if reachable else 0.0, waits=waits)
 
     # -- the loop ----------------------------------------------------------------------------------
 
@@ -193,7 +193,7 @@ class ConsumptionLoop:
             if schedule.due("commit", now):
                 self.handler.commits.flush_and_commit(self.consumer, commit_offsets=True, timeout=0.0)
         elif schedule.due("flush", now):
-            self.flush(commit_offsets=schedule.due("commit", now))
+            self.flush(commit_offsets=schedule.due("commit", now), waits=False)
         if schedule.due("group_read", now) and self.group.read():
             return Rejoin()
         if schedule.due("beat", now):

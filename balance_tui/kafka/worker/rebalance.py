@@ -28,6 +28,8 @@ from balance_tui.static_member import StaticMembership
 
 #: How long a revoke's changelog flush may take; what does not commit by then is restored from the flush before.
 REVOKE_FLUSH_SECONDS = 5.0
+#: How long a partition that left waits for its transaction still committing, to say whether it was fenced.
+FORGET_SETTLE_SECONDS = 2.0
 
 #: A partition's first offset as a real offset: where a partition is held while it restores (paused, it reads
 #: nothing until sent to its resume offset), and where one with nothing in the changelog resumes (below the log
@@ -157,9 +159,14 @@ class RebalanceHandler:
         for partition in partitions:
             self.balances.forget(self.state.ledger.drop_partition(partition))
             self.state.offsets.forget(partition)
+        fenced: dict[int, str] = {}
         if self.state.changelog is not None:
-            self.state.changelog.forget(partitions)
+            # A transaction still committing (the loop's flushes do not wait) may say the partition was fenced.
+            reachable = self.reporter.status.status is not ConsumerStatus.BROKER_UNREACHABLE
+            fenced = self.state.changelog.forget(partitions, FORGET_SETTLE_SECONDS if reachable else 0.0)
         self.state.lag.forget(partitions)
+        if fenced:
+            self._say_fenced(sorted(fenced), next(iter(fenced.values())))
         if partitions and announce:
             self.balances.flush(self.state.ledger, removed_partitions=tuple(partitions))
 
@@ -188,13 +195,15 @@ class RebalanceHandler:
         """These partitions' writers were fenced (another member owns them now) or are stuck in a transaction
         that could be neither committed nor aborted: drop the partitions and rejoin, the group decides."""
         numbers = sorted(fenced)
-        reason = next(iter(fenced.values()))
         self.forget(numbers)
+        self._say_fenced(numbers, next(iter(fenced.values())))
+        self.rejoin_requested = True
+
+    def _say_fenced(self, numbers: list[int], reason: str) -> None:
         self.reporter.write(Event.FENCED, partitions=numbers, reason=reason)
         self.reporter.timeline("fenced", f"P{', P'.join(map(str, numbers))} given up: {reason}. Another member may own "
                                          "them now; nothing more is written to their changelog, rejoining",
                                tuple(numbers))
-        self.rejoin_requested = True
 
     # -- restores handed over to consumption ------------------------------------------------------
 
