@@ -93,9 +93,8 @@ class RebalanceHandler:
         # The partitions' new owner restores from the changelog: write what changed first (unless
         # the broker is away: a flush would only wait its timeout out). What does not commit is
         # restored by the new owner from the previous flush, and read again from there.
-        reachable = self.reporter.status.status is not ConsumerStatus.BROKER_UNREACHABLE
         self.commits.flush_and_commit(consumer, set(numbers), commit_offsets=False,
-                              timeout=REVOKE_FLUSH_SECONDS if reachable else 0.0)
+                                      timeout=REVOKE_FLUSH_SECONDS if self._broker_reachable() else 0.0)
         if state.changelog is not None:
             state.changelog.cancel_restores(numbers)
         # Eager protocols revoke everything and may give some back: keep their state until then.
@@ -162,13 +161,16 @@ class RebalanceHandler:
         fenced: dict[int, str] = {}
         if self.state.changelog is not None:
             # A transaction still committing (the loop's flushes do not wait) may say the partition was fenced.
-            reachable = self.reporter.status.status is not ConsumerStatus.BROKER_UNREACHABLE
-            fenced = self.state.changelog.forget(partitions, FORGET_SETTLE_SECONDS if reachable else 0.0)
+            fenced = self.state.changelog.forget(partitions, FORGET_SETTLE_SECONDS if self._broker_reachable() else 0.0)
         self.state.lag.forget(partitions)
         if fenced:
             self._say_fenced(sorted(fenced), next(iter(fenced.values())))
         if partitions and announce:
             self.balances.flush(self.state.ledger, removed_partitions=tuple(partitions))
+
+    def _broker_reachable(self) -> bool:
+        """False while the broker is known away: a flush or a wait for a commit would only wait its timeout out."""
+        return self.reporter.status.status is not ConsumerStatus.BROKER_UNREACHABLE
 
     def _said(self, event: Event, entry: TimelineEntry, message: type) -> None:
         self.reporter.session.write(event, at=entry.at, **rebalance_log_fields(event, entry))
