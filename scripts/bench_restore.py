@@ -3,7 +3,8 @@
 Writes changelog records for N customers (R records each, as an uncompacted changelog
 holds one record per applied transaction) over 6 partitions, then times
 `ChangelogRestorer` reading all 6 partitions to their end, as a new owner does.
-Usage: python scripts/bench_restore.py [--customers 10000] [--records-per-customer 1] [--partitions 6] [--profile]
+Usage: python scripts/bench_restore.py [--customers 10000] [--records-per-customer 1] [--partitions 6]
+[--engine tansu|kafka] [--profile]
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
+from balance_tui.config import Settings
 from balance_tui.core.changelog import encode_state
 from balance_tui.core.ledger import CustomerState
-from balance_tui.kafka.admin import ensure_topic
-from balance_tui.kafka.brokers.tansu import TansuBroker
+from balance_tui.kafka.admin import RDKAFKA_LOGGER, ensure_topic
+from balance_tui.kafka.brokers import choose_engine, make_broker
 from balance_tui.kafka.changelog import ChangelogRestorer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -36,15 +38,18 @@ def main() -> int:
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--records-per-customer", type=int, default=1)
     parser.add_argument("--partitions", type=int, default=6, help="spread the customers over this many (default 6)")
+    parser.add_argument("--engine", choices=["tansu", "kafka"], default="tansu")
     parser.add_argument("--profile", action="store_true", help="cProfile the restore")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-restore-"))
-    with TansuBroker(log_path=workdir / "tansu.log") as broker:
+    choice = choose_engine(args.engine, Settings().kafka_version)
+    options = {"data_dir": workdir / "data"} if choice.engine == "kafka" else {}
+    with make_broker(choice, log_path=workdir / "broker.log", **options) as broker:
         config = {"bootstrap.servers": broker.bootstrap}
         topic = f"bench-{uuid.uuid4().hex[:8]}.balances-changelog"
         ensure_topic(config, topic, args.partitions)
         producer = Producer({**config, "linger.ms": 10, "batch.num.messages": 10_000,
-                             "queue.buffering.max.messages": 2_000_000})
+                             "queue.buffering.max.messages": 2_000_000, "logger": RDKAFKA_LOGGER})
         now = datetime.now(UTC)
         offsets = [0] * args.partitions
         for round_ in range(args.records_per_customer):
@@ -82,8 +87,9 @@ def main() -> int:
         customers = sum(len(restore.states) for restore, _ in done)
         restorer.close()
     assert customers == args.customers, (customers, args.customers)
-    print(f"restored {customers:,} customers from {records:,} records in {elapsed:.2f} s", file=sys.stderr)
-    print(f"| restore, {args.records_per_customer} record(s) per customer | {customers:,} customers, "
+    print(f"restored {customers:,} customers from {records:,} records in {elapsed:.2f} s on {args.engine}",
+          file=sys.stderr)
+    print(f"| restore on {args.engine}, {args.records_per_customer} record(s) per customer | {customers:,} customers, "
           f"{records:,} records | {elapsed:.2f} s | {elapsed / customers * 100_000:.2f} s per 100,000 customers | "
           f"{records / elapsed:,.0f} records/s | broker CPU {broker_share:.2f} |")
     return 0

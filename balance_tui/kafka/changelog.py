@@ -22,7 +22,6 @@ consuming its other partitions while a moved partition is being restored.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -41,12 +40,11 @@ from confluent_kafka import (
 
 from balance_tui.core.changelog import PartitionRestore
 from balance_tui.kafka import error_reason
-from balance_tui.kafka.admin import bootstrap_accepts_connections
+from balance_tui.kafka.admin import RDKAFKA_LOGGER, bootstrap_accepts_connections
 from balance_tui.kafka.freeze_points import FreezePoint, freeze_if_armed
 
-_QUIET = logging.getLogger("balance_tui.rdkafka.changelog")
-_QUIET.addHandler(logging.NullHandler())
-_QUIET.propagate = False
+#: Under `RDKAFKA_LOGGER`, which keeps librdkafka's logs off the terminal.
+_QUIET = RDKAFKA_LOGGER.getChild("changelog")
 
 
 #: How long `flush` waits for room in librdkafka's queue before it calls the flush failed.

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import time
 from concurrent.futures import Future
 from datetime import datetime
@@ -40,14 +39,14 @@ from balance_tui.errors import BrokerUnreachable, UserError
 from balance_tui.kafka import error_reason
 from balance_tui.kafka.admin import (
     COORDINATOR_REQUEST_TIMEOUT_SECONDS,
+    RDKAFKA_LOGGER,
     admin_client,
     ensure_topic,
     topic_partition_count,
 )
 
-_QUIET = logging.getLogger("balance_tui.rdkafka.members")
-_QUIET.addHandler(logging.NullHandler())
-_QUIET.propagate = False
+#: Under `RDKAFKA_LOGGER`, which keeps librdkafka's logs off the terminal.
+_QUIET = RDKAFKA_LOGGER.getChild("members")
 
 #: One partition: a single total order, so "after" means the same thing to every reader,
 #: and a member's goodbye always follows its heartbeats.
