@@ -7,6 +7,8 @@ Fills one fresh topic on an embedded broker, then, in each run and in turn on th
 each reading everything from the beginning in a new group (every other run takes the modes in reverse
 order: a broker holding more groups and changelogs reads a little slower). It prints each mode's rate (best and
 median over the runs), the broker's CPU while it ran (CPU seconds per second: 1.0 is one core),
+for the worker modes the worker thread's own CPU share and its CPU time per transaction while
+the clock ran (where a mode's cost goes: more work in the thread, or the thread kept waiting),
 and the ratios the changelog is judged by (docs/performance.md).
 
 Usage: python scripts/bench_consume.py [--count 500000] [--customers 10000] [--runs 3] [--modes bare,off,on]
@@ -29,6 +31,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -51,6 +54,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def thread_cpu_seconds(native_id: int) -> float:
+    """User + system CPU time of one thread of this process so far."""
+    fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+@dataclass
+class WorkerCpu:
+    """The worker thread's CPU while the clock ran: its share of one core, and per transaction."""
+
+    share: float
+    per_transaction_us: float
+
+
 def bare_rate(settings, count: int) -> float:
     """consume() + json.loads and nothing else, with the worker's fetch settings."""
     consumer = Consumer({**settings.client_config(), "group.id": f"bare-{uuid.uuid4().hex[:8]}",
@@ -71,7 +88,7 @@ def bare_rate(settings, count: int) -> float:
     return seen / elapsed
 
 
-def worker_rate(settings, count: int, api: str = "off") -> float:
+def worker_rate(settings, count: int, api: str = "off", cpu: list[WorkerCpu] | None = None) -> float:
     worker = ConsumerWorker(settings, publish_balances=api != "off")  # as in --headless (with --http-port)
     assigned = threading.Event()
     server, scraping = None, threading.Event()
@@ -93,13 +110,17 @@ def worker_rate(settings, count: int, api: str = "off") -> float:
     # partition is consumed, so partitions still fencing do not count against the changelog's rate.
     while worker.consumed == 0 or (worker.state.changelog is not None and worker.state.changelog.restoring):
         time.sleep(0.001)
-    started, already = time.perf_counter(), worker.consumed
+    thread = worker.native_id
+    assert thread is not None
+    started, already, thread_started = time.perf_counter(), worker.consumed, thread_cpu_seconds(thread)
     deadline = started + 600
     while worker.consumed < count:
         if time.perf_counter() > deadline:
             raise SystemExit(f"only {worker.consumed} of {count} consumed in 600 s")
         time.sleep(0.005)
-    elapsed = time.perf_counter() - started
+    elapsed, thread_busy = time.perf_counter() - started, thread_cpu_seconds(thread) - thread_started
+    if cpu is not None:
+        cpu.append(WorkerCpu(thread_busy / elapsed, thread_busy / (count - already) * 1e6))
     worker.stop("bench")
     worker.join(60)
     scraping.set()
@@ -154,6 +175,7 @@ def main() -> int:
         print(f"filled {topic} on {args.engine}: {report.delivered:,} transactions, {args.customers:,} customers",
               file=sys.stderr)
         found: dict[str, list[tuple[float, float]]] = {mode: [] for mode in modes}
+        worker_cpu: dict[str, list[WorkerCpu]] = {mode: [] for mode in modes}
         for run in range(args.runs):
             # Every run leaves more on the broker (groups, changelog topics), and the later modes of a run
             # were measured slower: every other run takes the modes in reverse, so none is always last.
@@ -165,21 +187,27 @@ def main() -> int:
                     result = measured(broker.pid, partial(bare_rate, settings, args.count))
                 else:
                     api = mode.removeprefix("api-") if mode.startswith("api-") else "off"
-                    result = measured(broker.pid, partial(worker_rate, settings, args.count, api))
+                    result = measured(broker.pid, partial(worker_rate, settings, args.count, api, worker_cpu[mode]))
                 found[mode].append(result)
-                print(f"run {run + 1}, {mode}: {result[0]:,.0f} tx/s, broker CPU {result[1]:.2f}", file=sys.stderr)
+                thread = (f", worker thread {worker_cpu[mode][-1].share:.2f} of a core, "
+                          f"{worker_cpu[mode][-1].per_transaction_us:.2f} µs CPU per tx") if mode != "bare" else ""
+                print(f"run {run + 1}, {mode}: {result[0]:,.0f} tx/s, broker CPU {result[1]:.2f}{thread}",
+                      file=sys.stderr)
     names = {"bare": "bare consume() + json.loads", "off": "headless, changelog off",
              "on": "headless, changelog on", "api-off": "headless, API off", "api-on": "headless, API on",
              "api-scraped": "headless, API on, scraped 10/s"}
     print(f"| mode ({args.count:,} tx, {args.customers:,} customers, {args.engine}) | best | median | "
-          "broker CPU (median) |")
-    print("|---|---|---|---|")
+          "broker CPU (median) | worker thread: share of a core, µs CPU per tx (medians) |")
+    print("|---|---|---|---|---|")
     best = {}
     for mode, results in found.items():
         rates = [rate for rate, _ in results]
         best[mode] = max(rates)
+        thread = (f"{statistics.median(c.share for c in worker_cpu[mode]):.2f}, "
+                  f"{statistics.median(c.per_transaction_us for c in worker_cpu[mode]):.2f} µs") \
+            if worker_cpu[mode] else "-"
         print(f"| {names[mode]} | {max(rates):,.0f} tx/s | {statistics.median(rates):,.0f} tx/s | "
-              f"{statistics.median(cpu for _, cpu in results):.2f} |")
+              f"{statistics.median(cpu for _, cpu in results):.2f} | {thread} |")
     if {"bare", "off", "on"} <= set(best):
         print(f"\nchangelog on / bare loop: {best['on'] / best['bare']:.2f} (goal ≥ 0.5); "
               f"changelog on / changelog off: {best['on'] / best['off']:.2f} (goal ≥ 0.9); "

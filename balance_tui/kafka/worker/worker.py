@@ -148,6 +148,11 @@ class ConsumerWorker:
     def make_room(self, seconds: float) -> None:
         self._room_until = time.monotonic() + seconds if seconds > 0 else 0.0
 
+    @property
+    def native_id(self) -> int | None:
+        """The operating system's id of the worker thread, once started (benchmarks read its CPU time)."""
+        return self._thread.native_id if self._thread is not None else None
+
     def join(self, timeout: float | None = None) -> bool:
         if self._thread is None:
             return True
