@@ -9,8 +9,10 @@ Usage: python scripts/bench_broker_batches.py [--batches 30000]
 from __future__ import annotations
 
 import argparse
+import sys
 import threading
 import time
+from pathlib import Path
 
 from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -18,13 +20,10 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from balance_tui.kafka.admin import RDKAFKA_LOGGER
 from balance_tui.kafka.brokers.tansu import TansuBroker
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_consume import cpu_seconds
+
 READ_SECONDS = 15.0
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().split()
-    return (int(fields[13]) + int(fields[14])) / 100
 
 
 def tail_read_cpu(bootstrap: str, pid: int, topic: str) -> float:

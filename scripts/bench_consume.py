@@ -48,15 +48,11 @@ from balance_tui.messages import PartitionsAssigned
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (its threads included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def thread_cpu_seconds(native_id: int) -> float:
-    """User + system CPU time of one thread of this process so far."""
-    fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_seconds(pid: int | str, thread: int | None = None) -> float:
+    """User + system CPU time so far of a process (`"self"` for this one; its threads included), or of
+    one of its threads (`thread`, the thread's native id)."""
+    stat = Path(f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
@@ -112,13 +108,13 @@ def worker_rate(settings, count: int, api: str = "off", cpu: list[WorkerCpu] | N
         time.sleep(0.001)
     thread = worker.native_id
     assert thread is not None
-    started, already, thread_started = time.perf_counter(), worker.consumed, thread_cpu_seconds(thread)
+    started, already, thread_started = time.perf_counter(), worker.consumed, cpu_seconds("self", thread)
     deadline = started + 600
     while worker.consumed < count:
         if time.perf_counter() > deadline:
             raise SystemExit(f"only {worker.consumed} of {count} consumed in 600 s")
         time.sleep(0.005)
-    elapsed, thread_busy = time.perf_counter() - started, thread_cpu_seconds(thread) - thread_started
+    elapsed, thread_busy = time.perf_counter() - started, cpu_seconds("self", thread) - thread_started
     if cpu is not None:
         cpu.append(WorkerCpu(thread_busy / elapsed, thread_busy / (count - already) * 1e6))
     worker.stop("bench")

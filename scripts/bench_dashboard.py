@@ -38,16 +38,13 @@ from balance_tui.kafka.worker import ConsumerWorker, tune_garbage_collector
 from balance_tui.ui.app import BalanceApp
 from balance_tui.ui.screens.help import HelpScreen
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_consume import cpu_seconds
+
 ROOT = Path(__file__).resolve().parent.parent
 TRANSACTIONS_PER_CUSTOMER = 3
 #: Typed into the filter, one key at a time: from "c" (every customer) to one customer.
 FILTER_SAMPLES = 3
-
-
-def cpu_seconds(pid: int | str) -> float:
-    """utime + stime of a process (all its threads), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def resident_bytes() -> int:

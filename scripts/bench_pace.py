@@ -22,13 +22,10 @@ from pathlib import Path
 
 from balance_tui.kafka.broker import EmbeddedBroker
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_consume import cpu_seconds
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of `pid` (all its threads), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def one_rate(bootstrap: str, rate: float, warmup: float, seconds: float) -> tuple[float, str]:
