@@ -20,7 +20,7 @@ import uuid
 from datetime import date
 from pathlib import Path
 
-from balance_tui.kafka.broker import EmbeddedBroker
+from balance_tui.kafka.brokers.tansu import TansuBroker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_consume import cpu_seconds
@@ -62,7 +62,7 @@ def main() -> int:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
           file=sys.stderr)
     shares: list[str] = []
-    with EmbeddedBroker(port=0) as broker:
+    with TansuBroker(port=0) as broker:
         for rate in (float(text) for text in args.rates.split(",")):
             share, summary = one_rate(broker.bootstrap, rate, args.warmup, args.seconds)
             print(f"--rate {rate:g}: {share:.1%} of one core over {args.seconds:g}s  ({summary})")
